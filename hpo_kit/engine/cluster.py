@@ -1,0 +1,53 @@
+"""Where trials run: an embedded LocalCluster by default, or a given Client / scheduler address."""
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import dask
+from distributed import Client, LocalCluster
+
+
+def local_cluster(n_workers: int | None = None, resources: dict[str, float] | None = None,
+                  **kwargs: Any) -> LocalCluster:
+    """A LocalCluster sized to the machine: one single-threaded worker process per core.
+
+    Bound to 127.0.0.1 with the dashboard on a free port. Workers take tasks eagerly
+    (``worker-saturation: inf``) so a queued-ahead trial waits *on* its worker and starts
+    without a scheduler round trip.
+    """
+    n_workers = n_workers or os.cpu_count() or 1
+    with dask.config.set({"distributed.scheduler.worker-saturation": "inf",
+                          "distributed.admin.low-level-log-length": 20000}):
+        return LocalCluster(n_workers=n_workers, threads_per_worker=1, processes=True, host="127.0.0.1",
+                            dashboard_address="127.0.0.1:0", resources=resources,
+                            silence_logs=kwargs.pop("silence_logs", 40), **kwargs)
+
+
+def connect(cluster: Any = None, n_workers: int | None = None) -> tuple[Client, list[Any]]:
+    """Return a client and the resources this call created (to close afterwards).
+
+    Parameters
+    ----------
+    cluster
+        ``None`` (start a LocalCluster), a scheduler address string, a ``Client``, or a
+        cluster object with ``scheduler_address``.
+    """
+    if cluster is None:
+        lc = local_cluster(n_workers)
+        client = Client(lc)
+        return client, [client, lc]
+    if isinstance(cluster, Client):
+        return cluster, []
+    if isinstance(cluster, str):
+        client = Client(cluster)
+        return client, [client]
+    if hasattr(cluster, "scheduler_address"):
+        client = Client(cluster)
+        return client, [client]
+    raise TypeError(f"cluster={cluster!r}: expected None, a scheduler address, a Client or a cluster")
+
+
+def worker_count(client: Client) -> int:
+    """Threads across the cluster's workers (one trial per thread)."""
+    return max(1, sum(client.nthreads().values()))

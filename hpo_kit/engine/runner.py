@@ -1,0 +1,174 @@
+"""The driver loop: Dask futures in, events out. Knows steps, not optimizers.
+
+One thread runs :meth:`Runner.run`. It consumes a single queue fed by three sources:
+an ``as_completed`` thread (finished steps), the Dask event subscription (reports
+streamed from workers while steps run) and :meth:`Runner.call_soon` (user controls
+from any thread). Everything that changes study state therefore happens on the loop
+thread, in arrival order. The :class:`Handler` (the study) decides what to submit.
+"""
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+from collections.abc import Callable
+from typing import Any, Protocol
+
+from distributed import Client, Future, as_completed
+
+from . import worker as W
+from .worker import StepResult, StepSpec
+
+log = logging.getLogger(__name__)
+
+
+class Handler(Protocol):
+    """What the runner calls back; implemented by the study."""
+
+    def fill(self, runner: "Runner") -> None: ...
+    def on_message(self, msg: dict[str, Any]) -> None: ...
+    def on_done(self, spec: StepSpec, result: StepResult | BaseException) -> None: ...
+    def on_tick(self) -> None: ...
+    def finished(self) -> bool: ...
+
+
+class Runner:
+    """Submits steps as Dask futures and turns their completions and reports into callbacks.
+
+    Parameters
+    ----------
+    client
+        A connected Dask client.
+    study_id
+        Names the event topic and the worker-side flags.
+    tick
+        Seconds between ``on_tick`` calls when nothing happens (timeouts, time budget).
+    """
+
+    def __init__(self, client: Client, study_id: str, tick: float = 0.25) -> None:
+        self.client = client
+        self.study_id = study_id
+        self.tick = tick
+        self._events: queue.Queue = queue.Queue()
+        self._specs: dict[str, StepSpec] = {}
+        self._futures: dict[str, Future] = {}
+        self._ac = as_completed(with_results=True, raise_errors=False)
+        self._added = threading.Event()
+        self._closing = threading.Event()
+        self._stop = False
+        self.topic = f"hpo-kit-{study_id}"
+        client.subscribe_topic(self.topic, lambda ev: self._events.put(("msg", ev[1])))
+        self._feeder = threading.Thread(target=self._feed, name="hpo-kit-as-completed", daemon=True)
+        self._feeder.start()
+
+    # -- submission and signals (loop thread) ---------------------------------------------
+    @property
+    def in_flight(self) -> int:
+        return len(self._specs)
+
+    def specs(self) -> list[StepSpec]:
+        return list(self._specs.values())
+
+    def submit(self, spec: StepSpec, resources: dict[str, float] | None = None) -> str:
+        """Submit one step; returns its future's key."""
+        key = f"hpo-step-{self.study_id}-{spec.trial_id}-{spec.attempt}"
+        fut = self.client.submit(W.run_step, spec, key=key, pure=False, retries=0, resources=resources)
+        self._specs[fut.key] = spec
+        self._futures[fut.key] = fut
+        self._ac.add(fut)
+        self._added.set()
+        return fut.key
+
+    def cancel(self, key: str) -> None:
+        fut = self._futures.get(key)
+        if fut is not None:
+            fut.cancel()
+
+    def signal_stop(self, trial_id: int, reason: str) -> None:
+        """Ask the trial to stop at its next epoch boundary, wherever it runs."""
+        self._broadcast(W.request_stop, self.study_id, trial_id, reason)
+
+    def clear_stop(self, trial_id: int) -> None:
+        self._broadcast(W.clear_stop, self.study_id, trial_id)
+
+    def set_paused(self, paused: bool) -> None:
+        """Gate the workers: a step that starts while paused returns at once, unstarted."""
+        self._broadcast(W.set_paused, self.study_id, paused)
+
+    def restart_worker(self, address: str) -> None:
+        """Kill and restart a worker process (a hung trial cannot be interrupted otherwise)."""
+        try:
+            self.client.restart_workers([address], timeout=30, raise_for_error=False)
+        except Exception:  # noqa: BLE001 - a worker without a nanny cannot restart: report, go on
+            log.warning("could not restart worker %s", address, exc_info=True)
+
+    def _broadcast(self, fn: Callable, *args: Any) -> None:
+        try:
+            self.client.run(fn, *args, on_error="ignore")
+        except Exception:  # noqa: BLE001 - a worker lost mid-broadcast must not end the study
+            log.warning("broadcast %s failed", fn.__name__, exc_info=True)
+
+    # -- the loop -------------------------------------------------------------------------
+    def call_soon(self, fn: Callable[[], Any]) -> None:
+        """Run ``fn`` on the loop thread (thread-safe); the way controls reach the loop."""
+        self._events.put(("call", fn))
+
+    def request_exit(self) -> None:
+        self.call_soon(self._set_stop)
+
+    def _set_stop(self) -> None:
+        self._stop = True
+
+    def run(self, handler: Handler) -> None:
+        """Drive ``handler`` until it is finished and nothing is in flight, or exit was requested."""
+        while not self._stop:
+            handler.fill(self)
+            if handler.finished() and not self._specs:
+                break
+            try:
+                kind, *payload = self._events.get(timeout=self.tick)
+            except queue.Empty:
+                handler.on_tick()
+                continue
+            self._dispatch(handler, kind, payload)
+            while True:  # drain what is already queued before deciding again
+                try:
+                    kind, *payload = self._events.get_nowait()
+                except queue.Empty:
+                    break
+                self._dispatch(handler, kind, payload)
+            handler.on_tick()
+
+    def _dispatch(self, handler: Handler, kind: str, payload: list) -> None:
+        if kind == "msg":
+            handler.on_message(payload[0])
+        elif kind == "done":
+            fut, result = payload
+            spec = self._specs.pop(fut.key, None)
+            self._futures.pop(fut.key, None)
+            if spec is not None:
+                handler.on_done(spec, result)
+        elif kind == "call":
+            payload[0]()
+
+    def _feed(self) -> None:
+        while not self._closing.is_set():
+            try:
+                for fut, result in self._ac:
+                    self._events.put(("done", fut, result))
+            except Exception:  # noqa: BLE001 - keep feeding; the loop sees failures as results
+                log.exception("as_completed feeder")
+            self._added.wait(0.05)
+            self._added.clear()
+
+    def close(self) -> None:
+        """Cancel what is in flight and stop listening."""
+        self._closing.set()
+        self._added.set()
+        for fut in list(self._futures.values()):
+            fut.cancel()
+        try:
+            self.client.unsubscribe_topic(self.topic)
+        except Exception:  # noqa: BLE001 - the client may already be closing
+            pass
+        self._feeder.join(timeout=2)

@@ -1,0 +1,240 @@
+"""What runs on a Dask worker: one *step* of one trial, and the worker-local flags.
+
+A step trains a trial from its latest checkpoint (or from scratch) up to an epoch
+budget. Every report is streamed to the driver as a Dask event (``log_event``) while
+the step runs, and is also returned in the :class:`StepResult`, so the driver can
+reconcile a stream that lagged or broke. Kill and pause reach the worker through
+worker-local flags set by ``Client.run``; the reporter checks them at every epoch
+boundary, so a kill costs no round trip per epoch.
+"""
+from __future__ import annotations
+
+import os
+import sys
+import time
+import traceback
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..trainable import Trainable
+from .checkpoint import CheckpointStore
+
+# Worker-process state. Plain containers: Client.run mutates them on the worker's event
+# loop thread, the task thread only reads them, and single dict/set operations are atomic.
+_PAUSED: set[str] = set()
+_STOP: dict[tuple[str, int], str] = {}
+_DATA: dict[str, Any] = {}
+
+
+class TrialStopped(BaseException):
+    """Raised inside a trial at an epoch boundary once a stop was requested.
+
+    A ``BaseException`` so that a user's ``except Exception`` cannot swallow it.
+    """
+
+
+class BudgetReached(BaseException):
+    """Raised inside a function-form trial when it reached its step's epoch budget."""
+
+
+def set_paused(study: str, paused: bool) -> None:
+    """Worker side of pause/resume (run through ``Client.run``)."""
+    (_PAUSED.add if paused else _PAUSED.discard)(study)
+
+
+def request_stop(study: str, trial_id: int, reason: str) -> None:
+    """Worker side of a kill or stop decision (run through ``Client.run``)."""
+    _STOP[(study, trial_id)] = reason
+
+
+def clear_stop(study: str, trial_id: int) -> None:
+    _STOP.pop((study, trial_id), None)
+
+
+def load_data(loader: Callable[[], Any] | None) -> Any:
+    """Call ``loader`` once per worker process and cache the result."""
+    if loader is None:
+        return None
+    from dask.base import tokenize
+
+    key = tokenize(loader)
+    if key not in _DATA:
+        _DATA[key] = loader()
+    return _DATA[key]
+
+
+@dataclass(frozen=True)
+class StepSpec:
+    """One unit of work: train ``trial_id`` up to ``budget`` epochs."""
+
+    study: str
+    trial_id: int
+    attempt: int
+    config: dict[str, Any]
+    objective: Any
+    budget: int | None = None
+    parent: int | None = None
+    store: CheckpointStore | None = None
+    data: Callable[[], Any] | None = None
+    metric: str = "loss"
+    checkpoint_every: int = 1
+    torch_threads: int | None = None
+
+
+@dataclass
+class StepResult:
+    """What a step returns to the driver (small: state stays in the checkpoint store)."""
+
+    trial_id: int
+    attempt: int
+    outcome: str  # completed | budget | stopped | failed | not_started
+    reports: list[dict[str, Any]] = field(default_factory=list)
+    error: str | None = None
+    traceback: str | None = None
+    reason: str | None = None
+    worker: str | None = None
+    pid: int | None = None
+    started: float = 0.0
+    ended: float = 0.0
+    busy: float = 0.0
+
+
+class Reporter:
+    """Handed to a function-form objective: ``reporter.report(epoch=..., **metrics)``.
+
+    Attributes
+    ----------
+    data
+        The study's data, loaded once per worker.
+    max_epochs
+        The epoch budget of this step (``None``: the objective decides).
+    """
+
+    def __init__(self, spec: StepSpec, emit: Callable[[dict], None], start_epoch: int = 0) -> None:
+        self._spec = spec
+        self._emit = emit
+        self.epoch = start_epoch
+        self.reports: list[dict[str, Any]] = []
+        self.max_epochs = spec.budget
+        self.config = spec.config
+        self.trial_id = spec.trial_id
+        self._probes: list[Callable[[], dict]] = []
+        self._data_loaded = False
+        self._data: Any = None
+
+    @property
+    def data(self) -> Any:
+        if not self._data_loaded:
+            self._data, self._data_loaded = load_data(self._spec.data), True
+        return self._data
+
+    def add_probe(self, probe: Callable[[], dict[str, Any]]) -> None:
+        """Attach a callable whose dict is sent with every report under ``"diag"`` (e.g. a Watcher)."""
+        self._probes.append(probe)
+
+    def should_stop(self) -> bool:
+        """True once a kill or stop was requested for this trial."""
+        return (self._spec.study, self._spec.trial_id) in _STOP
+
+    def report(self, epoch: int | None = None, **metrics: float) -> None:
+        """Send one epoch's metrics to the driver; raise at the boundary if the trial must end.
+
+        Raises
+        ------
+        ValueError
+            If ``epoch`` does not increase or a metric is not a number (names the field).
+        """
+        epoch = self.epoch + 1 if epoch is None else epoch
+        if not isinstance(epoch, int) or isinstance(epoch, bool) or epoch <= self.epoch:
+            raise ValueError(f"report: epoch={epoch!r} must be an int > the last reported epoch {self.epoch}")
+        clean: dict[str, float] = {}
+        for name, value in metrics.items():
+            try:
+                clean[name] = float(value)
+            except (TypeError, ValueError):
+                raise ValueError(f"report: metric {name}={value!r} is not a number") from None
+        msg: dict[str, Any] = {"kind": "report", "trial": self._spec.trial_id, "attempt": self._spec.attempt,
+                               "epoch": epoch, "t": time.time(), "metrics": clean}
+        diag: dict[str, Any] = {}
+        for probe in self._probes:
+            diag.update(probe())
+        if diag:
+            msg["diag"] = diag
+        self.epoch = epoch
+        self.reports.append(msg)
+        self._emit(msg)
+        if self.should_stop():
+            raise TrialStopped(_STOP.get((self._spec.study, self._spec.trial_id)))
+        if self.max_epochs is not None and epoch >= self.max_epochs:
+            raise BudgetReached()
+
+
+def _worker_emit(study: str) -> tuple[Callable[[dict], None], str | None]:
+    try:
+        from distributed import get_worker
+
+        worker = get_worker()
+    except ValueError:  # not on a worker (direct call in tests)
+        return (lambda msg: None), None
+    return (lambda msg: worker.log_event(f"hpo-kit-{study}", msg)), worker.address
+
+
+def run_step(spec: StepSpec, emit: Callable[[dict], None] | None = None) -> StepResult:
+    """Run one step of a trial on this worker; never raises for trial errors."""
+    worker_emit, address = _worker_emit(spec.study)
+    emit = emit or worker_emit
+    res = StepResult(spec.trial_id, spec.attempt, "not_started", worker=address, pid=os.getpid())
+    if spec.study in _PAUSED:
+        return res
+    if (spec.study, spec.trial_id) in _STOP:
+        res.outcome, res.reason = "stopped", _STOP[(spec.study, spec.trial_id)]
+        return res
+    if spec.torch_threads and "torch" in sys.modules:
+        sys.modules["torch"].set_num_threads(spec.torch_threads)
+    res.started = time.time()
+    t0 = time.perf_counter()
+    emit({"kind": "start", "trial": spec.trial_id, "attempt": spec.attempt, "t": res.started,
+          "worker": address, "pid": res.pid})
+    reporter = Reporter(spec, emit)
+    try:
+        if isinstance(spec.objective, type) and issubclass(spec.objective, Trainable):
+            _run_trainable(spec, reporter)
+        else:
+            value = spec.objective(spec.config, reporter)
+            if not reporter.reports and value is not None:  # an objective that only returns a score
+                reporter.report(epoch=1, **(value if isinstance(value, dict) else {spec.metric: value}))
+        res.outcome = "completed"
+    except BudgetReached:
+        res.outcome = "budget"
+    except TrialStopped as stop:
+        res.outcome, res.reason = "stopped", str(stop.args[0]) if stop.args else None
+    except Exception as exc:  # the trial's own failure: record it, the study goes on
+        res.outcome, res.error = "failed", f"{type(exc).__name__}: {exc}"
+        res.traceback = traceback.format_exc()
+    res.reports = reporter.reports
+    res.ended = time.time()
+    res.busy = time.perf_counter() - t0
+    return res
+
+
+def _run_trainable(spec: StepSpec, reporter: Reporter) -> None:
+    if spec.budget is None:
+        raise ValueError("a Trainable trial needs an epoch budget: set the study's max_epochs")
+    trainable = spec.objective()
+    trainable.setup(spec.config, reporter.data)
+    start = 0
+    if spec.store is not None:
+        if spec.store.latest(spec.trial_id) is not None:
+            start, state = spec.store.load(spec.trial_id)
+            trainable.load_state_dict(state)
+        elif spec.parent is not None:
+            _, state = spec.store.load(spec.parent)  # a new trial from another's weights: own history
+            trainable.load_state_dict(state)
+    reporter.epoch, reporter.max_epochs = start, None  # the loop below owns the budget
+    for epoch in range(start + 1, spec.budget + 1):
+        metrics = trainable.train_epoch(epoch)
+        if spec.store is not None and (epoch % spec.checkpoint_every == 0 or epoch == spec.budget):
+            spec.store.save(spec.trial_id, epoch, trainable.state_dict())
+        reporter.report(epoch=epoch, **metrics)
+    raise BudgetReached()

@@ -1,0 +1,117 @@
+"""Trial records, their status, and the one rule for what an optimizer is told.
+
+The rule (issue "Live control"): a trial that ended normally is told its score; one
+stopped early (by a scheduler, a monitor or a user kill) is told its last finite score
+and marked stopped; a failed trial, or one with no finite score, is told a penalty: the
+worst finite loss told so far (nothing is told while no finite loss exists yet, since
+no scale is known); a kill with ``discard=True`` tells nothing.
+"""
+from __future__ import annotations
+
+import enum
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+from .goal import Goal
+
+
+class TrialStatus(str, enum.Enum):
+    """Life cycle of a trial; terminal states are COMPLETED, STOPPED, KILLED, FAILED."""
+
+    PENDING = "PENDING"  # created, waiting for a worker
+    RUNNING = "RUNNING"
+    PAUSED = "PAUSED"  # reached its budget; a scheduler may resume it
+    COMPLETED = "COMPLETED"
+    STOPPED = "STOPPED"  # stopped early by a policy or a monitor
+    KILLED = "KILLED"  # stopped by the user
+    FAILED = "FAILED"
+
+    @property
+    def is_terminal(self) -> bool:
+        return self in (TrialStatus.COMPLETED, TrialStatus.STOPPED, TrialStatus.KILLED, TrialStatus.FAILED)
+
+
+@dataclass
+class Trial:
+    """Everything known about one trial; the rows of ``study.results``."""
+
+    id: int
+    config: dict[str, Any]
+    status: TrialStatus = TrialStatus.PENDING
+    budget: int | None = None  # epoch target of the current step (None: the objective decides)
+    parent: int | None = None  # trial whose weights this one started from
+    reports: list[dict[str, Any]] = field(default_factory=list)
+    worker: str | None = None
+    created: float = 0.0
+    started: float | None = None
+    ended: float | None = None
+    busy: float = 0.0  # seconds spent running steps
+    error: str | None = None
+    traceback: str | None = None
+    reason: str | None = None  # why it stopped / was killed
+    flags: list[dict[str, Any]] = field(default_factory=list)  # diagnosis findings
+    attempt: int = 0
+    discard: bool = False
+
+    @property
+    def epochs(self) -> int:
+        return int(self.reports[-1]["epoch"]) if self.reports else 0
+
+    def values(self, metric: str) -> list[float]:
+        """The metric's value in each report that has it (NaN stays NaN)."""
+        return [float(r["metrics"][metric]) for r in self.reports if metric in r["metrics"]]
+
+    def score(self, goal: Goal) -> float | None:
+        return goal.score_of(self.values(goal.metric))
+
+    @property
+    def duration(self) -> float | None:
+        if self.started is None:
+            return None
+        return (self.ended if self.ended is not None else self.started) - self.started
+
+
+@dataclass(frozen=True)
+class Observation:
+    """What an optimizer is told when a trial's step ends (see the module docstring).
+
+    ``loss`` is in minimisation orientation; ``None`` means "tell nothing".
+    ``final`` is False when the trial only paused at its budget and may be resumed.
+    """
+
+    trial_id: int
+    config: dict[str, Any]
+    loss: float | None
+    status: TrialStatus
+    epochs: int
+    duration: float
+    final: bool
+    losses: tuple[float, ...] = ()  # per-epoch losses of the whole history (nan where missing)
+
+    @property
+    def stopped(self) -> bool:
+        return self.status in (TrialStatus.STOPPED, TrialStatus.KILLED)
+
+    @property
+    def failed(self) -> bool:
+        return self.status is TrialStatus.FAILED or self.loss is None
+
+
+def observe(trial: Trial, goal: Goal, worst_loss: float | None) -> Observation:
+    """Apply the engine's one rule to a trial whose step just ended."""
+    values = trial.values(goal.metric)
+    if trial.discard:
+        loss = None
+    elif trial.status is TrialStatus.FAILED:
+        loss = worst_loss
+    else:
+        if trial.status in (TrialStatus.STOPPED, TrialStatus.KILLED):
+            values = [v for v in values if math.isfinite(v)]  # its last *finite* score
+        score = goal.score_of(values)
+        loss = goal.loss(score) if score is not None else worst_loss
+    losses = tuple(goal.loss(v) if math.isfinite(v) else math.nan for v in trial.values(goal.metric))
+    return Observation(
+        trial_id=trial.id, config=dict(trial.config), loss=loss, status=trial.status, epochs=trial.epochs,
+        duration=trial.busy, final=trial.status.is_terminal, losses=losses,
+    )

@@ -1,0 +1,110 @@
+"""One contract every optimizer passes, on fake trials, without a cluster.
+
+Add a policy to FACTORIES (name -> zero-argument factory) and it runs every check.
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from hpo_kit import Categorical, Goal, GridSearch, Integer, Observation, RandomSearch, Real, Space, TrialStatus
+from hpo_kit.engine.simulator import simulate
+from hpo_kit.optimizers import Decision, Resume, Start
+
+FACTORIES = {
+    "random": lambda: RandomSearch(seed=3),
+    "grid": lambda: GridSearch(points_per_dimension=3),
+}
+
+SPACE = Space({"lr": Real(1e-4, 1e-1, log=True), "units": Integer(4, 64, log=True), "depth": Integer(1, 3),
+               "act": Categorical(["relu", "tanh", "gelu"])})
+GOAL = Goal("val_loss", "min")
+MAX_EPOCHS = 9
+
+
+def curve(config: dict, epoch: int) -> float:
+    """A learning curve with a known best region (lr near 1e-2, more units, relu)."""
+    quality = abs(math.log10(config["lr"]) + 2) + 8 / config["units"] + 0.1 * (config["act"] != "relu")
+    return quality + 1.0 / epoch
+
+
+@pytest.fixture(params=sorted(FACTORIES))
+def make(request):
+    return FACTORIES[request.param]
+
+
+def run(opt, n_workers=4, n_trials=40, seed_curve=curve):
+    return simulate(opt, SPACE, GOAL, seed_curve, epoch_time=lambda c: 0.5 + c["units"] / 64, n_workers=n_workers,
+                    n_trials=n_trials, max_epochs=MAX_EPOCHS)
+
+
+def test_suggestions_belong_to_the_space(make):
+    res = run(make())
+    assert res.trials, "the policy started no trial"
+    for t in res.trials.values():
+        assert SPACE.validate(t.config) == t.config
+
+
+def test_respects_trial_budget_and_ends(make):
+    res = run(make(), n_trials=12)
+    assert 1 <= len(res.trials) <= 12
+    assert all(t.status.is_terminal for t in res.trials.values()), "a trial was left paused or running"
+
+
+def test_seeded_policies_are_reproducible(make):
+    a = [t.config for t in run(make()).trials.values()]
+    b = [t.config for t in run(make()).trials.values()]
+    assert a == b
+
+
+def test_survives_failed_and_nonfinite_trials(make):
+    def broken(config, epoch):
+        return float("nan") if config["depth"] == 2 else curve(config, epoch)
+
+    res = run(make(), seed_curve=broken)
+    assert len(res.trials) > 5
+    assert any(math.isnan(r["metrics"]["val_loss"]) for t in res.trials.values() for r in t.reports)
+
+
+def test_keeps_every_worker_busy_at_start(make):
+    res = run(make(), n_workers=8, n_trials=40)
+    starts = sorted(start for _, _, start, _ in res.timeline)
+    assert starts[:8] == [0.0] * 8, "some worker waited at the start"
+
+
+def test_restore_continues_without_repeating(make):
+    first = make()
+    res = run(first, n_trials=6)
+    trials = sorted(res.trials.values(), key=lambda t: t.id)
+    again = make()
+    again.setup(SPACE, GOAL, MAX_EPOCHS, 4)
+    obs = [Observation(t.id, t.config, curve(t.config, t.epochs), t.status, t.epochs, t.busy, True) for t in trials]
+    again.restore(trials, obs)
+    s = again.suggest(len(trials))
+    if s is not None and isinstance(s, Start) and isinstance(again, GridSearch):
+        assert s.config not in [t.config for t in trials]
+
+
+def test_decisions_are_values(make):
+    opt = make()
+    opt.setup(SPACE, GOAL, MAX_EPOCHS, 2)
+    s = opt.suggest(0)
+    assert isinstance(s, (Start, Resume))
+    assert opt.on_report(0, 1, 1.0) in (Decision.CONTINUE, Decision.STOP)
+    opt.on_result(Observation(0, s.config, 1.0, TrialStatus.COMPLETED, MAX_EPOCHS, 1.0, True))
+
+
+def test_grid_covers_the_grid_once():
+    space = Space({"a": Categorical([1, 2]), "b": Real(0, 1)})
+    res = simulate(GridSearch(points_per_dimension=3), space, GOAL, lambda c, e: c["b"], n_workers=2, max_epochs=1)
+    configs = [t.config for t in res.trials.values()]
+    assert len(configs) == 6 and len({tuple(c.items()) for c in configs}) == 6
+
+
+def test_random_is_log_uniform_on_log_axes():
+    rng = np.random.default_rng(0)
+    lrs = np.array([SPACE.sample(rng)["lr"] for _ in range(4000)])
+    frac_below_1e3 = np.mean(lrs < 1e-3)  # one decade of three
+    assert 0.30 < frac_below_1e3 < 0.37
