@@ -37,6 +37,9 @@ class Trainable(ABC):
     def load_state_dict(self, state: dict[str, Any]) -> None:
         """Restore from :meth:`state_dict` output (possibly another trial's)."""
 
+    # Optional: ``def diagnostics(self) -> dict`` - if defined, its dict is sent with every
+    # epoch's report under "diag" (see hpo_kit.diagnosis.Watcher).
+
     def predict(self, inputs: Any) -> Any:
         """Model outputs for ``inputs``; used by ensembles. Optional."""
         raise NotImplementedError(f"{type(self).__name__} does not implement predict()")

@@ -223,6 +223,9 @@ def _run_trainable(spec: StepSpec, reporter: Reporter) -> None:
         raise ValueError("a Trainable trial needs an epoch budget: set the study's max_epochs")
     trainable = spec.objective()
     trainable.setup(spec.config, reporter.data)
+    probe = getattr(trainable, "diagnostics", None)  # e.g. a diagnosis Watcher's collect()
+    if callable(probe):
+        reporter.add_probe(probe)
     start = 0
     if spec.store is not None:
         if spec.store.latest(spec.trial_id) is not None:
