@@ -49,10 +49,14 @@ class Real:
         return (value - self.low) / (self.high - self.low)
 
     def from_unit(self, u: float) -> float:
-        u = min(max(float(u), 0.0), 1.0)
+        u = float(u)
+        if u <= 0.0 or u >= 1.0:  # exact bounds, not exp(log(bound))
+            return float(self.low if u <= 0.0 else self.high)
         if self.log:
-            return float(math.exp(math.log(self.low) + u * (math.log(self.high) - math.log(self.low))))
-        return float(self.low + u * (self.high - self.low))
+            value = math.exp(math.log(self.low) + u * (math.log(self.high) - math.log(self.low)))
+        else:
+            value = self.low + u * (self.high - self.low)
+        return float(min(max(value, self.low), self.high))  # rounding must not leave the interval
 
     def contains(self, value: Any) -> bool:
         return isinstance(value, (int, float, np.number)) and self.low <= value <= self.high

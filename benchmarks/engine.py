@@ -1,0 +1,274 @@
+"""Engine overhead: hpo_kit's ``Study`` against a bare ``distributed.as_completed`` loop.
+
+What it measures
+----------------
+Two workloads, each run through hpo_kit and, beside it, through the smallest Dask loop
+that does the same work:
+
+1. **no-op**: 1,000 trials that do nothing, on 2 workers. This is the per-trial cost of
+   the engine itself (dispatch, result, bookkeeping).
+2. **uneven**: 200 trials that ``time.sleep`` a seeded uniform 50-300 ms, on 4 workers.
+   This is how much of the workers' time goes to trials when durations vary.
+
+hpo_kit runs each workload as a ``Study`` (random search over a one-dimensional space,
+the objective reports once), with its default concurrency and prefetch, a journal in a
+temporary directory and no progress bar. The bare loop submits one task per worker and,
+on each completion, submits the next: exactly one task per worker, which is what a user
+writes by hand. Both see the same durations (indexed by trial id) and the same cluster:
+one ``LocalCluster`` per workload, made by :func:`hpo_kit.engine.cluster.local_cluster`
+(processes, 127.0.0.1, one thread per worker, hpo_kit's scheduler settings), reused for
+every repetition. A short warm-up run of each (not counted) imports hpo_kit on the
+workers first. Repetitions alternate hpo_kit, bare, hpo_kit, bare ... and the table shows
+medians.
+
+- *busy* is measured inside the task on the worker (``perf_counter`` around the sleep);
+  hpo_kit's trials send it back in their report, the bare tasks return it.
+- *utilisation* = busy / (workers x wall).
+- *per-trial cost* = wall / trials. hpo_kit's wall is the whole ``Study.run()`` call, as
+  a user sees it (opening the journal and closing included); the bare loop's runs from
+  its first submit to its last result.
+
+The peers' figures are copied from issue 3 and printed as reference lines; they are not
+measured here.
+
+Usage::
+
+    python benchmarks/engine.py             # full: 1,000 + 200 trials, 5 repetitions
+    python benchmarks/engine.py --quick     # fewer trials and 3 repetitions (~1 min)
+    python benchmarks/engine.py --reps 7 --markdown
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+from distributed import Client, as_completed
+
+from hpo_kit import Real, Reporter, Study
+from hpo_kit.engine.cluster import local_cluster
+
+RATIO_GOAL = 1.10  # hpo_kit's per-trial cost at most this times the bare loop's
+UTIL_GOAL = 0.95  # hpo_kit's utilisation on the uneven workload
+PEERS = [  # (name, utilisation, per-trial cost) on the uneven workload, from issue 3
+    ("Optuna, in-process threads (no distribution, no processes)", "98%", "0.8 ms"),
+    ("Ray Tune 2.60, actor reuse", "26%", "~120 ms"),
+    ("Ray Tune 2.60, defaults", "3%", "~1.3 s"),
+    ("Ray Tune 2.60, ASHA scheduler (short trials)", "12.5%", "-"),
+]
+
+
+@dataclass(frozen=True)
+class Workload:
+    """What to run: ``trials`` tasks on ``workers`` workers, each sleeping ``durations[i]``."""
+
+    name: str
+    trials: int
+    workers: int
+    durations: tuple[float, ...]  # seconds per trial id; all zero for no-op trials
+
+    @classmethod
+    def make(cls, name: str, trials: int, workers: int, low: float = 0.0, high: float = 0.0,
+             seed: int = 0) -> "Workload":
+        """Draw seeded uniform durations in ``[low, high]`` (zeros when ``high`` is 0)."""
+        rng = np.random.default_rng(seed)
+        durations = rng.uniform(low, high, trials) if high > 0 else np.zeros(trials)
+        return cls(name, trials, workers, tuple(float(d) for d in durations))
+
+
+@dataclass(frozen=True)
+class Measurement:
+    """One timed run."""
+
+    wall: float  # seconds
+    busy: float  # seconds summed over trials, measured on the workers
+    trials: int
+    workers: int
+
+    @property
+    def per_trial_ms(self) -> float:
+        return 1e3 * self.wall / self.trials
+
+    @property
+    def utilisation(self) -> float:
+        return self.busy / (self.workers * self.wall)
+
+
+def _sleep(seconds: float) -> float:
+    """The trial body on the worker: sleep, return the busy time measured around it."""
+    t0 = time.perf_counter()
+    if seconds > 0:
+        time.sleep(seconds)
+    return time.perf_counter() - t0
+
+
+class SleepObjective:
+    """hpo_kit objective: sleep the trial's duration, report a loss and the busy time."""
+
+    def __init__(self, durations: Sequence[float]) -> None:
+        self.durations = tuple(durations)
+
+    def __call__(self, config: dict, reporter: Reporter) -> None:
+        busy = _sleep(self.durations[reporter.trial_id % len(self.durations)])
+        reporter.report(epoch=1, loss=config["x"], busy=busy)
+
+
+def bare_task(seconds: float) -> float:
+    """The bare loop's task: the same body as :class:`SleepObjective`, no reporting."""
+    return _sleep(seconds)
+
+
+def run_hpo_kit(client: Client, wl: Workload, journal_dir: str, tag: str) -> Measurement:
+    """Run ``wl`` as a random-search ``Study`` on ``client``; wall is the whole ``run()``."""
+    study = Study(SleepObjective(wl.durations), {"x": Real(0.0, 1.0)}, optimizer="random",
+                  n_trials=wl.trials, cluster=client, journal=os.path.join(journal_dir, f"{tag}.jsonl"),
+                  name=tag)
+    t0 = time.perf_counter()
+    study.run(progress=False)
+    wall = time.perf_counter() - t0
+    done = [t for t in study.trials.values() if t.reports]
+    if len(done) != wl.trials:
+        raise RuntimeError(f"{tag}: {len(done)} of {wl.trials} trials reported")
+    busy = sum(t.reports[-1]["metrics"]["busy"] for t in done)
+    return Measurement(wall, busy, wl.trials, wl.workers)
+
+
+def run_bare(client: Client, wl: Workload) -> Measurement:
+    """Keep exactly one task per worker with ``as_completed``: submit the next on each completion."""
+    todo = iter(wl.durations)
+    t0 = time.perf_counter()
+    ac = as_completed([client.submit(bare_task, next(todo), pure=False) for _ in range(wl.workers)],
+                      with_results=True)
+    busy = 0.0
+    for _, result in ac:
+        busy += result
+        seconds = next(todo, None)
+        if seconds is not None:
+            ac.add(client.submit(bare_task, seconds, pure=False))
+    wall = time.perf_counter() - t0
+    return Measurement(wall, busy, wl.trials, wl.workers)
+
+
+@dataclass
+class Result:
+    """All repetitions of one workload."""
+
+    workload: Workload
+    hpo: list[Measurement]
+    bare: list[Measurement]
+
+    def median(self, side: str, attr: str) -> float:
+        return statistics.median(getattr(m, attr) for m in getattr(self, side))
+
+    @property
+    def ratio(self) -> float:
+        """hpo_kit's median per-trial cost over the bare loop's."""
+        return self.median("hpo", "per_trial_ms") / self.median("bare", "per_trial_ms")
+
+    @property
+    def paired_ratios(self) -> list[float]:
+        """hpo_kit over bare, per repetition (each pair ran back to back)."""
+        return [h.per_trial_ms / b.per_trial_ms for h, b in zip(self.hpo, self.bare)]
+
+
+def measure(wl: Workload, reps: int, log: Callable[[str], None]) -> Result:
+    """Run ``wl`` ``reps`` times each way, interleaved, on one cluster."""
+    result = Result(wl, [], [])
+    warm = Workload(wl.name, 4 * wl.workers, wl.workers, wl.durations[: 4 * wl.workers])
+    with local_cluster(wl.workers) as cluster, Client(cluster) as client, \
+            tempfile.TemporaryDirectory(prefix="hpo-kit-bench-") as journal_dir:
+        client.wait_for_workers(wl.workers)
+        run_hpo_kit(client, warm, journal_dir, f"{wl.name}-warmup")
+        run_bare(client, warm)
+        for rep in range(reps):
+            h = run_hpo_kit(client, wl, journal_dir, f"{wl.name}-{rep}")
+            b = run_bare(client, wl)
+            result.hpo.append(h)
+            result.bare.append(b)
+            log(f"  {wl.name} rep {rep + 1}/{reps}: hpo_kit {h.per_trial_ms:6.2f} ms/trial "
+                f"{h.utilisation:6.1%} | bare {b.per_trial_ms:6.2f} ms/trial {b.utilisation:6.1%}")
+    return result
+
+
+def _verdict(ok: bool) -> str:
+    return "PASS" if ok else "FAIL"
+
+
+def render(results: list[Result], markdown: bool) -> str:
+    """The table, the goals with pass/fail and the peers' reference lines."""
+    head = ["workload", "trials x workers", "hpo_kit ms/trial", "bare ms/trial", "ratio (paired min-max)",
+            "hpo_kit util", "bare util"]
+    rows = []
+    for r in results:
+        wl, paired = r.workload, r.paired_ratios
+        rows.append([wl.name, f"{wl.trials} x {wl.workers}", f"{r.median('hpo', 'per_trial_ms'):.2f}",
+                     f"{r.median('bare', 'per_trial_ms'):.2f}",
+                     f"{r.ratio:.2f}x ({min(paired):.2f}-{max(paired):.2f})",
+                     f"{r.median('hpo', 'utilisation'):.1%}", f"{r.median('bare', 'utilisation'):.1%}"])
+    goals = []
+    for r in results:
+        goals.append((f"{r.workload.name}: hpo_kit per-trial cost <= {RATIO_GOAL:.2f}x bare",
+                      f"{r.ratio:.2f}x", r.ratio <= RATIO_GOAL))
+    for r in results:
+        if r.workload.name.startswith("uneven"):
+            util = r.median("hpo", "utilisation")
+            goals.append((f"{r.workload.name}: hpo_kit utilisation >= {UTIL_GOAL:.0%}", f"{util:.1%}",
+                          util >= UTIL_GOAL))
+    reps = len(results[0].hpo) if results else 0
+    lines: list[str] = []
+    if markdown:
+        lines += ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+        lines += ["| " + " | ".join(row) + " |" for row in rows]
+        lines += ["", f"Medians of {reps} interleaved repetitions.", "", "| goal | measured | |", "|---|---|---|"]
+        lines += [f"| {g} | {m} | {_verdict(ok)} |" for g, m, ok in goals]
+        lines += ["", "Peers on the uneven workload (200 trials, 4 at a time), **reported in issue 3, not "
+                  "measured here**:", "", "| peer | utilisation | per-trial cost |", "|---|---|---|"]
+        lines += [f"| {name} | {util} | {cost} |" for name, util, cost in PEERS]
+    else:
+        widths = [max(len(x) for x in col) for col in zip(head, *rows)]
+        fmt = "  ".join(f"{{:<{w}}}" for w in widths)
+        lines += [fmt.format(*head), fmt.format(*("-" * w for w in widths))]
+        lines += [fmt.format(*row) for row in rows]
+        lines += ["", f"medians of {reps} interleaved repetitions", "", "goals:"]
+        lines += [f"  [{_verdict(ok)}] {g}: {m}" for g, m, ok in goals]
+        lines += ["", "peers on the uneven workload (200 trials, 4 at a time) -- reported in issue 3, "
+                  "NOT measured here:"]
+        lines += [f"  {name:<60} util {util:>6}  per trial {cost}" for name, util, cost in PEERS]
+    return "\n".join(lines)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Parse flags, run the workloads, print the table (exit status 0 whatever the goals say)."""
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true", help="300 no-op + 80 uneven trials, 3 repetitions")
+    parser.add_argument("--reps", type=int, default=None, help="repetitions per side (default 5; 3 with --quick)")
+    parser.add_argument("--markdown", action="store_true", help="print the table as Markdown (for the README)")
+    parser.add_argument("--only", choices=["noop", "uneven"], help="run one workload (e.g. under a profiler)")
+    args = parser.parse_args(argv)
+    reps = args.reps or (3 if args.quick else 5)
+    if reps < 1:
+        parser.error("--reps must be >= 1")
+    n_noop, n_uneven = (300, 80) if args.quick else (1000, 200)
+    workloads = [Workload.make("no-op", n_noop, 2), Workload.make("uneven 50-300 ms", n_uneven, 4, 0.05, 0.30)]
+    if args.only:
+        workloads = [w for w in workloads if w.name.startswith(args.only[:2])]
+
+    def log(msg: str) -> None:
+        print(msg, file=sys.stderr, flush=True)
+
+    t0 = time.perf_counter()
+    results = [measure(wl, reps, log) for wl in workloads]
+    log(f"  total {time.perf_counter() - t0:.0f} s on {os.cpu_count()} cores")
+    print(render(results, args.markdown))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
