@@ -16,6 +16,7 @@ from hpo_kit.optimizers import Decision, Resume, Start
 FACTORIES = {
     "random": lambda: RandomSearch(seed=3),
     "grid": lambda: GridSearch(points_per_dimension=3),
+    "bo": lambda: __import__("hpo_kit").optimizers.TimeAwareBO(seed=3, background=False),
 }
 
 SPACE = Space({"lr": Real(1e-4, 1e-1, log=True), "units": Integer(4, 64, log=True), "depth": Integer(1, 3),

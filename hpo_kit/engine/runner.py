@@ -56,6 +56,7 @@ class Runner:
         self._added = threading.Event()
         self._closing = threading.Event()
         self._stop = False
+        self._seq = 0
         self.topic = f"hpo-kit-{study_id}"
         client.subscribe_topic(self.topic, lambda ev: self._events.put(("msg", ev[1])))
         self._feeder = threading.Thread(target=self._feed, name="hpo-kit-as-completed", daemon=True)
@@ -71,7 +72,8 @@ class Runner:
 
     def submit(self, spec: StepSpec, resources: dict[str, float] | None = None) -> str:
         """Submit one step; returns its future's key."""
-        key = f"hpo-step-{self.study_id}-{spec.trial_id}-{spec.attempt}"
+        self._seq += 1  # a key per step: a resumed trial must never hit its previous step's result
+        key = f"hpo-step-{self.study_id}-{spec.trial_id}-{self._seq}"
         fut = self.client.submit(W.run_step, spec, key=key, pure=False, retries=0, resources=resources)
         self._specs[fut.key] = spec
         self._futures[fut.key] = fut

@@ -129,6 +129,12 @@ class Reporter:
             self._data, self._data_loaded = load_data(self._spec.data), True
         return self._data
 
+    @property
+    def device(self) -> str:
+        """``"cuda"`` when this worker sees a GPU, else ``"cpu"`` (GPU placement is Dask's resources)."""
+        torch = sys.modules.get("torch")
+        return "cuda" if torch is not None and torch.cuda.is_available() else "cpu"
+
     def add_probe(self, probe: Callable[[], dict[str, Any]]) -> None:
         """Attach a callable whose dict is sent with every report under ``"diag"`` (e.g. a Watcher)."""
         self._probes.append(probe)

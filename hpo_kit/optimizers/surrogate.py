@@ -175,6 +175,8 @@ class RefitThread:
         self.error: str | None = None
         self._thread = threading.Thread(target=self._loop, name=name, daemon=True)
         self._thread.start()
+        # The owner may be dropped without close(): end the thread then (no join in a finaliser).
+        weakref.finalize(job.__self__, self._signal_stop)
 
     @property
     def ident(self) -> int | None:
@@ -186,10 +188,13 @@ class RefitThread:
     def wake(self) -> None:
         self._wake.set()
 
-    def close(self, timeout: float | None = None) -> None:
-        """Stop the thread after its current refit (if any); waits up to ``timeout`` seconds."""
+    def _signal_stop(self) -> None:
         self._stop.set()
         self._wake.set()
+
+    def close(self, timeout: float | None = None) -> None:
+        """Stop the thread after its current refit (if any); waits up to ``timeout`` seconds."""
+        self._signal_stop()
         if threading.current_thread() is not self._thread:
             self._thread.join(timeout)
 

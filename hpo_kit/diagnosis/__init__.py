@@ -1,0 +1,14 @@
+"""Diagnosis-based early termination (BTTackler, ``METHODS.md`` §4).
+
+* :class:`Watcher` (worker side): hooks on a torch model record per-epoch gradient statistics.
+* :mod:`.indicators`: the paper's seven indicators as pure functions of those statistics.
+* :class:`Diagnosis` (driver side): a study monitor combining the indicators.
+
+``Study(objective, space, monitor=Diagnosis(), on_flag="stop")``, with ``reporter.add_probe(
+Watcher(model).collect)`` in the objective.
+"""
+from .indicators import INDICATORS
+from .monitor import DESCRIPTIONS, Diagnosis, Thresholds
+from .watcher import Watcher
+
+__all__ = ["DESCRIPTIONS", "INDICATORS", "Diagnosis", "Thresholds", "Watcher"]

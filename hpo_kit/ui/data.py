@@ -1,0 +1,248 @@
+"""Plot data from journal records: pure functions, no widgets, no Bokeh (tested without a browser).
+
+Every view of a study (the notebook panel and plots, the Dask dashboard page) reads
+the study's journal records (see :class:`hpo_kit.ui.feed.Feed`) and turns them into
+*columns*: dicts of equal-length lists, ready for a Bokeh ``ColumnDataSource``. Times
+are seconds since the study started (its ``study_start`` record). Following Optuna's
+``_get_*_info`` functions, rendering is somebody else's job: these functions choose
+what is shown, :mod:`hpo_kit.ui.plots` chooses how.
+
+Records, not ``Study`` objects, are the input because they are the one form every view
+has: a live study (``study.listeners``), a journal file, and the scheduler's dashboard.
+"""
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from ..goal import Goal
+from ..trial import Trial, TrialStatus
+
+Records = Sequence[dict[str, Any]]
+Columns = dict[str, list]
+
+#: The category of a trial that a diagnosis monitor flagged (drawn apart from its status).
+FLAGGED = "FLAGGED"
+
+
+def study_start(records: Records) -> dict[str, Any]:
+    """The study's ``study_start`` record (``{}`` before it is written)."""
+    return next((r for r in records if r.get("event") == "study_start"), {})
+
+
+def goal_of(records: Records) -> Goal:
+    """The study's goal, from its start record (``loss``/``min`` when unknown)."""
+    return Goal(**study_start(records).get("goal", {"metric": "loss"}))
+
+
+def t0_of(records: Records) -> float:
+    """Unix time the study started (the first record's time if there is no start record)."""
+    start = study_start(records)
+    if start:
+        return float(start["t"])
+    return float(records[0]["t"]) if records else 0.0
+
+
+def fold_trials(records: Iterable[dict[str, Any]]) -> dict[int, Trial]:
+    """Rebuild trial records from journal records (as :func:`hpo_kit.replay` does from a file)."""
+    trials: dict[int, Trial] = {}
+    for rec in records:
+        ev, t = rec.get("event"), trials.get(rec.get("trial"))
+        if ev == "trial_create":
+            trials[rec["trial"]] = Trial(id=rec["trial"], config=rec.get("config", {}), budget=rec.get("budget"),
+                                         parent=rec.get("parent"), created=rec["t"])
+        elif t is None:
+            continue
+        elif ev == "trial_start":
+            t.status, t.worker, t.attempt = TrialStatus.RUNNING, rec.get("worker"), rec.get("attempt", 0)
+            t.started = t.started or rec["t"]
+        elif ev == "report" and rec["epoch"] > t.epochs:
+            t.reports.append({"epoch": rec["epoch"], "t": rec["t"], "metrics": rec.get("metrics", {})})
+        elif ev == "trial_resume":
+            t.status, t.budget = TrialStatus.PENDING, rec.get("budget")
+        elif ev in ("trial_pause", "trial_end"):
+            t.status, t.ended, t.reason = TrialStatus(rec["status"]), rec["t"], rec.get("reason")
+            t.busy, t.error = rec.get("busy", t.busy), rec.get("error")
+        elif ev == "flag":
+            t.flags.append(rec["finding"])
+    return trials
+
+
+def category(trial: Trial) -> str:
+    """How a trial is coloured: :data:`FLAGGED` if a monitor flagged it, else its status."""
+    return FLAGGED if trial.flags else trial.status.value
+
+
+def learning_curves(records: Records, metric: str | None = None) -> Columns:
+    """One line per trial: the metric against epochs.
+
+    Returns
+    -------
+    dict
+        ``trial``, ``xs`` (epochs), ``ys`` (values; NaN kept), ``status``, ``category``
+        (status, or ``FLAGGED``), ``flags`` (indicator names, comma-separated).
+    """
+    metric = metric or goal_of(records).metric
+    out: Columns = {"trial": [], "xs": [], "ys": [], "status": [], "category": [], "flags": []}
+    for t in fold_trials(records).values():
+        points = [(r["epoch"], float(r["metrics"][metric])) for r in t.reports if metric in r["metrics"]]
+        if not points:
+            continue
+        out["trial"].append(t.id)
+        out["xs"].append([p[0] for p in points])
+        out["ys"].append([p[1] for p in points])
+        out["status"].append(t.status.value)
+        out["category"].append(category(t))
+        out["flags"].append(",".join(f["indicator"] for f in t.flags))
+    return out
+
+
+def best_so_far(records: Records) -> Columns:
+    """The best score seen so far against wall time, one point per improvement.
+
+    With ``score="best"`` every finite report counts the moment it arrives; with
+    ``score="last"`` a trial counts once its step ends (its last report is then known).
+
+    Returns
+    -------
+    dict
+        ``elapsed`` (s), ``best``, ``trial`` (the trial that set it).
+    """
+    goal, t0 = goal_of(records), t0_of(records)
+    out: Columns = {"elapsed": [], "best": [], "trial": []}
+    best: float | None = None
+    for rec in records:
+        if goal.score == "best" and rec.get("event") == "report":
+            value = rec.get("metrics", {}).get(goal.metric)
+        elif goal.score == "last" and rec.get("event") in ("trial_end", "trial_pause"):
+            value = rec.get("score")
+        else:
+            continue
+        if value is None or not math.isfinite(value) or not goal.better(value, best):
+            continue
+        best = float(value)
+        out["elapsed"].append(rec["t"] - t0)
+        out["best"].append(best)
+        out["trial"].append(rec["trial"])
+    return out
+
+
+def worker_timeline(records: Records, now: float | None = None) -> Columns:
+    """Which trial ran on which worker, and when: one segment per step.
+
+    A segment opens at ``trial_start`` and closes at the trial's next ``trial_pause``,
+    ``trial_end`` or ``trial_retry``; a segment still open ends at ``now`` (default: the
+    last record's time) and has ``running=True``.
+
+    Returns
+    -------
+    dict
+        ``worker``, ``trial``, ``start``, ``end`` (s since the study started), ``status``
+        (how the step ended, or ``RUNNING``), ``running``.
+    """
+    t0 = t0_of(records)
+    now = now if now is not None else (records[-1]["t"] if records else t0)
+    out: Columns = {"worker": [], "trial": [], "start": [], "end": [], "status": [], "running": []}
+    open_: dict[int, tuple[str, float]] = {}
+
+    def close(tid: int, end: float, status: str, running: bool = False) -> None:
+        worker, start = open_.pop(tid)
+        for name, value in (("worker", worker), ("trial", tid), ("start", start - t0), ("end", end - t0),
+                            ("status", status), ("running", running)):
+            out[name].append(value)
+
+    for rec in records:
+        ev, tid = rec.get("event"), rec.get("trial")
+        if ev == "trial_start":
+            if tid in open_:  # restarted without an end record: close the older segment
+                close(tid, rec["t"], "RETRIED")
+            open_[tid] = (str(rec.get("worker")), rec["t"])
+        elif ev in ("trial_pause", "trial_end", "trial_retry") and tid in open_:
+            close(tid, rec["t"], rec.get("status", "RETRIED"))
+    for tid in list(open_):
+        close(tid, max(now, open_[tid][1]), TrialStatus.RUNNING.value, running=True)
+    return out
+
+
+def utilisation(timeline: Columns, n_workers: int, span: tuple[float, float]) -> float:
+    """Share of ``n_workers * (span[1] - span[0])`` worker-seconds that ran a trial step."""
+    lo, hi = span
+    if hi <= lo or n_workers < 1:
+        return 0.0
+    busy = sum(max(0.0, min(e, hi) - max(s, lo)) for s, e in zip(timeline["start"], timeline["end"]))
+    return busy / (n_workers * (hi - lo))
+
+
+def rungs(records: Records) -> tuple[Columns, Columns]:
+    """ASHA's picture: epochs each trial reached, and how many trials reached each rung.
+
+    The rung levels are the epoch budgets that the policy asked for (``trial_create`` and
+    ``trial_resume`` budgets): for ASHA and SHA these are r_min * eta^k.
+
+    Returns
+    -------
+    (per_trial, per_rung)
+        ``per_trial``: ``trial``, ``epochs``, ``budget``, ``status``, ``category``;
+        ``per_rung``: ``rung`` (epochs, ascending), ``reached`` (trials with at least
+        that many epochs), ``running`` (trials now working toward it).
+    """
+    trials = fold_trials(records)
+    levels = sorted({r["budget"] for r in records if r.get("event") in ("trial_create", "trial_resume")
+                     and r.get("budget") is not None})
+    per_trial: Columns = {"trial": [], "epochs": [], "budget": [], "status": [], "category": []}
+    for t in trials.values():
+        for name, value in (("trial", t.id), ("epochs", t.epochs), ("budget", t.budget),
+                            ("status", t.status.value), ("category", category(t))):
+            per_trial[name].append(value)
+    live = (TrialStatus.RUNNING, TrialStatus.PENDING)
+    per_rung: Columns = {"rung": levels,
+                         "reached": [sum(t.epochs >= r for t in trials.values()) for r in levels],
+                         "running": [sum(t.budget == r and t.status in live for t in trials.values())
+                                     for r in levels]}
+    return per_trial, per_rung
+
+
+def bo_cost(records: Records, state: dict[str, Any] | None = None) -> tuple[Columns, Columns]:
+    """Time-aware BO's view: each result's loss L, time T and cost Z = L + b*T, and b/switch changes.
+
+    ``b`` in force at a result is the one from the start record's optimizer parameters,
+    then each ``tune`` control; after a switch (a tuned ``switch`` that is reached, or the
+    optimizer's ``state()["switched"]``) the cost is L alone. T is the trial's busy seconds.
+
+    Returns
+    -------
+    (points, markers)
+        ``points``: ``trial``, ``elapsed``, ``loss``, ``time``, ``cost``, ``b``;
+        ``markers``: ``elapsed``, ``param``, ``value``, ``label`` (one per tuned parameter,
+        plus ``switched`` when the state says the switch happened at a known time).
+    """
+    state = state or {}
+    t0 = t0_of(records)
+    params = study_start(records).get("optimizer", {})
+    b = float(params.get("b", 0.0) or 0.0)
+    switched_at = state.get("switched_at")  # unix time, when the policy reports it
+    points: Columns = {"trial": [], "elapsed": [], "loss": [], "time": [], "cost": [], "b": []}
+    markers: Columns = {"elapsed": [], "param": [], "value": [], "label": []}
+    for rec in records:
+        ev = rec.get("event")
+        if ev == "control" and rec.get("action") == "tune":
+            for name, value in (rec.get("value") or {}).items():
+                if name == "b":
+                    b = float(value)
+                markers["elapsed"].append(rec["t"] - t0)
+                markers["param"].append(name)
+                markers["value"].append(value)
+                markers["label"].append(f"{name}={value}")
+        elif ev == "trial_end" and rec.get("told") is not None and not rec.get("discard"):
+            after_switch = switched_at is not None and rec["t"] >= switched_at
+            cost_b = 0.0 if after_switch else b
+            loss, busy = float(rec["told"]), float(rec.get("busy") or 0.0)
+            for name, value in (("trial", rec["trial"]), ("elapsed", rec["t"] - t0), ("loss", loss),
+                                ("time", busy), ("cost", loss + cost_b * busy), ("b", cost_b)):
+                points[name].append(value)
+    if switched_at is not None:
+        for name, value in (("elapsed", switched_at - t0), ("param", "switched"), ("value", True),
+                            ("label", "switched: Z = L")):
+            markers[name].append(value)
+    return points, markers

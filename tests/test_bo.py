@@ -1,0 +1,263 @@
+"""Behaviour of TimeAwareBO: the cost and its switch, refits, strategies, latency by design."""
+from __future__ import annotations
+
+import gc
+import math
+import pickle
+import threading
+import time
+
+import numpy as np
+import pytest
+
+from hpo_kit import Categorical, Goal, Integer, Observation, Real, Space, Trial, TrialStatus
+from hpo_kit.engine.simulator import simulate
+from hpo_kit.optimizers import Start, TimeAwareBO
+from hpo_kit.optimizers import bo as bo_module
+from hpo_kit.optimizers.surrogate import Proposal, skopt_dimensions, to_config, to_point
+
+SPACE = Space({"x": Real(0.0, 1.0), "width": Integer(16, 256, log=True)})
+GOAL = Goal("loss", "min")
+LOSSES = [0.9, 0.5, 0.7, 0.2, 0.4, 0.6]
+SECONDS = [1.0, 4.0, 2.0, 8.0, 3.0, 5.0]
+
+
+def observation(i: int, loss: float | None, seconds: float, status: TrialStatus = TrialStatus.COMPLETED,
+                config: dict | None = None) -> Observation:
+    config = config or {"x": (i + 0.5) / 10, "width": 16 + 20 * i}
+    return Observation(i, config, loss, status, 1, seconds, True)
+
+
+def fed(opt: TimeAwareBO, n: int = len(LOSSES), concurrency: int = 1) -> TimeAwareBO:
+    opt.setup(SPACE, GOAL, 1, concurrency)
+    for i in range(n):
+        opt.on_result(observation(i, LOSSES[i], SECONDS[i]))
+    return opt
+
+
+def sync(**kw) -> TimeAwareBO:
+    return TimeAwareBO(n_initial_points=2, background=False, seed=1, **kw)
+
+
+def test_cost_adds_b_times_seconds_then_switch_retells_whole_history_as_loss():
+    opt = fed(sync(b=0.5, time_unit="seconds"))
+    assert isinstance(opt.suggest(6), Start)
+    assert opt.surrogate.yi == pytest.approx([l + 0.5 * t for l, t in zip(LOSSES, SECONDS)])
+    opt.switch()
+    assert opt.state()["phase"] == "switched"
+    assert opt.surrogate.yi == pytest.approx(LOSSES), "the switch must re-tell every result as Z = L"
+
+
+def test_median_time_unit_makes_b_a_fraction_of_loss_per_median_trial():
+    opt = fed(sync(b=0.1))
+    opt.suggest(6)
+    median = float(np.median(SECONDS))
+    assert opt.surrogate.yi == pytest.approx([l + 0.1 * t / median for l, t in zip(LOSSES, SECONDS)])
+    assert "median" in opt.state()["cost"]
+
+
+def test_changing_b_refits_on_the_whole_history():
+    opt = fed(sync(b=0.1, time_unit="seconds"))
+    opt.suggest(6)
+    refits = opt.state()["refits"]
+    opt.update(b=1.0)
+    assert opt.state()["refits"] == refits + 1
+    assert opt.surrogate.yi == pytest.approx([l + 1.0 * t for l, t in zip(LOSSES, SECONDS)])
+
+
+def test_switch_by_finished_trials():
+    opt = fed(sync(b=0.5, switch_after_trials=4), n=3)
+    assert opt.phase == "time-aware"
+    opt.on_result(observation(3, LOSSES[3], SECONDS[3]))
+    assert opt.phase == "switched" and opt.state()["switched"]["n_finished"] == 4
+    assert opt.surrogate.yi == pytest.approx(LOSSES[:4])
+
+
+def test_switch_by_elapsed_seconds_on_the_given_clock():
+    now = [0.0]
+    opt = fed(sync(b=0.5, switch_after_seconds=10, clock=lambda: now[0]))
+    opt.suggest(6)
+    assert opt.phase == "time-aware"
+    now[0] = 10.5
+    start = opt.suggest(7)
+    assert opt.phase == "switched" and start.info["phase"] == "switched" and start.info["cost"] == "L"
+    assert opt.surrogate.yi == pytest.approx(LOSSES)
+
+
+def test_live_update_of_switch_point_switches_at_once():
+    opt = fed(sync(b=0.5))
+    opt.update(switch_after_trials=0)
+    assert opt.phase == "switched"
+    assert opt.surrogate.yi == pytest.approx(LOSSES)
+
+
+def test_b_zero_is_standard_bo_and_the_switch_changes_no_cost():
+    opt = fed(sync(b=0.0))
+    opt.suggest(6)
+    refits = opt.state()["refits"]
+    assert opt.surrogate.yi == pytest.approx(LOSSES) and opt.phase == "standard"
+    opt.switch()
+    assert opt.state()["refits"] == refits, "nothing to re-tell when the cost is unchanged"
+
+
+def test_unknown_or_invalid_updates_raise():
+    opt = fed(sync(b=0.5))
+    with pytest.raises(ValueError, match="acq_func"):
+        opt.update(acq_func="LCB")
+    with pytest.raises(ValueError, match="b=-1"):
+        opt.update(b=-1)
+    with pytest.raises(ValueError, match="switch_after_trials"):
+        opt.update(switch_after_trials=2.5)
+    assert opt.b == 0.5
+
+
+@pytest.mark.parametrize("name", ["GBRT", "dummy"])
+def test_broken_skopt_models_are_refused_with_the_reason(name):
+    with pytest.raises(ValueError, match="scikit-learn >= 1.6"):
+        TimeAwareBO(base_estimator=name)
+
+
+def test_mixed_space_maps_to_skopt_dimensions_and_back():
+    from skopt import space as sk
+
+    space = Space({"lr": Real(1e-4, 1e-1, log=True), "units": Integer(4, 64, log=True), "depth": Integer(1, 3),
+                   "act": Categorical(["relu", None, (1, 2)])})
+    lr, units, depth, act = skopt_dimensions(space)
+    assert isinstance(lr, sk.Real) and lr.prior == "log-uniform" and (lr.low, lr.high) == (1e-4, 1e-1)
+    assert isinstance(units, sk.Integer) and units.prior == "log-uniform" and (units.low, units.high) == (4, 64)
+    assert isinstance(depth, sk.Integer) and depth.prior == "uniform"
+    assert isinstance(act, sk.Categorical) and len(act.categories) == 3
+    config = {"lr": 1e-3, "units": 8, "depth": 2, "act": (1, 2)}
+    assert to_config(space, to_point(space, config)) == config
+
+
+def test_proposals_on_a_mixed_space_belong_to_it():
+    space = Space({"lr": Real(1e-4, 1e-1, log=True), "units": Integer(4, 64, log=True),
+                   "act": Categorical(["relu", None, (1, 2)])})
+    opt = TimeAwareBO(n_initial_points=3, background=False, seed=0)
+    opt.setup(space, GOAL, 1, 1)
+    rng = np.random.default_rng(0)
+    for i in range(5):
+        c = space.sample(rng)
+        opt.on_result(Observation(i, c, math.log10(c["lr"]) ** 2, TrialStatus.COMPLETED, 1, 1.0, True))
+    s = opt.suggest(5)
+    assert s.info["source"] == "surrogate" and space.validate(s.config) == s.config
+
+
+def test_non_finite_and_untold_results_never_reach_the_surrogate():
+    opt = fed(sync(b=0.0), n=4)
+    opt.on_result(observation(4, math.nan, 1.0, TrialStatus.FAILED))
+    opt.on_result(observation(5, None, 1.0, TrialStatus.KILLED))
+    opt.on_result(observation(6, math.inf, 1.0, TrialStatus.STOPPED))
+    opt.on_result(observation(7, 3.0, math.nan, TrialStatus.FAILED))  # a penalty with no duration
+    opt.suggest(8)
+    assert opt.surrogate.yi == pytest.approx(LOSSES[:4] + [3.0])
+    assert all(math.isfinite(y) for y in opt.surrogate.yi)
+
+
+def test_constant_liar_tells_running_points_the_lowest_cost_and_none_does_not():
+    none, liar = fed(sync(strategy="none")), fed(sync(strategy="constant_liar"))
+    first_none, first_liar = none.suggest(6), liar.suggest(6)
+    assert first_none.config == first_liar.config, "with nothing running the two strategies agree"
+    second_none, second_liar = none.suggest(7), liar.suggest(7)
+    assert second_none.info["source"] == "random", "without prediction one result gives one surrogate point"
+    assert second_liar.info["source"] == "surrogate"
+    assert len(liar.surrogate.Xi) == len(LOSSES) + 1 and liar.surrogate.yi[-1] == min(LOSSES)
+    assert len(none.surrogate.Xi) == len(LOSSES)
+
+
+def test_every_worker_starts_on_its_own_random_configuration():
+    opt = TimeAwareBO(n_initial_points=2, background=False)
+    opt.setup(SPACE, GOAL, 1, concurrency=5)
+    starts = [opt.suggest(i) for i in range(5)]
+    assert [s.info["source"] for s in starts] == ["initial"] * 5
+    assert len({tuple(s.config.values()) for s in starts}) == 5
+
+
+def test_restore_retells_the_history_under_the_current_cost():
+    trials = [Trial(i, observation(i, 0, 0).config, status=TrialStatus.COMPLETED, created=100.0 + i,
+                    started=100.0 + i, ended=101.0 + i) for i in range(len(LOSSES))]
+    obs = [observation(i, LOSSES[i], SECONDS[i]) for i in range(len(LOSSES))]
+    opt = sync(b=0.5, time_unit="seconds")
+    opt.setup(SPACE, GOAL, 1, 1)
+    opt.restore(trials, obs)
+    assert opt.surrogate.yi == pytest.approx([l + 0.5 * t for l, t in zip(LOSSES, SECONDS)])
+    assert opt.elapsed >= 6.0, "the restored history's span counts towards switch_after_seconds"
+
+
+def test_time_aware_bo_prefers_cheap_trials_before_the_switch():
+    space = Space({"x": Real(0.0, 1.0), "width": Integer(16, 256, log=True)})
+
+    def curve(c, epoch):  # width barely helps but costs time
+        return (c["x"] - 0.3) ** 2 + 0.02 * math.log(256 / c["width"])
+
+    def run(b):
+        opt = TimeAwareBO(b=b, n_initial_points=4, background=False, seed=2)
+        res = simulate(opt, space, Goal("loss", "min"), curve, epoch_time=lambda c: c["width"] / 16,
+                       n_workers=2, n_trials=16, max_epochs=1)
+        return np.mean([t.config["width"] for t in res.trials.values() if t.id >= 4])
+
+    assert run(1.0) < 0.5 * run(0.0)
+
+
+def test_suggest_never_fits_on_the_caller_thread_even_at_400_results(monkeypatch):
+    gate, fitting, fits = threading.Event(), threading.Event(), []
+
+    def blocked_refit(space, snap, base_estimator, acq_func):
+        fits.append((threading.get_ident(), snap.n_observations))
+        fitting.set()
+        gate.wait(30)
+        return Proposal({"x": 0.123, "width": 99}, snap.n_observations, snap.epoch, 0.0, None)
+
+    monkeypatch.setattr(bo_module, "refit", blocked_refit)
+    opt = TimeAwareBO(n_initial_points=4, seed=0)  # background=True: the default
+    opt.setup(SPACE, GOAL, 1, 4)
+    rng = np.random.default_rng(0)
+    trials = [Trial(i, SPACE.sample(rng), status=TrialStatus.COMPLETED) for i in range(400)]
+    opt.restore(trials, [Observation(t.id, t.config, rng.random(), t.status, 1, 1.0, True) for t in trials])
+    assert fitting.wait(10), "no refit started"
+    try:
+        starts = [opt.suggest(400 + i) for i in range(3)]  # the refit is blocked: suggest must not wait
+        assert [s.info["source"] for s in starts] == ["random"] * 3
+        assert starts[0].info["lacked"] == 400
+    finally:
+        gate.set()
+    deadline = time.monotonic() + 10
+    while opt.state()["last_refit"] is None and time.monotonic() < deadline:
+        time.sleep(0.01)
+    s = opt.suggest(403)
+    assert s.info["source"] == "surrogate" and s.config == {"x": 0.123, "width": 99} and s.info["lacked"] == 0
+    opt.close()
+    assert fits and all(ident != threading.get_ident() for ident, _ in fits)
+    assert fits[0][1] == 400, "the refit batches every queued result"
+
+
+def test_background_refit_thread_proposes_then_stops_cleanly():
+    opt = fed(TimeAwareBO(n_initial_points=2, seed=0))
+    deadline = time.monotonic() + 20
+    while opt.state()["last_refit"] is None and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert opt.suggest(6).info["source"] == "surrogate"
+    thread = opt._thread
+    assert thread.is_alive()
+    opt.close()
+    assert not thread.is_alive() and opt.state()["error"] is None
+
+
+def test_a_dropped_policy_ends_its_thread():
+    opt = TimeAwareBO(seed=0)
+    opt.setup(SPACE, GOAL, 1, 1)
+    thread = opt._thread
+    del opt
+    gc.collect()
+    thread._thread.join(5)
+    assert not thread.is_alive()
+
+
+def test_pickles_without_its_thread_and_restarts_one():
+    opt = fed(TimeAwareBO(b=0.2, n_initial_points=2, seed=0))
+    again = pickle.loads(pickle.dumps(opt))
+    opt.close()
+    assert again.params() == opt.params() and again.state()["n_observations"] == len(LOSSES)
+    assert again._thread is not None and again._thread.is_alive()
+    again.close()

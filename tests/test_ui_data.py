@@ -1,0 +1,196 @@
+"""The views' data, from hand-built journal records with known answers (no browser, no widgets, no cluster)."""
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from hpo_kit import Goal, Real, Study
+from hpo_kit.engine.journal import Journal
+from hpo_kit.ui import data as D
+from hpo_kit.ui import status as S
+from hpo_kit.ui.feed import Feed
+
+T0 = 1000.0
+W1, W2 = "tcp://127.0.0.1:1", "tcp://127.0.0.1:2"
+
+
+def rec(event: str, t: float, **fields) -> dict:
+    return {"v": 1, "t": T0 + t, "event": event, **fields}
+
+
+def start(metric="val_loss", mode="min", score="best", optimizer=None, n_trials=4) -> dict:
+    return rec("study_start", 0.0, name="demo", goal={"metric": metric, "mode": mode, "score": score},
+               optimizer=optimizer or {"name": "random", "seed": 0},
+               settings={"n_trials": n_trials, "concurrency": 2})
+
+
+def report(trial, epoch, t, value, **extra) -> dict:
+    return rec("report", t, trial=trial, epoch=epoch, metrics={"val_loss": value, **extra})
+
+
+def end(trial, t, status="COMPLETED", score=None, told=None, busy=1.0, event="trial_end", **extra) -> dict:
+    return rec(event, t, trial=trial, status=status, score=score, told=told, busy=busy, reason=None,
+               discard=False, **extra)
+
+
+@pytest.fixture
+def story() -> list[dict]:
+    """Trial 0 on W1 (0.5-3.0, completed), trial 1 on W2 (0.6-2.0, killed, flagged), trial 2 on W2 from 2.1,
+    still running, trial 3 pending; the user paused at 2.5."""
+    return [start(),
+            rec("trial_create", 0.1, trial=0, config={"lr": 0.1}, budget=3),
+            rec("trial_create", 0.2, trial=1, config={"lr": 0.5}, budget=3),
+            rec("trial_start", 0.5, trial=0, worker=W1, attempt=0),
+            rec("trial_start", 0.6, trial=1, worker=W2, attempt=0),
+            report(0, 1, 1.0, 2.0), report(1, 1, 1.1, 3.0),
+            report(0, 2, 1.5, 1.0), report(1, 2, 1.6, math.nan),
+            rec("flag", 1.7, trial=1, finding={"indicator": "AGV", "epoch": 2}, policy="flag"),
+            rec("control", 1.8, action="kill", source="user", reason="bad", value=None, trial=1, discard=False),
+            end(1, 2.0, "KILLED", score=3.0, told=3.0, busy=1.4),
+            rec("trial_create", 2.05, trial=2, config={"lr": 0.2}, budget=3),
+            rec("trial_start", 2.1, trial=2, worker=W2, attempt=0),
+            report(0, 3, 2.2, 1.5),
+            report(2, 1, 2.3, 0.5),
+            rec("control", 2.5, action="pause", source="user", reason="", value=None),
+            end(0, 3.0, "COMPLETED", score=1.0, told=1.0, busy=2.5),
+            rec("trial_create", 3.1, trial=3, config={"lr": 0.3}, budget=3)]
+
+
+def test_learning_curves_one_line_per_reporting_trial_coloured_by_status_and_flag(story):
+    c = D.learning_curves(story)
+    assert c["trial"] == [0, 1, 2]
+    assert c["xs"] == [[1, 2, 3], [1, 2], [1]]
+    assert c["ys"][0] == [2.0, 1.0, 1.5] and math.isnan(c["ys"][1][1])
+    assert c["status"] == ["COMPLETED", "KILLED", "RUNNING"]
+    assert c["category"] == ["COMPLETED", D.FLAGGED, "RUNNING"]
+    assert c["flags"] == ["", "AGV", ""]
+    assert D.learning_curves(story, metric="nope")["trial"] == []
+
+
+def test_best_so_far_steps_down_at_each_improvement_only(story):
+    b = D.best_so_far(story)
+    assert b["elapsed"] == pytest.approx([1.0, 1.5, 2.3])
+    assert (b["best"], b["trial"]) == ([2.0, 1.0, 0.5], [0, 0, 2])
+
+
+def test_best_so_far_max_mode_and_last_score():
+    recs = [start(mode="max", score="last"), report(0, 1, 1.0, 0.9), end(0, 2.0, score=0.5),
+            end(1, 3.0, score=0.7), end(2, 4.0, score=0.6), end(3, 5.0, score=math.nan)]
+    assert D.best_so_far(recs) == {"elapsed": [2.0, 3.0], "best": [0.5, 0.7], "trial": [0, 1]}
+
+
+def test_worker_timeline_segments_from_start_to_end_and_open_ones_to_now(story):
+    tl = D.worker_timeline(story, now=T0 + 4.0)
+    assert tl["trial"] == [1, 0, 2]
+    assert tl["worker"] == [W2, W1, W2]
+    assert tl["start"] == pytest.approx([0.6, 0.5, 2.1])
+    assert tl["end"] == pytest.approx([2.0, 3.0, 4.0])
+    assert tl["status"] == ["KILLED", "COMPLETED", "RUNNING"]
+    assert tl["running"] == [False, False, True]
+    # W1 busy 2.5 s, W2 1.4 + 1.9 s, over 2 workers x 4 s
+    assert D.utilisation(tl, 2, (0.0, 4.0)) == pytest.approx((2.5 + 1.4 + 1.9) / 8)
+    assert D.utilisation(tl, 2, (1.0, 1.0)) == 0.0
+
+
+def test_worker_timeline_paused_and_resumed_trial_has_two_segments_and_retry_closes_one():
+    recs = [start(), rec("trial_create", 0, trial=0, config={}, budget=1),
+            rec("trial_start", 1, trial=0, worker=W1), end(0, 2, "PAUSED", event="trial_pause"),
+            rec("trial_resume", 3, trial=0, budget=3), rec("trial_start", 4, trial=0, worker=W2),
+            rec("trial_retry", 5, trial=0, attempt=1), rec("trial_start", 6, trial=0, worker=W1),
+            end(0, 7)]
+    tl = D.worker_timeline(recs)
+    assert list(zip(tl["worker"], tl["start"], tl["end"], tl["status"])) == [
+        (W1, 1, 2, "PAUSED"), (W2, 4, 5, "RETRIED"), (W1, 6, 7, "COMPLETED")]
+
+
+def test_rungs_count_trials_reaching_each_budget_level():
+    # eta=3: four trials to 1 epoch, one promoted to 3 (resumed), which is running
+    recs = [start()]
+    for i in range(4):
+        recs += [rec("trial_create", i, trial=i, config={}, budget=1), rec("trial_start", i + .1, trial=i),
+                 report(i, 1, i + .5, float(i)), end(i, i + .6, "PAUSED", event="trial_pause")]
+    recs += [rec("trial_resume", 5, trial=0, budget=3), rec("trial_start", 5.1, trial=0), report(0, 2, 6, 0.1)]
+    per_trial, per_rung = D.rungs(recs)
+    assert per_trial["epochs"] == [2, 1, 1, 1]
+    assert per_trial["budget"] == [3, 1, 1, 1]
+    assert per_trial["status"] == ["RUNNING", "PAUSED", "PAUSED", "PAUSED"]
+    assert per_rung == {"rung": [1, 3], "reached": [4, 0], "running": [0, 1]}
+
+
+def test_bo_cost_uses_the_b_in_force_and_marks_each_change():
+    recs = [start(optimizer={"name": "tabo", "b": 0.5}),
+            end(0, 1.0, told=1.0, busy=2.0),
+            rec("control", 2.0, action="tune", source="user", reason="", value={"b": 0.1}),
+            end(1, 3.0, told=2.0, busy=10.0),
+            end(2, 3.5, told=None, busy=1.0),  # told nothing: not a point
+            rec("control", 4.0, action="tune", source="user", reason="", value={"switch": 5.0}),
+            end(3, 6.0, told=0.5, busy=4.0)]
+    points, markers = D.bo_cost(recs, state={"b": 0.1, "switched_at": T0 + 5.0})
+    assert points["trial"] == [0, 1, 3]
+    assert points["cost"] == pytest.approx([1.0 + 0.5 * 2, 2.0 + 0.1 * 10, 0.5])
+    assert points["b"] == [0.5, 0.1, 0.0]
+    assert markers["param"] == ["b", "switch", "switched"]
+    assert markers["elapsed"] == [2.0, 4.0, 5.0]
+    assert markers["label"][0] == "b=0.1"
+
+
+def test_summary_tells_state_progress_best_and_flagged(story):
+    s = S.summary(story, now=T0 + 4.0)
+    assert s["name"] == "demo" and s["state"] == "paused" and s["elapsed"] == 4.0
+    assert (s["n_trials"], s["n_target"], s["running"], s["pending"], s["ended"]) == (4, 4, 1, 1, 2)
+    assert s["best_trial"] == 2 and s["best_score"] == 0.5 and s["metric"] == "val_loss"
+    assert s["flagged"] == []  # trial 1 was flagged but has ended
+    assert s["concurrency"] == 2
+    later = story + [rec("control", 5, action="resume", source="user", reason="", value=None),
+                     rec("control", 6, action="concurrency", source="user", reason="", value=1),
+                     rec("study_end", 7, state="finished", n_trials=4)]
+    assert S.summary(later)["state"] == "finished" and S.summary(later)["concurrency"] == 1
+    assert S.study_state(story[:-3] + [rec("control", 9, action="resume")]) == "running"
+
+
+def test_trial_rows_newest_first_with_liveness(story):
+    rows = S.trial_rows(story)
+    assert [r["trial"] for r in rows] == [3, 2, 1, 0]
+    assert [r["live"] for r in rows] == [True, True, False, False]
+    assert rows[2]["flags"] == "AGV" and rows[3]["score"] == 1.0 and rows[3]["last"] == 1.5
+
+
+def test_live_controls_enable_b_and_switch_only_for_a_policy_that_has_them():
+    off = S.live_controls((), "random")
+    assert not off["b"]["enabled"] and "time-aware BO only" in off["b"]["hint"]
+    on = S.live_controls(("b", "switch"), "tabo", {"b": 0.2})
+    assert on["b"] == {"enabled": True, "value": 0.2, "hint": S.BO_PARAMS["b"]}
+    assert on["switch"]["enabled"] and on["switch"]["value"] is None
+    assert S.fmt(None) == "-" and S.fmt(math.nan) == "-" and S.fmt(0.123456) == "0.1235" and S.fmt(3) == "3"
+
+
+def test_fold_matches_the_engines_replay(story, tmp_path):
+    from hpo_kit import replay
+
+    path = tmp_path / "j.jsonl"
+    with Journal(path) as j:
+        for r in story:
+            j.write(r["event"], **{k: v for k, v in r.items() if k not in ("v", "event")})
+    mine, theirs = D.fold_trials(story), replay(path).trials
+    assert {i: (t.status, t.epochs, t.worker, len(t.flags)) for i, t in mine.items()} == \
+           {i: (t.status, t.epochs, t.worker, len(t.flags)) for i, t in theirs.items()}
+    assert D.goal_of(story) == Goal("val_loss")
+
+
+def test_feed_backfills_the_journal_and_appends_live_records_once(story, tmp_path):
+    path = tmp_path / "j.jsonl"
+    with Journal(path) as j:
+        for r in story[:5]:
+            j.write(r["event"], **{k: v for k, v in r.items() if k not in ("v", "event")})
+    study = Study(lambda c, r: None, {"x": Real(0, 1)}, journal=path)
+    feed = Feed(study)
+    assert len(feed) == 5 and study.listeners
+    seen = []
+    assert len(feed.subscribe(seen.extend)) == 5
+    for r in story[5:8]:
+        for fn in study.listeners:
+            fn(r)
+    assert [r["event"] for r in feed.records()[5:]] == ["report"] * 3 and len(seen) == 3
+    feed.close()
+    assert not study.listeners and len(Feed.from_journal(path)) == 5
