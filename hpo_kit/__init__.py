@@ -5,6 +5,7 @@ Layers (each folder one concern): :mod:`hpo_kit.space`, :mod:`hpo_kit.goal`,
 :mod:`hpo_kit.engine` (Dask, journal, checkpoints); :mod:`hpo_kit.study` (the public
 facade); :mod:`hpo_kit.diagnosis` (monitors); :mod:`hpo_kit.ui` (views).
 """
+from .diagnosis import Diagnosis, Watcher
 from .engine.checkpoint import CheckpointStore
 from .engine.journal import read_journal
 from .engine.replay import replay
@@ -19,6 +20,6 @@ from .trial import Observation, Trial, TrialStatus
 
 __version__ = "0.1.0"
 
-__all__ = ["CheckpointStore", "Categorical", "Decision", "Finding", "Goal", "GridSearch", "Integer", "Monitor",
-           "Observation", "Optimizer", "RandomSearch", "Real", "Reporter", "Resume", "Space", "SpaceError",
-           "Start", "Study", "Trainable", "Trial", "TrialStatus", "read_journal", "replay"]
+__all__ = ["CheckpointStore", "Categorical", "Decision", "Diagnosis", "Finding", "Goal", "GridSearch", "Integer",
+           "Monitor", "Observation", "Optimizer", "RandomSearch", "Real", "Reporter", "Resume", "Space", "SpaceError",
+           "Start", "Study", "Trainable", "Trial", "TrialStatus", "Watcher", "read_journal", "replay"]

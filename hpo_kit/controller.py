@@ -38,6 +38,7 @@ class Controller:
     def _open(self: "Study", progress: bool) -> None:
         if self.state not in ("created",):
             raise RuntimeError(f"study {self.name!r} is {self.state}; create a new Study or use Study.resume(path)")
+        self._journal = Journal(self.journal_path)  # first: a locked journal must not start a cluster
         self.client, self._owned = connect(self.cluster, self.n_workers)
         slots = worker_count(self.client)
         self.concurrency = self.concurrency or slots
@@ -46,7 +47,6 @@ class Controller:
         self._runner = Runner(self.client, uuid.uuid4().hex[:12])
         self._t0 = time.time()
         fresh = self._resumed is None
-        self._journal = Journal(self.journal_path)
         if fresh:
             self._save_code()
             self._log("study_start", name=self.name, goal=vars(self.goal), space=self.space.to_dict(),
@@ -73,12 +73,27 @@ class Controller:
                 self._progress.close()
             if self._runner is not None:
                 self._runner.close()
+            self.optimizer.close()
             for obj in self._owned:
                 try:
                     obj.close()
                 except Exception:  # noqa: BLE001 - closing a dying cluster must not mask results
                     pass
             self.state = "stopped" if self._stopping else "finished"
+
+    def _settle_paused(self: "Study") -> None:
+        """At a natural end, end the trials still PAUSED: no policy will resume them now.
+
+        A study stopped by the user or by its time budget keeps them PAUSED, so that
+        ``Study.resume(path)`` can still promote them.
+        """
+        with self._lock:
+            if self._stopping or self._time_spent():
+                return
+            for t in sorted(self.trials.values(), key=lambda t: t.id):
+                if t.status is TrialStatus.PAUSED:
+                    self._finish_step(t, TrialStatus.STOPPED, reason=f"paused at epoch {t.epochs}; "
+                                      f"{self.optimizer.name} did not resume it before the study ended")
 
     def _save_code(self: "Study") -> None:
         # The objective and data loader are code, not JSON: keep them beside the journal so
@@ -112,6 +127,7 @@ class Controller:
                 tid = len(self.trials)
                 self.optimizer.may_start = self.n_trials is None or tid < self.n_trials
                 suggestion = self.optimizer.suggest(tid)
+                self._journal_policy_events()
                 if suggestion is None or (isinstance(suggestion, Start) and not self.optimizer.may_start):
                     self._exhausted = True  # for now: a later result may allow a Resume
                     return
@@ -167,7 +183,8 @@ class Controller:
                 self._add_report(t, msg)
 
     def _mark_started(self: "Study", t: Trial, msg: dict[str, Any]) -> None:
-        if t.id in self._step_started:
+        if t.id in self._step_started:  # Dask re-ran the step elsewhere after a worker died
+            t.worker = msg.get("worker") or t.worker
             return
         t.status, t.worker = TrialStatus.RUNNING, msg.get("worker")
         t.started = t.started or msg["t"]
@@ -222,6 +239,8 @@ class Controller:
                     self._requeue.append(t.id)
             elif result.outcome == "completed":
                 self._finish_step(t, TrialStatus.COMPLETED)
+            elif result.outcome == "budget" and stop is not None:  # a stop that came with the last epoch
+                self._finish_step(t, _KILL_STATUS[stop[0]], reason=stop[1], discard=stop[2])
             elif result.outcome == "budget":
                 full = self.max_epochs is None or t.epochs >= self.max_epochs
                 self._finish_step(t, TrialStatus.COMPLETED if full else TrialStatus.PAUSED)
@@ -262,6 +281,7 @@ class Controller:
         if obs.loss is not None and math.isfinite(obs.loss) and not obs.failed:
             self._worst = obs.loss if self._worst is None else max(self._worst, obs.loss)
         self.optimizer.on_result(obs)
+        self._journal_policy_events()
         score = t.score(self.goal)
         self._log("trial_pause" if status is TrialStatus.PAUSED else "trial_end", trial=t.id, status=status.value,
                   score=score, told=obs.loss, epochs=t.epochs, busy=t.busy, reason=reason, discard=discard,
@@ -299,6 +319,11 @@ class Controller:
         if apply is not None:
             apply()
         self._log("control", action=action, source=source, reason=reason, value=value, **extra)
+
+    def _journal_policy_events(self: "Study") -> None:
+        for event in self.optimizer.drain_events():
+            action = event.pop("action")
+            self._control(action, event.pop("reason", ""), "policy", value=event or None)
 
     def _do_kill(self: "Study", tid: int, source: str, reason: str, discard: bool) -> None:
         t = self.trials[tid]
@@ -376,6 +401,8 @@ class Controller:
         for rec in rep.controls:
             if rec["action"] == "tune":
                 self.optimizer.update(**rec["value"])
+            elif rec["action"] == "switch" and hasattr(self.optimizer, "switch"):
+                self.optimizer.switch(reason=(rec.get("value") or {}).get("reason", "replayed"))
         obs = []
         for tid in rep.end_order:
             t = self.trials[tid]
@@ -385,6 +412,7 @@ class Controller:
             obs.append(o)
         interrupted = [t for t in self.trials.values() if t.status in (TrialStatus.RUNNING, TrialStatus.PENDING)]
         self.optimizer.restore(sorted(self.trials.values(), key=lambda t: t.id), obs)
+        self.optimizer.drain_events()  # replayed, already in the journal
         self._log("study_resume", interrupted=[t.id for t in interrupted], policy=self.on_interrupted,
                   n_trials=len(self.trials))
         for t in interrupted:

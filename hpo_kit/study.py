@@ -21,6 +21,7 @@ import pandas as pd
 from .engine.checkpoint import CheckpointStore, default_store
 from .controller import Controller
 from .goal import Goal
+from .engine.journal import Journal
 from .engine.runner import Runner
 from .monitor import Monitor
 from .optimizers import GridSearch, Optimizer, RandomSearch
@@ -30,7 +31,20 @@ from .space import Space
 from .trainable import Trainable
 from .trial import Trial
 
-_OPTIMIZERS: dict[str, Callable[[], Optimizer]] = {"random": RandomSearch, "grid": GridSearch}
+def _bo() -> Optimizer:
+    from .optimizers.bo import TimeAwareBO
+
+    return TimeAwareBO()
+
+
+def _asha() -> Optimizer:
+    from .optimizers.asha import ASHA
+
+    return ASHA()
+
+
+_OPTIMIZERS: dict[str, Callable[[], Optimizer]] = {"random": RandomSearch, "grid": GridSearch, "bo": _bo,
+                                                   "asha": _asha}
 SOURCES = ("user", "policy", "monitor")
 
 
@@ -162,6 +176,7 @@ class Study(Controller):
         self._open(progress)
         try:
             self._runner.run(self)
+            self._settle_paused()
         finally:
             self._close()
         return self
@@ -173,6 +188,7 @@ class Study(Controller):
         def target() -> None:
             try:
                 self._runner.run(self)
+                self._settle_paused()
             except BaseException as exc:  # noqa: BLE001 - surfaced by wait()
                 self._error = exc
                 traceback.print_exc()

@@ -73,6 +73,7 @@ class CountingTrainable(Trainable):
         self.x = torch.randn(64, 4, generator=g)
         self.y = self.x @ torch.tensor([[1.0], [-2.0], [0.5], [0.0]])
         self.initial = float(self.model.weight.detach()[0, 0])
+        self.steps = 0  # epochs trained by this object: 1 at the first epoch after a restore
 
     def train_epoch(self, epoch: int) -> dict[str, float]:
         import torch.nn.functional as F
@@ -83,7 +84,8 @@ class CountingTrainable(Trainable):
         loss = F.mse_loss(self.model(self.x), self.y)
         loss.backward()
         self.opt.step()
-        return {"loss": float(loss.detach()), "w0_before": w0, "pid": os.getpid()}
+        self.steps += 1
+        return {"loss": float(loss.detach()), "w0_before": w0, "pid": os.getpid(), "steps": self.steps}
 
     def state_dict(self) -> dict[str, Any]:
         return {"model": self.model.state_dict(), "opt": self.opt.state_dict()}

@@ -16,6 +16,9 @@ from hpo_kit.optimizers import Decision, Resume, Start
 FACTORIES = {
     "random": lambda: RandomSearch(seed=3),
     "grid": lambda: GridSearch(points_per_dimension=3),
+    "asha": lambda: __import__("hpo_kit").optimizers.ASHA(r_min=1, eta=3, seed=3),
+    "sha": lambda: __import__("hpo_kit").optimizers.SuccessiveHalving(n_configs=9, r_min=1, eta=3, seed=3),
+    "hypersearch": lambda: __import__("hpo_kit").optimizers.Hypersearch(m=3, seed=3),
     "bo": lambda: __import__("hpo_kit").optimizers.TimeAwareBO(seed=3, background=False),
 }
 

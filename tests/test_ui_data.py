@@ -119,20 +119,30 @@ def test_rungs_count_trials_reaching_each_budget_level():
 
 
 def test_bo_cost_uses_the_b_in_force_and_marks_each_change():
-    recs = [start(optimizer={"name": "tabo", "b": 0.5}),
+    recs = [start(optimizer={"name": "bo", "b": 0.5, "time_unit": "seconds"}),
             end(0, 1.0, told=1.0, busy=2.0),
             rec("control", 2.0, action="tune", source="user", reason="", value={"b": 0.1}),
             end(1, 3.0, told=2.0, busy=10.0),
             end(2, 3.5, told=None, busy=1.0),  # told nothing: not a point
-            rec("control", 4.0, action="tune", source="user", reason="", value={"switch": 5.0}),
+            rec("control", 4.0, action="tune", source="user", reason="", value={"switch_after_trials": 0}),
             end(3, 6.0, told=0.5, busy=4.0)]
-    points, markers = D.bo_cost(recs, state={"b": 0.1, "switched_at": T0 + 5.0})
+    points, markers = D.bo_cost(recs, state={"b": 0.1, "switched": {"reason": "after 0 finished trials",
+                                                                      "n_finished": 2, "elapsed": 5.0}})
     assert points["trial"] == [0, 1, 3]
     assert points["cost"] == pytest.approx([1.0 + 0.5 * 2, 2.0 + 0.1 * 10, 0.5])
     assert points["b"] == [0.5, 0.1, 0.0]
-    assert markers["param"] == ["b", "switch", "switched"]
+    assert markers["param"] == ["b", "switch_after_trials", "switched"]
     assert markers["elapsed"] == [2.0, 4.0, 5.0]
     assert markers["label"][0] == "b=0.1"
+
+
+def test_bo_cost_in_median_units_divides_by_the_median_time_told_so_far():
+    recs = [start(optimizer={"name": "bo", "b": 1.0}), end(0, 1, told=1.0, busy=2.0), end(1, 2, told=1.0, busy=6.0),
+            end(2, 3, told=1.0, busy=1.0)]
+    points, markers = D.bo_cost(recs)
+    # medians so far: 2, 4, 2  ->  T = 1, 1.5, 0.5
+    assert points["time"] == pytest.approx([1.0, 1.5, 0.5])
+    assert points["cost"] == pytest.approx([2.0, 2.5, 1.5]) and markers["param"] == []
 
 
 def test_summary_tells_state_progress_best_and_flagged(story):
@@ -159,9 +169,9 @@ def test_trial_rows_newest_first_with_liveness(story):
 def test_live_controls_enable_b_and_switch_only_for_a_policy_that_has_them():
     off = S.live_controls((), "random")
     assert not off["b"]["enabled"] and "time-aware BO only" in off["b"]["hint"]
-    on = S.live_controls(("b", "switch"), "tabo", {"b": 0.2})
+    on = S.live_controls(("b", "switch_after_trials", "switch_after_seconds"), "bo", {"b": 0.2})
     assert on["b"] == {"enabled": True, "value": 0.2, "hint": S.BO_PARAMS["b"]}
-    assert on["switch"]["enabled"] and on["switch"]["value"] is None
+    assert on["switch_after_trials"]["enabled"] and on["switch_after_seconds"]["value"] is None
     assert S.fmt(None) == "-" and S.fmt(math.nan) == "-" and S.fmt(0.123456) == "0.1235" and S.fmt(3) == "3"
 
 
@@ -194,3 +204,61 @@ def test_feed_backfills_the_journal_and_appends_live_records_once(story, tmp_pat
     assert [r["event"] for r in feed.records()[5:]] == ["report"] * 3 and len(seen) == 3
     feed.close()
     assert not study.listeners and len(Feed.from_journal(path)) == 5
+
+
+def test_views_follow_the_policy_and_the_journal(story):
+    from hpo_kit.optimizers import ASHA, Hypersearch, RandomSearch, TimeAwareBO
+    from hpo_kit.ui.plots import default_views, views_for
+
+    assert default_views(RandomSearch()) == ("curves", "best", "timeline")
+    assert default_views(ASHA())[-1] == default_views(Hypersearch())[-1] == "rungs"
+    assert default_views(TimeAwareBO(b=0.1, background=False))[-1] == "cost"
+    assert views_for(story) == ("curves", "best", "timeline")
+    paused = [start(optimizer={"name": "bo", "b": 0.2}), end(0, 1, "PAUSED", event="trial_pause")]
+    assert views_for(paused) == ("curves", "best", "timeline", "rungs", "cost")
+
+
+class FakeStudy:
+    """Records which public method each panel control calls."""
+
+    name, state, concurrency = "fake", "running", 2
+
+    def __init__(self, live_params=()):
+        self.calls = []
+        self.optimizer = type("Opt", (), {"name": "bo" if live_params else "random", "live_params": live_params,
+                                          "state": lambda self: {"b": 0.3, "cost": "L + 0.3*T", "phase": "x"}})()
+
+    def __getattr__(self, method):
+        return lambda *args, **kwargs: self.calls.append((method, args, kwargs))
+
+
+def test_panel_controls_only_call_the_public_api(story):
+    from hpo_kit.ui.panel import ControlPanel
+
+    study = FakeStudy(live_params=("b", "switch_after_trials", "switch_after_seconds"))
+    panel = ControlPanel(study)
+    panel.refresh(story, now=T0 + 4.0)
+    assert list(panel.select.options) == [3, 2] and not panel.b.disabled and "now 0.3" in panel.bo_hint.value
+    assert "demo" in panel.header.value and "2/4 trials ended" in panel.header.value
+    panel.select.value = (2,)
+    panel.b.value, panel.switch_trials.value, panel.concurrency.value = 0.05, 0, 1
+    for button in (panel.pause_btn, panel.resume_btn, panel.kill_btn, panel.kill_flagged_btn, panel.b_btn,
+                   panel.switch_trials_btn, panel.concurrency_btn):
+        button.click()
+    assert [(m, a, {k: v for k, v in kw.items() if k != "reason"}) for m, a, kw in study.calls] == [
+        ("pause", (), {}), ("resume", (), {}), ("kill", (2,), {}), ("kill_flagged", (), {}),
+        ("tune", (), {"b": 0.05}), ("tune", (), {"switch_after_trials": 0}), ("set_concurrency", (1,), {})]
+    assert "sent" in panel.message.value
+
+
+def test_panel_disables_bo_inputs_with_a_hint_and_shows_errors(story):
+    from hpo_kit.ui.panel import ControlPanel
+
+    study = FakeStudy()
+    panel = ControlPanel(study)
+    panel.refresh(story)
+    assert panel.b.disabled and panel.b_btn.disabled and panel.switch_seconds.disabled
+    assert "time-aware BO only" in panel.bo_hint.value and panel.kill_flagged_btn.disabled
+    study.tune = lambda **kw: (_ for _ in ()).throw(ValueError("no live parameter 'b'"))
+    panel._call("Apply b", lambda: study.tune(b=1.0))
+    assert "no live parameter" in panel.message.value

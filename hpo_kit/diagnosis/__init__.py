@@ -3,6 +3,7 @@
 * :class:`Watcher` (worker side): hooks on a torch model record per-epoch gradient statistics.
 * :mod:`.indicators`: the paper's seven indicators as pure functions of those statistics.
 * :class:`Diagnosis` (driver side): a study monitor combining the indicators.
+* :mod:`.cases`: deliberately broken trainings, each with the indicator it must trip.
 
 ``Study(objective, space, monitor=Diagnosis(), on_flag="stop")``, with ``reporter.add_probe(
 Watcher(model).collect)`` in the objective.

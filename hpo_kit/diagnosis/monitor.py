@@ -39,7 +39,8 @@ DESCRIPTIONS = {
 
 @dataclass(frozen=True)
 class Thresholds:
-    """Every threshold of the indicators; defaults from the authors' release (see :mod:`.indicators`)."""
+    """Every threshold of the indicators; defaults from the authors' release, except ``slow_ratio``
+    (see :mod:`.indicators` for where each comes from)."""
 
     max_grad: float = 1e4  # EAG, p_eg1
     max_ratio: float = 1e3  # EAG, p_eg2
@@ -50,6 +51,7 @@ class Thresholds:
     min_cv: float = 1e-4  # PLC first half, p_sc1
     passive_epochs: int = 3  # PLC first half starts at this epoch
     slow_epochs: int = 6  # PLC second half starts at this many epochs (wd_nmg)
+    slow_ratio: float = 2.0  # PLC second half: later CV > this x earlier CV (authors: 1; see indicators)
     unstable_window: int = 6  # ULC, wd_ho
     min_slope: float = 0.01  # ULC, p_ho1
     max_cv: float = 0.2  # ULC, p_ho2
@@ -66,7 +68,8 @@ class Diagnosis(Monitor):
     thresholds
         A :class:`Thresholds`, or keyword overrides of its fields (``min_grad=1e-6``).
     indicators
-        The indicators to evaluate (default all seven of the paper).
+        The indicators to evaluate, any of :data:`~hpo_kit.diagnosis.indicators.INDICATORS`
+        (default :data:`~hpo_kit.diagnosis.indicators.DEFAULT_INDICATORS`: all but NMG, see there).
     loss
         Reported metric the loss rules and the protection rule read (default ``"train_loss"``).
     extra_losses
@@ -84,7 +87,7 @@ class Diagnosis(Monitor):
         For an unknown indicator, threshold name or ``zero_ratio``.
     """
 
-    def __init__(self, thresholds: Thresholds | None = None, *, indicators: Iterable[str] = ind.INDICATORS,
+    def __init__(self, thresholds: Thresholds | None = None, *, indicators: Iterable[str] = ind.DEFAULT_INDICATORS,
                  loss: str = "train_loss", extra_losses: Iterable[str] = ("val_loss",), zero_ratio: str = "grad",
                  max_epochs: int | None = None, **overrides: Any) -> None:
         known = Thresholds.__dataclass_fields__
@@ -92,10 +95,11 @@ class Diagnosis(Monitor):
         if unknown:
             raise ValueError(f"Diagnosis: unknown threshold(s) {unknown}; known: {sorted(known)}")
         self.thresholds = Thresholds(**{**asdict(thresholds or Thresholds()), **overrides})
-        self.indicators = tuple(indicators)
-        bad = [i for i in self.indicators if i not in ind.INDICATORS]
+        requested = set(indicators)
+        bad = sorted(requested - set(ind.INDICATORS))
         if bad:
             raise ValueError(f"Diagnosis: unknown indicator(s) {bad}; choose from {list(ind.INDICATORS)}")
+        self.indicators = tuple(i for i in ind.INDICATORS if i in requested)  # hard rules first, always
         if zero_ratio not in ("grad", "activation"):
             raise ValueError(f"Diagnosis: zero_ratio={zero_ratio!r} must be 'grad' or 'activation'")
         self.loss, self.extra_losses, self.zero_ratio = loss, tuple(extra_losses), zero_ratio
@@ -142,7 +146,7 @@ class Diagnosis(Monitor):
             zero = diag.get("grad_zero" if self.zero_ratio == "grad" else "act_zero") or []
             return ind.dying(zero, epoch, th.max_zero, th.dying_epochs)
         if name == "PLC":
-            return ind.passive(losses, epoch, budget, th.min_cv, th.passive_epochs, th.slow_epochs)
+            return ind.passive(losses, epoch, budget, th.min_cv, th.passive_epochs, th.slow_epochs, th.slow_ratio)
         if name == "ULC":
             return ind.unstable(losses, epoch, budget, th.unstable_window, th.min_slope, th.max_cv)
         return ind.no_gain(losses, th.gain_window)

@@ -24,13 +24,17 @@ Cost
 Reading statistics with a ``.item()`` per batch syncs the GPU every batch; even kept on
 the device, a handful of small reductions per layer per batch costs a launch-bound small
 CNN about a fifth of its epoch time (the issue's H200 numbers). So: the statistics of all
-layers are computed together once the backward pass has finished (one fused
-``_foreach_norm`` for |grad| sums and one for non-zero counts, one stack, one in-place
-accumulate), stay on the device, and are read back with a single transfer per epoch in
+layers are computed together once the backward pass has finished, in four kernel launches
+whatever the number of layers (``_foreach_sign``; one fused ``_foreach_norm`` giving the
+|grad| sums and the non-zero counts; one fused ``_foreach_add_`` into 0-d accumulators),
+stay on the device, and are read back with a single transfer per epoch in
 :meth:`collect`. By default only every ``every``-th backward pass of an epoch is measured
-(the first one always); ``benchmarks/diagnosis.py`` measures the overhead and
-``tests/test_watcher.py`` checks that this default gives the same verdicts as
-``every=1`` on healthy and broken training runs. Non-finite gradients need no extra
+(passes 0, k, 2k, ...), but never fewer than ``min_samples`` per epoch: the period is
+chosen from the previous epoch's length, and the first epoch, whose length is unknown and
+where most broken trials show (initial transients, explosions), is measured in full. So
+long epochs are cheap and short ones exact. ``benchmarks/diagnosis.py`` measures the
+overhead, and it and ``tests/test_watcher.py`` check that the default flags the same trials
+as ``every=1`` on healthy and broken training runs. Non-finite gradients need no extra
 reduction: a NaN/Inf entry makes that layer's |grad| sum non-finite, and it stays so
 in the epoch's accumulator.
 
@@ -52,8 +56,10 @@ from .indicators import ratios
 if TYPE_CHECKING:
     import torch
 
-#: Default sampling period: measure backward passes 0, k, 2k, ... of each epoch.
+#: Default longest sampling period: measure backward passes 0, k, 2k, ... of an epoch.
 DEFAULT_EVERY = 8
+#: Default fewest measured passes per epoch (shorter periods on short epochs).
+DEFAULT_MIN_SAMPLES = 16
 
 
 def _first_weight(module: Any) -> Any:
@@ -84,26 +90,34 @@ class Watcher:
         Module types to watch (default ``(Conv1d, Conv2d, Linear, LSTM)``); each watched
         module contributes its first parameter whose name contains ``"weight"``.
     every
-        Measure every ``every``-th backward pass of an epoch (the first always); 1 measures
-        every batch.
+        Measure at most every ``every``-th backward pass of an epoch (passes 0, k, 2k, ...);
+        1 measures every batch.
+    min_samples
+        Measure at least this many passes per epoch: the period is
+        ``min(every, batches of the previous epoch // min_samples)`` (at least 1), and the
+        first epoch is measured in full.
     activations
         Also record the zero-output fraction of ``nn.ReLU`` modules (``act_zero``).
 
     Raises
     ------
     ValueError
-        If ``every`` < 1 or the model has no trainable layer of the watched types.
+        If ``every`` or ``min_samples`` < 1, or the model has no trainable layer of the
+        watched types.
     """
 
     def __init__(self, model: "torch.nn.Module", layers: tuple[type, ...] | None = None,
-                 every: int = DEFAULT_EVERY, activations: bool = False) -> None:
+                 every: int = DEFAULT_EVERY, min_samples: int = DEFAULT_MIN_SAMPLES,
+                 activations: bool = False) -> None:
         import torch
         from torch import nn
 
-        if not isinstance(every, int) or every < 1:
-            raise ValueError(f"Watcher: every={every!r} must be a positive integer")
+        for name, value in (("every", every), ("min_samples", min_samples)):
+            if not isinstance(value, int) or value < 1:
+                raise ValueError(f"Watcher: {name}={value!r} must be a positive integer")
         layers = layers or (nn.Conv1d, nn.Conv2d, nn.Linear, nn.LSTM)
-        self.every = every
+        self.every, self.min_samples = every, min_samples
+        self.period = 1  # this epoch's sampling period; the first epoch is measured in full
         self.names: list[str] = []
         self._params: list[torch.Tensor] = []
         for name, module in model.named_modules():
@@ -116,9 +130,9 @@ class Watcher:
         self._model_params = list(model.parameters())
         device = self._params[0].device
         n = len(self._params)
-        numel = torch.tensor([float(p.numel()) for p in self._params], device=device)
-        self._inv_numel = (1.0 / numel).repeat(2).view(2, n)  # rows: |grad| sums, non-zero counts
-        self._sum = torch.zeros(2, n, device=device)
+        self._numel = [float(p.numel()) for p in self._params]
+        # 0-d accumulators, |grad| sums then non-zero counts, so one fused _foreach_add_ updates all.
+        self._acc = [torch.zeros((), device=device) for _ in range(2 * n)]
         self._count = [0] * n  # sampled passes in which each layer had a gradient (host ints)
         self._batch = 0  # backward passes this epoch
         self._sampled = 0
@@ -141,7 +155,7 @@ class Watcher:
         import torch
 
         self._queued = True
-        sampled = self._batch % self.every == 0
+        sampled = self._batch % self.period == 0
         self._batch += 1
         engine = torch.autograd.Variable._execution_engine
         engine.queue_callback(self._measure if sampled else self._skip)
@@ -150,20 +164,31 @@ class Watcher:
         self._queued = False
 
     def _measure(self) -> None:
-        """End of a sampled backward pass: fold every layer's statistics in, on the device."""
+        """End of a sampled backward pass: fold every layer's statistics in, on the device.
+
+        Four kernel launches whatever the number of layers: sign (non-zero indicator), one
+        fused L1 norm over the gradients and their signs (|grad| sums, non-zero counts), one
+        fused in-place add into the accumulators.
+        """
         import torch
 
         self._queued = False
+        n = len(self._params)
         present = [i for i, p in enumerate(self._params) if p.grad is not None]
         if not present:
             return
         grads = [self._params[i].grad for i in present]
-        stats = torch.stack(_norms(grads, 1) + _norms(grads, 0)).view(2, len(grads))
-        if len(present) == len(self._params):
-            self._sum.addcmul_(stats, self._inv_numel)
-        else:  # some layer got no gradient this pass (unused branch): fold in the others only
-            cols = torch.tensor(present, device=self._sum.device)
-            self._sum.index_add_(1, cols, stats * self._inv_numel[:, present])
+        try:
+            signs = list(torch._foreach_sign(grads))
+        except (RuntimeError, TypeError, AttributeError):  # mixed devices or an older torch
+            signs = [g.sign() for g in grads]
+        acc = [self._acc[i] for i in present] + [self._acc[n + i] for i in present]
+        norms = _norms(grads + signs, 1)
+        try:
+            torch._foreach_add_(acc, norms)
+        except (RuntimeError, TypeError):
+            for a, v in zip(acc, norms):
+                a.add_(v.to(a.device))
         for i in present:
             self._count[i] += 1
         self._sampled += 1
@@ -173,7 +198,7 @@ class Watcher:
             import torch
 
             # Only training forwards that a sampled backward pass will follow.
-            if module.training and torch.is_grad_enabled() and self._batch % self.every == 0:
+            if module.training and torch.is_grad_enabled() and self._batch % self.period == 0:
                 self._act_nonzero[i:i + 1].add_(torch.count_nonzero(output))
                 self._act_numel[i] += output.numel()
         return hook
@@ -187,24 +212,26 @@ class Watcher:
         dict
             ``layers``, ``grad_abs``, ``grad_zero``, ``grad_ratio`` (layers that had a gradient
             in a sampled pass), ``nonfinite_grad``, ``nonfinite_weight``, ``batches``,
-            ``sampled_batches``; ``act_layers`` and ``act_zero`` with ``activations=True``.
-            Only ``batches``/``sampled_batches``/``nonfinite_weight`` when nothing was sampled.
+            ``sampled_batches``, ``period``; ``act_layers`` and ``act_zero`` with
+            ``activations=True``. Without a sampled pass only ``batches``, ``sampled_batches``,
+            ``period`` and ``nonfinite_weight``.
         """
         import torch
 
-        weights = torch.stack(_norms([p.detach() for p in self._model_params], 1)).to(self._sum.device)
-        host = torch.cat([self._sum.flatten(), self._act_nonzero, weights]).tolist()  # the one sync
+        device = self._acc[0].device
+        weights = _norms([p.detach() for p in self._model_params], 1)
+        host = torch.stack([*self._acc, *self._act_nonzero, *(w.to(device) for w in weights)]).tolist()  # one sync
         n, n_act = len(self._params), len(self._act_numel)
         sums, nonzero = host[:n], host[n:2 * n]
         act, weight_norms = host[2 * n:2 * n + n_act], host[2 * n + n_act:]
-        out: dict[str, Any] = {"batches": self._batch, "sampled_batches": self._sampled,
+        out: dict[str, Any] = {"batches": self._batch, "sampled_batches": self._sampled, "period": self.period,
                                "nonfinite_weight": sum(1 for w in weight_norms if not math.isfinite(w))}
         keep = [i for i in range(n) if self._count[i] > 0]
         if keep:
-            g = [sums[i] / self._count[i] for i in keep]
+            g = [sums[i] / (self._count[i] * self._numel[i]) for i in keep]
             out.update(layers=[self.names[i] for i in keep], grad_abs=g,
-                       grad_zero=[1.0 - nonzero[i] / self._count[i] for i in keep], grad_ratio=ratios(g),
-                       nonfinite_grad=sum(1 for v in g if not math.isfinite(v)))
+                       grad_zero=[1.0 - nonzero[i] / (self._count[i] * self._numel[i]) for i in keep],
+                       grad_ratio=ratios(g), nonfinite_grad=sum(1 for v in g if not math.isfinite(v)))
         if n_act:
             seen = [i for i in range(n_act) if self._act_numel[i] > 0]
             out.update(act_layers=[self.act_names[i] for i in seen],
@@ -213,10 +240,14 @@ class Watcher:
         return out
 
     def _reset(self) -> None:
-        self._sum.zero_()
+        import torch
+
+        torch._foreach_zero_(self._acc)
         self._act_nonzero.zero_()
         self._count = [0] * len(self._params)
         self._act_numel = [0] * len(self._act_numel)
+        if self._batch:  # an epoch without backward passes (evaluation only) keeps the period
+            self.period = max(1, min(self.every, self._batch // self.min_samples))
         self._batch = self._sampled = 0
         self._queued = False  # a backward pass that raised midway must not block the next epoch
 
@@ -233,4 +264,5 @@ class Watcher:
         self.remove()
 
     def __repr__(self) -> str:
-        return f"Watcher({len(self.names)} layers, every={self.every}, hooks={len(self._handles)})"
+        return (f"Watcher({len(self.names)} layers, every={self.every}, min_samples={self.min_samples}, "
+                f"hooks={len(self._handles)})")

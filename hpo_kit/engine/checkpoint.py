@@ -17,6 +17,7 @@ from typing import Any
 import fsspec
 
 _NAME = re.compile(r"epoch-(\d+)\.pt$")
+_FORMAT = "hpo_kit_checkpoint"
 
 
 class CheckpointStore:
@@ -63,12 +64,16 @@ class CheckpointStore:
         found = (_NAME.search(p) for p in self.fs.ls(d, detail=False))
         return sorted(int(m.group(1)) for m in found if m)
 
-    def save(self, trial_id: int, epoch: int, state: Any) -> str:
-        """Serialise ``state`` (torch.save format) as the trial's checkpoint at ``epoch``."""
+    def save(self, trial_id: int, epoch: int, state: Any, report: dict[str, float] | None = None) -> str:
+        """Serialise ``state`` (torch.save format) as the trial's checkpoint at ``epoch``.
+
+        ``report`` (the epoch's metrics) travels with the state, so a step resumed from
+        this checkpoint can resend a report that a crash cut off.
+        """
         import torch
 
         buf = io.BytesIO()
-        torch.save(state, buf)
+        torch.save({_FORMAT: 1, "state": state, "report": report}, buf)
         d = self._dir(trial_id)
         self.fs.makedirs(d, exist_ok=True)
         final = f"{d}/epoch-{int(epoch)}.pt"
@@ -95,12 +100,23 @@ class CheckpointStore:
         """
         import torch
 
+        epoch, state, _ = self.load_record(trial_id, epoch, map_location)
+        return epoch, state
+
+    def load_record(self, trial_id: int, epoch: int | None = None,
+                    map_location: Any = "cpu") -> tuple[int, Any, dict[str, float] | None]:
+        """Load ``(epoch, state, report)``; ``report`` is the epoch's metrics, if saved."""
+        import torch
+
         epoch = self.latest(trial_id) if epoch is None else epoch
         if epoch is None:
             raise FileNotFoundError(f"no checkpoint for trial {trial_id} in {self.url}")
         with self.fs.open(f"{self._dir(trial_id)}/epoch-{int(epoch)}.pt", "rb") as f:
             data = f.read()
-        return epoch, torch.load(io.BytesIO(data), map_location=map_location, weights_only=False)
+        payload = torch.load(io.BytesIO(data), map_location=map_location, weights_only=False)
+        if isinstance(payload, dict) and payload.get(_FORMAT) == 1:
+            return epoch, payload["state"], payload["report"]
+        return epoch, payload, None
 
 
 def default_store(journal_path: str | os.PathLike) -> CheckpointStore:

@@ -9,7 +9,7 @@ from distributed import Client, LocalCluster
 
 
 def local_cluster(n_workers: int | None = None, resources: dict[str, float] | None = None,
-                  **kwargs: Any) -> LocalCluster:
+                  threads_per_worker: int = 1, **kwargs: Any) -> LocalCluster:
     """A LocalCluster sized to the machine: one single-threaded worker process per core.
 
     Bound to 127.0.0.1 with the dashboard on a free port. Workers take tasks eagerly
@@ -17,9 +17,16 @@ def local_cluster(n_workers: int | None = None, resources: dict[str, float] | No
     without a scheduler round trip.
     """
     n_workers = n_workers or os.cpu_count() or 1
+    # LocalCluster closes a worker's nanny when no worker of that name is registered 15 s
+    # after a loss; a worker killed again while its nanny restarts it (OOM loops, chaos
+    # tests) would then shrink the cluster for good. Nannies restart workers themselves, so
+    # wait longer (process-wide, and only if the user kept the default).
+    if dask.config.get("distributed.deploy.lost-worker-timeout") == "15s":
+        dask.config.set({"distributed.deploy.lost-worker-timeout": "10 minutes"})
+    # Several threads only make sense with fractional resources (small trials sharing a GPU).
     with dask.config.set({"distributed.scheduler.worker-saturation": "inf",
                           "distributed.admin.low-level-log-length": 20000}):
-        return LocalCluster(n_workers=n_workers, threads_per_worker=1, processes=True, host="127.0.0.1",
+        return LocalCluster(n_workers=n_workers, threads_per_worker=threads_per_worker, processes=True, host="127.0.0.1",
                             dashboard_address="127.0.0.1:0", resources=resources,
                             silence_logs=kwargs.pop("silence_logs", 40), **kwargs)
 

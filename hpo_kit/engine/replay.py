@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -21,21 +22,31 @@ class Replay:
 
 
 def replay(path: str | os.PathLike) -> Replay:
-    """Read a journal into trial records.
+    """Read a journal file into trial records.
 
     Raises
     ------
     ValueError
         If the journal has no ``study_start`` record.
     """
-    out: Replay | None = None
-    for rec in read_journal(path):
+    return replay_records(read_journal(path), source=f"journal {path}")
+
+
+def replay_records(records: Iterable[dict[str, Any]], source: str = "journal",
+                   require_start: bool = True) -> Replay:
+    """Fold journal records (from a file, a live study's listeners or the scheduler) into trials.
+
+    With ``require_start=False`` a stream that begins mid-study is accepted (live views).
+    """
+    out: Replay | None = None if require_start else Replay(start={})
+    for rec in records:
         ev = rec["event"]
         if ev == "study_start":
-            out = out or Replay(start=rec)
+            if out is None or not out.start:
+                out = Replay(start=rec, trials=out.trials if out else {})
             continue
         if out is None:
-            raise ValueError(f"journal {path}: first record is {ev!r}, expected 'study_start'")
+            raise ValueError(f"{source}: first record is {ev!r}, expected 'study_start'")
         tid = rec.get("trial")
         t = out.trials.get(tid) if tid is not None else None
         if ev == "trial_create":
@@ -63,5 +74,5 @@ def replay(path: str | os.PathLike) -> Replay:
         elif ev == "study_end":
             out.ended = True
     if out is None:
-        raise ValueError(f"journal {path}: no 'study_start' record")
+        raise ValueError(f"{source}: no 'study_start' record")
     return out

@@ -5,6 +5,12 @@ an ``as_completed`` thread (finished steps), the Dask event subscription (report
 streamed from workers while steps run) and :meth:`Runner.call_soon` (user controls
 from any thread). Everything that changes study state therefore happens on the loop
 thread, in arrival order. The :class:`Handler` (the study) decides what to submit.
+
+A step is settled by whichever comes first: its ``"done"`` event (the worker sends its
+result on the event stream as it returns) or its future. The event saves the fetch of
+the result from the worker, one round trip, which is most of the driver's lag under
+load; the future remains the path for errors and lost workers. Every message carries
+its step's key, and messages of a step that is no longer in flight are dropped.
 """
 from __future__ import annotations
 
@@ -52,7 +58,7 @@ class Runner:
         self._events: queue.Queue = queue.Queue()
         self._specs: dict[str, StepSpec] = {}
         self._futures: dict[str, Future] = {}
-        self._ac = as_completed(with_results=True, raise_errors=False)
+        self._ac = as_completed(loop=client.loop, with_results=True, raise_errors=False)  # not default_client()'s
         self._added = threading.Event()
         self._closing = threading.Event()
         self._stop = False
@@ -143,15 +149,28 @@ class Runner:
 
     def _dispatch(self, handler: Handler, kind: str, payload: list) -> None:
         if kind == "msg":
-            handler.on_message(payload[0])
+            msg = payload[0]
+            key = msg.get("key")
+            if key is not None and key not in self._specs:
+                return  # from a step already settled (or a re-run of one): its result is in
+            if msg.get("kind") == "done":  # the worker's copy of the result, ahead of the future
+                self._settle(handler, key, W.StepResult(**msg["result"]))
+            else:
+                handler.on_message(msg)
         elif kind == "done":
             fut, result = payload
-            spec = self._specs.pop(fut.key, None)
-            self._futures.pop(fut.key, None)
-            if spec is not None:
-                handler.on_done(spec, result)
+            if isinstance(result, tuple) and len(result) == 3 and isinstance(result[1], BaseException):
+                result = result[1]  # distributed hands errors back as (type, exception, traceback)
+            self._settle(handler, fut.key, result)
         elif kind == "call":
             payload[0]()
+
+    def _settle(self, handler: Handler, key: str, result: StepResult | BaseException) -> None:
+        """Hand a step's outcome to the handler once: the first of its done event and its future."""
+        spec = self._specs.pop(key, None)
+        self._futures.pop(key, None)
+        if spec is not None:
+            handler.on_done(spec, result)
 
     def _feed(self) -> None:
         while not self._closing.is_set():

@@ -12,10 +12,9 @@ import heapq
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
 
 from ..goal import Goal
-from ..optimizers.base import Decision, Optimizer, Resume, Start
+from ..optimizers.base import Decision, Optimizer, Start
 from ..space import Space
 from ..trial import Trial, TrialStatus, observe
 
@@ -124,4 +123,11 @@ def simulate(optimizer: Optimizer, space: Space, goal: Goal, curve: Callable[[di
             seq += 1
             heapq.heappush(heap, (now + step(t.config), seq, worker, tid))
     res.wall = now
+    if events < max_events and (time_budget is None or now < time_budget):
+        # A natural end: nothing will resume a trial still PAUSED at its budget (e.g. one that
+        # successive halving did not promote): it ends STOPPED, as in Study (controller._settle_paused).
+        for t in trials.values():
+            if t.status is TrialStatus.PAUSED:
+                t.status, t.reason = TrialStatus.STOPPED, f"paused at epoch {t.epochs}; not resumed before the end"
+                optimizer.on_result(observe(t, goal, max(worst) if worst else None))
     return res

@@ -14,7 +14,7 @@ import sys
 import time
 import traceback
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from ..trainable import Trainable
@@ -143,6 +143,13 @@ class Reporter:
         """True once a kill or stop was requested for this trial."""
         return (self._spec.study, self._spec.trial_id) in _STOP
 
+    def resend(self, metrics: dict[str, float]) -> None:
+        """Send again the report of the checkpoint a step resumes from (the driver drops duplicates)."""
+        msg = {"kind": "report", "trial": self._spec.trial_id, "attempt": self._spec.attempt,
+               "epoch": self.epoch, "t": time.time(), "metrics": {k: float(v) for k, v in metrics.items()}}
+        self.reports.append(msg)
+        self._emit(msg)
+
     def report(self, epoch: int | None = None, **metrics: float) -> None:
         """Send one epoch's metrics to the driver; raise at the boundary if the trial must end.
 
@@ -176,20 +183,46 @@ class Reporter:
             raise BudgetReached()
 
 
-def _worker_emit(study: str) -> tuple[Callable[[dict], None], str | None]:
+def _worker_emit(study: str) -> tuple[Callable[[dict], None], str | None, str | None]:
+    """The event sender of this task, the worker's address and this task's key.
+
+    Every message carries the step's key, so the driver can drop messages of a step it
+    has already settled (e.g. a re-run of it after its worker died).
+    """
     try:
         from distributed import get_worker
 
         worker = get_worker()
     except ValueError:  # not on a worker (direct call in tests)
-        return (lambda msg: None), None
-    return (lambda msg: worker.log_event(f"hpo-kit-{study}", msg)), worker.address
+        return (lambda msg: None), None, None
+    try:
+        key = worker.get_current_task()
+    except KeyError:  # not inside a task thread
+        key = None
+    topic = f"hpo-kit-{study}"
+    return (lambda msg: worker.log_event(topic, {**msg, "key": key})), worker.address, key
 
 
 def run_step(spec: StepSpec, emit: Callable[[dict], None] | None = None) -> StepResult:
-    """Run one step of a trial on this worker; never raises for trial errors."""
-    worker_emit, address = _worker_emit(spec.study)
-    emit = emit or worker_emit
+    """Run one step of a trial on this worker; never raises for trial errors.
+
+    The result is returned (the future's value) and also sent ahead as a ``"done"``
+    event: the event reaches the driver on the stream that already carries the reports,
+    while the future's value needs the scheduler's notice and then a fetch from this
+    worker. The driver settles the step on whichever arrives first, so the next step is
+    submitted one round trip sooner; the future stays the fallback (lost worker, errors).
+    """
+    worker_emit, address, key = _worker_emit(spec.study)
+    res = _run(spec, emit or worker_emit, address)
+    if key is not None:
+        try:
+            worker_emit({"kind": "done", "trial": spec.trial_id, "attempt": spec.attempt, "result": asdict(res)})
+        except Exception:  # noqa: BLE001 - the future still carries the result
+            pass
+    return res
+
+
+def _run(spec: StepSpec, emit: Callable[[dict], None], address: str | None) -> StepResult:
     res = StepResult(spec.trial_id, spec.attempt, "not_started", worker=address, pid=os.getpid())
     if spec.study in _PAUSED:
         return res
@@ -235,8 +268,11 @@ def _run_trainable(spec: StepSpec, reporter: Reporter) -> None:
     start = 0
     if spec.store is not None:
         if spec.store.latest(spec.trial_id) is not None:
-            start, state = spec.store.load(spec.trial_id)
+            start, state, report = spec.store.load_record(spec.trial_id)
             trainable.load_state_dict(state)
+            reporter.epoch = start
+            if report is not None:  # a kill between checkpoint and report must not lose the epoch
+                reporter.resend(report)
         elif spec.parent is not None:
             _, state = spec.store.load(spec.parent)  # a new trial from another's weights: own history
             trainable.load_state_dict(state)
@@ -244,6 +280,6 @@ def _run_trainable(spec: StepSpec, reporter: Reporter) -> None:
     for epoch in range(start + 1, spec.budget + 1):
         metrics = trainable.train_epoch(epoch)
         if spec.store is not None and (epoch % spec.checkpoint_every == 0 or epoch == spec.budget):
-            spec.store.save(spec.trial_id, epoch, trainable.state_dict())
+            spec.store.save(spec.trial_id, epoch, trainable.state_dict(), report=metrics)
         reporter.report(epoch=epoch, **metrics)
     raise BudgetReached()

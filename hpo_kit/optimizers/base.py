@@ -84,6 +84,7 @@ class Optimizer(ABC):
         #: Set by the engine before each suggest: False once the study's trial budget is spent,
         #: when only a Resume is accepted (a Start is dropped).
         self.may_start: bool = True
+        self._events: list[dict[str, Any]] = []
 
     def setup(self, space: Space, goal: Goal, max_epochs: int | None = None, concurrency: int = 1) -> None:
         """Bind the policy to a study (called once by the study, before any suggestion)."""
@@ -123,6 +124,18 @@ class Optimizer(ABC):
         self.check_update(**params)
         for name, value in params.items():
             setattr(self, name, value)
+
+    def emit(self, action: str, **fields: Any) -> None:
+        """Record a policy event (e.g. an automatic switch); the study journals it as a control."""
+        self._events.append({"action": action, **fields})
+
+    def drain_events(self) -> list[dict[str, Any]]:
+        """Events emitted since the last call (the engine calls this after each decision)."""
+        events, self._events = self._events, []
+        return events
+
+    def close(self) -> None:
+        """Release background resources (threads); called when the study ends."""
 
     def params(self) -> dict[str, Any]:
         """JSON-able parameters, journalled at study start."""

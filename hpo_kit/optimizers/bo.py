@@ -29,6 +29,11 @@ a second free worker gets a random point rather than a copy of the first one's. 
 ``background=False`` every refit happens inside the calls, so seeded runs (tests, the
 simulator benchmarks) are reproducible.
 
+Journal. Each ``Start.info`` holds ``phase``, ``cost``, ``lacked`` (results the surrogate had
+not seen) and ``source``: ``"initial"`` (a random start), ``"surrogate"``, ``"random"`` (no
+unused proposal was ready) or ``"duplicate"`` (the proposal was a running trial's
+configuration, so a random point was sent instead).
+
 Switching. The switch (by finished trials, by elapsed seconds since :meth:`setup`, or by
 :meth:`switch`) is one-way. Any change of the cost (the switch, a new ``b``) refits the
 surrogate on the whole history under the new cost; proposals made under the old cost are
@@ -54,7 +59,7 @@ from ..goal import Goal
 from ..space import Space
 from ..trial import Observation, Trial
 from .base import Optimizer, Start
-from .surrogate import ACQ_FUNCS, Proposal, RefitThread, Snapshot, check_estimator, refit, to_point
+from .surrogate import ACQ_FUNCS, Proposal, RefitThread, Snapshot, check_estimator, refit, to_point, warm_up
 
 STRATEGIES = ("none", "constant_liar")
 TIME_UNITS = ("median", "seconds")
@@ -62,7 +67,7 @@ TIME_UNITS = ("median", "seconds")
 
 @dataclass(frozen=True)
 class _Told:
-    config: dict[str, Any]
+    point: list[Any]  # the skopt point, mapped once: snapshots are taken under the lock
     loss: float
     duration: float
 
@@ -152,7 +157,7 @@ class TimeAwareBO(Optimizer):
         with self._lock:
             self._reset()
         if self.background:
-            self._thread = RefitThread(self._refit_job, name=f"hpo-kit-bo-refit-{id(self):x}")
+            self._start_thread()
 
     def suggest(self, trial_id: int) -> Start | None:
         assert self.space is not None, "call setup() first"
@@ -161,7 +166,7 @@ class TimeAwareBO(Optimizer):
         with self._lock:
             self._check_switch()
             if not self.background and self._wants_refit():
-                self._refit_now()  # synchronous mode: the surrogate knows every result
+                self._refit_once()  # synchronous mode: the surrogate knows every result
             config, info = self._next_config()
             self._pending[trial_id] = config
             self._n_started += 1
@@ -176,7 +181,8 @@ class TimeAwareBO(Optimizer):
                 self._pending.pop(obs.trial_id, None)
                 self._finished.add(obs.trial_id)
             if obs.loss is not None and math.isfinite(obs.loss):
-                self._told[obs.trial_id] = _Told(dict(obs.config), float(obs.loss), float(obs.duration))
+                self._told[obs.trial_id] = _Told(to_point(self.space, obs.config), float(obs.loss),
+                                                 float(obs.duration))
             else:  # tell nothing (a discard, or no loss scale known yet)
                 self._told.pop(obs.trial_id, None)
             self._touch()
@@ -197,7 +203,7 @@ class TimeAwareBO(Optimizer):
             self._check_switch()
             self._touch()
             if not self.background and self._wants_refit():
-                self._refit_now()
+                self._refit_once()
 
     def update(self, **params: Any) -> None:
         """Change ``b`` / the switch points; a change of the cost refits on the whole history."""
@@ -219,6 +225,9 @@ class TimeAwareBO(Optimizer):
             epoch = self._epoch
             self._do_switch(reason)
             self._refit_if_cost_changed(epoch)
+
+    def _start_thread(self) -> None:
+        self._thread = RefitThread(self._refit_job, name=f"hpo-kit-bo-refit-{id(self):x}", warm_up=warm_up)
 
     def close(self) -> None:
         """Stop the refit thread (the policy can still suggest random points)."""
@@ -282,6 +291,7 @@ class TimeAwareBO(Optimizer):
         if self.b > 0:
             self._new_cost()
         self._switched = {"reason": reason, "n_finished": len(self._finished), "elapsed": round(self.elapsed, 3)}
+        self.emit("switch", **self._switched)  # journalled by the study, replayed by Study.resume
 
     def _new_cost(self) -> None:
         self._epoch += 1
@@ -307,9 +317,13 @@ class TimeAwareBO(Optimizer):
         if self._thread is not None and self._wants_refit():
             self._thread.wake()
 
+    @property
+    def _initial_done(self) -> bool:
+        # Results told without suggestions (a restart, a warm start) count as initial points.
+        return max(self._n_started, len(self._finished)) >= self._n_initial
+
     def _wants_refit(self) -> bool:
-        return (self._dirty and len(self._told) >= 2
-                and max(self._n_started, len(self._finished)) >= self._n_initial)
+        return self._dirty and len(self._told) >= 2 and self._initial_done
 
     def _snapshot(self) -> Snapshot:
         told = list(self._told.values())
@@ -318,7 +332,7 @@ class TimeAwareBO(Optimizer):
         seed = None if self.seed is None else int(np.random.SeedSequence([self.seed, self._n_refits])
                                                    .generate_state(1)[0] % (2**31 - 1))
         previous = self._proposal.model if self._proposal is not None else None
-        return Snapshot([to_point(self.space, t.config) for t in told], costs, pending,
+        return Snapshot([t.point for t in told], costs, pending,
                         min(costs) if pending else None, len(told), self._epoch, seed, previous)
 
     def _refit_once(self) -> bool:
@@ -347,18 +361,15 @@ class TimeAwareBO(Optimizer):
         while self._thread is not None and self._refit_once():
             pass
 
-    def _refit_now(self) -> None:
-        self._refit_once()
-
     def _refit_if_cost_changed(self, epoch: int) -> None:
         # Synchronous mode re-tells at once, so the surrogate never shows a stale cost;
         # the background thread was already woken by _new_cost.
         if self._epoch != epoch and not self.background and self._wants_refit():
-            self._refit_now()
+            self._refit_once()
 
     def _next_config(self) -> tuple[dict[str, Any], dict[str, Any]]:
         info: dict[str, Any] = {"phase": self.phase, "cost": self.cost}
-        if self._n_started < self._n_initial:
+        if not self._initial_done:
             return self.space.sample(self._rng), {**info, "source": "initial"}
         p = self._proposal
         info["lacked"] = max(0, len(self._told) - (p.n_observations if p is not None else 0))
@@ -380,7 +391,7 @@ class TimeAwareBO(Optimizer):
         self.__dict__.update(state)
         self._lock = threading.RLock()
         if self.background and self.space is not None:
-            self._thread = RefitThread(self._refit_job, name=f"hpo-kit-bo-refit-{id(self):x}")
+            self._start_thread()
 
 
 def _check_b(b: Any) -> float:

@@ -32,6 +32,10 @@ parallel on the cluster. Choices where the seed is silent:
   default, which suits ordered choices such as batch sizes) or redrawn among the other
   choices (``"resample"``). Ray PBT's defaults for reference: resample probability 0.25,
   factors 0.8/1.2 (about ``sigma = 0.1`` on a two-decade log axis).
+* New networks take the best one's *weights*, so dimensions that shape the network
+  (width, depth, activation) must not move: list them in ``inherit`` and they are copied
+  from ``h`` unchanged (``Hypersearch(inherit=("width", "depth"))``); the space may then
+  still sample them freely in the first session.
 """
 from __future__ import annotations
 
@@ -111,8 +115,9 @@ class Hypersearch(Optimizer):
 
     def __init__(self, S: int | None = None, m: int = 3, max_epochs: int | None = None,  # noqa: N803 - the paper's names
                  sigma: float | Mapping[str, float] = 0.1, p_categorical: float = 0.25, categorical: str = "shift",
-                 rank_by: str = "last", seed: int | None = 0) -> None:
+                 rank_by: str = "last", inherit: Sequence[str] = (), seed: int | None = 0) -> None:
         super().__init__(seed)
+        self.inherit = tuple(inherit)
         for label, value in (("S", S), ("m", m), ("max_epochs", max_epochs)):
             if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value < 1):
                 raise ValueError(f"Hypersearch: {label}={value!r} must be a positive integer")
@@ -145,6 +150,9 @@ class Hypersearch(Optimizer):
 
     def setup(self, space: Space, goal: Any, max_epochs: int | None = None, concurrency: int = 1) -> None:
         super().setup(space, goal, max_epochs, concurrency)
+        unknown = [name for name in self.inherit if name not in space]
+        if unknown:
+            raise ValueError(f"Hypersearch: inherit={unknown!r} names no dimension of the space")
         M = self.M if self.M is not None else max_epochs  # noqa: N806
         if M is None:
             raise ValueError("Hypersearch: set max_epochs (M) or the study's max_epochs")
@@ -192,7 +200,8 @@ class Hypersearch(Optimizer):
         return None
 
     def _neighbour(self, config: dict[str, Any]) -> dict[str, Any]:
-        return neighbour(self.space, config, self._rng, self.sigma, self.p_categorical, self.categorical)
+        near = neighbour(self.space, config, self._rng, self.sigma, self.p_categorical, self.categorical)
+        return {**near, **{name: config[name] for name in self.inherit}}  # the copied weights must fit
 
     def _close_session(self) -> None:
         members = self.sessions[-1]["members"]
@@ -262,7 +271,8 @@ class Hypersearch(Optimizer):
     def params(self) -> dict[str, Any]:
         sigma = dict(self.sigma) if isinstance(self.sigma, Mapping) else self.sigma
         return {"seed": self.seed, "S": self.S, "m": self.m, "max_epochs": self.M, "sigma": sigma,
-                "p_categorical": self.p_categorical, "categorical": self.categorical, "rank_by": self.rank_by}
+                "p_categorical": self.p_categorical, "categorical": self.categorical, "rank_by": self.rank_by,
+                "inherit": list(self.inherit)}
 
     def state(self) -> dict[str, Any]:
         return {"session": self.session, "m": self.m, "S": self.population, "epochs_per_session": self.k,

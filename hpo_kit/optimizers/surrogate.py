@@ -160,6 +160,11 @@ def refit(space: Space, snap: Snapshot, base_estimator: str, acq_func: str) -> P
     return Proposal(to_config(space, point), snap.n_observations, snap.epoch, time.perf_counter() - started, opt)
 
 
+def warm_up() -> None:
+    """Import scikit-optimize (about 2 s) before the first refit is needed, off the loop thread."""
+    import skopt  # noqa: F401
+
+
 class RefitThread:
     """Run ``job`` on a daemon thread each time :meth:`wake` is called (wakes coalesce).
 
@@ -168,8 +173,10 @@ class RefitThread:
     :attr:`error` (the thread goes on; the policy falls back to random points).
     """
 
-    def __init__(self, job: Callable[[], None], name: str = "hpo-kit-refit") -> None:
+    def __init__(self, job: Callable[[], None], name: str = "hpo-kit-refit",
+                 warm_up: Callable[[], None] | None = None) -> None:
         self._job = weakref.WeakMethod(job)
+        self._warm_up = warm_up
         self._wake = threading.Event()
         self._stop = threading.Event()
         self.error: str | None = None
@@ -177,10 +184,6 @@ class RefitThread:
         self._thread.start()
         # The owner may be dropped without close(): end the thread then (no join in a finaliser).
         weakref.finalize(job.__self__, self._signal_stop)
-
-    @property
-    def ident(self) -> int | None:
-        return self._thread.ident
 
     def is_alive(self) -> bool:
         return self._thread.is_alive()
@@ -199,6 +202,11 @@ class RefitThread:
             self._thread.join(timeout)
 
     def _loop(self) -> None:
+        if self._warm_up is not None:
+            try:
+                self._warm_up()
+            except Exception:  # noqa: BLE001 - the first refit will report it
+                self.error = traceback.format_exc()
         while True:
             self._wake.wait()
             if self._stop.is_set():

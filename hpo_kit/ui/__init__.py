@@ -1,0 +1,42 @@
+"""Views of a study: a notebook control panel with live plots, and a Dask dashboard page.
+
+Data first, render second: :mod:`.data` and :mod:`.status` turn journal records into
+columns and values (pure, tested without a browser); :mod:`.plots` (Bokeh) and
+:mod:`.panel` (ipywidgets) only draw them and call the study's public API;
+:mod:`.live` redraws while the study runs; :mod:`.dashboard` serves the same view from
+the scheduler. ipywidgets, Bokeh and jupyter_bokeh are imported only when a view is built.
+
+>>> study.start()                      # doctest: +SKIP
+>>> hpo_kit.ui.show(study)             # doctest: +SKIP
+"""
+from __future__ import annotations
+
+from typing import Any
+
+__all__ = ["show", "publish", "LiveView", "Feed"]
+
+
+def show(study: Any, interval: float = 1.0, views: tuple[str, ...] | None = None, dashboard: bool = True) -> Any:
+    """Live control panel and plots of ``study`` (see :func:`hpo_kit.ui.live.show`)."""
+    from .live import show as _show
+
+    return _show(study, interval=interval, views=views, dashboard=dashboard)
+
+
+def publish(study: Any) -> Any:
+    """Serve ``study`` on its scheduler's Dask dashboard; ``.url`` of the result is the page."""
+    from .dashboard import publish as _publish
+
+    return _publish(study)
+
+
+def __getattr__(name: str) -> Any:
+    if name == "LiveView":
+        from .live import LiveView
+
+        return LiveView
+    if name == "Feed":
+        from .feed import Feed
+
+        return Feed
+    raise AttributeError(name)

@@ -13,9 +13,11 @@ has: a live study (``study.listeners``), a journal file, and the scheduler's das
 from __future__ import annotations
 
 import math
+import statistics
 from collections.abc import Iterable, Sequence
 from typing import Any
 
+from ..engine.replay import replay_records
 from ..goal import Goal
 from ..trial import Trial, TrialStatus
 
@@ -45,28 +47,8 @@ def t0_of(records: Records) -> float:
 
 
 def fold_trials(records: Iterable[dict[str, Any]]) -> dict[int, Trial]:
-    """Rebuild trial records from journal records (as :func:`hpo_kit.replay` does from a file)."""
-    trials: dict[int, Trial] = {}
-    for rec in records:
-        ev, t = rec.get("event"), trials.get(rec.get("trial"))
-        if ev == "trial_create":
-            trials[rec["trial"]] = Trial(id=rec["trial"], config=rec.get("config", {}), budget=rec.get("budget"),
-                                         parent=rec.get("parent"), created=rec["t"])
-        elif t is None:
-            continue
-        elif ev == "trial_start":
-            t.status, t.worker, t.attempt = TrialStatus.RUNNING, rec.get("worker"), rec.get("attempt", 0)
-            t.started = t.started or rec["t"]
-        elif ev == "report" and rec["epoch"] > t.epochs:
-            t.reports.append({"epoch": rec["epoch"], "t": rec["t"], "metrics": rec.get("metrics", {})})
-        elif ev == "trial_resume":
-            t.status, t.budget = TrialStatus.PENDING, rec.get("budget")
-        elif ev in ("trial_pause", "trial_end"):
-            t.status, t.ended, t.reason = TrialStatus(rec["status"]), rec["t"], rec.get("reason")
-            t.busy, t.error = rec.get("busy", t.busy), rec.get("error")
-        elif ev == "flag":
-            t.flags.append(rec["finding"])
-    return trials
+    """Rebuild trial records from journal records (the engine's own replay, mid-study allowed)."""
+    return replay_records(records, source="records", require_start=False).trials
 
 
 def category(trial: Trial) -> str:
@@ -204,25 +186,30 @@ def rungs(records: Records) -> tuple[Columns, Columns]:
 
 
 def bo_cost(records: Records, state: dict[str, Any] | None = None) -> tuple[Columns, Columns]:
-    """Time-aware BO's view: each result's loss L, time T and cost Z = L + b*T, and b/switch changes.
+    """Time-aware BO's view: each result's loss L, time T and cost Z = L + b*T, and the b/switch changes.
 
-    ``b`` in force at a result is the one from the start record's optimizer parameters,
-    then each ``tune`` control; after a switch (a tuned ``switch`` that is reached, or the
-    optimizer's ``state()["switched"]``) the cost is L alone. T is the trial's busy seconds.
+    Each point is the cost as it stood when the trial's result was told: ``b`` from the
+    start record's optimizer parameters, then from each ``tune`` control; ``Z = L`` once
+    the policy had switched (``state["switched"]["elapsed"]``, seconds since the start, as
+    :class:`~hpo_kit.optimizers.TimeAwareBO` reports it). T follows the policy's
+    ``time_unit``: busy seconds, or (``"median"``, its default) busy seconds over the
+    median of the results told so far.
 
     Returns
     -------
     (points, markers)
-        ``points``: ``trial``, ``elapsed``, ``loss``, ``time``, ``cost``, ``b``;
-        ``markers``: ``elapsed``, ``param``, ``value``, ``label`` (one per tuned parameter,
-        plus ``switched`` when the state says the switch happened at a known time).
+        ``points``: ``trial``, ``elapsed``, ``loss``, ``time`` (T, in the policy's unit),
+        ``seconds``, ``cost``, ``b``; ``markers``: ``elapsed``, ``param``, ``value``,
+        ``label`` (one per tuned parameter, and ``switched`` once the policy switched).
     """
     state = state or {}
     t0 = t0_of(records)
     params = study_start(records).get("optimizer", {})
     b = float(params.get("b", 0.0) or 0.0)
-    switched_at = state.get("switched_at")  # unix time, when the policy reports it
-    points: Columns = {"trial": [], "elapsed": [], "loss": [], "time": [], "cost": [], "b": []}
+    median_unit = state.get("time_unit", params.get("time_unit", "median")) == "median"
+    switched = state.get("switched") or None
+    switched_at = t0 + float(switched["elapsed"]) if switched and "elapsed" in switched else None
+    points: Columns = {"trial": [], "elapsed": [], "loss": [], "time": [], "seconds": [], "cost": [], "b": []}
     markers: Columns = {"elapsed": [], "param": [], "value": [], "label": []}
     for rec in records:
         ev = rec.get("event")
@@ -230,19 +217,20 @@ def bo_cost(records: Records, state: dict[str, Any] | None = None) -> tuple[Colu
             for name, value in (rec.get("value") or {}).items():
                 if name == "b":
                     b = float(value)
-                markers["elapsed"].append(rec["t"] - t0)
-                markers["param"].append(name)
-                markers["value"].append(value)
-                markers["label"].append(f"{name}={value}")
+                for col, v in (("elapsed", rec["t"] - t0), ("param", name), ("value", value),
+                               ("label", f"{name}={value}")):
+                    markers[col].append(v)
         elif ev == "trial_end" and rec.get("told") is not None and not rec.get("discard"):
-            after_switch = switched_at is not None and rec["t"] >= switched_at
-            cost_b = 0.0 if after_switch else b
-            loss, busy = float(rec["told"]), float(rec.get("busy") or 0.0)
-            for name, value in (("trial", rec["trial"]), ("elapsed", rec["t"] - t0), ("loss", loss),
-                                ("time", busy), ("cost", loss + cost_b * busy), ("b", cost_b)):
-                points[name].append(value)
+            seconds = float(rec.get("busy") or 0.0)
+            scale = statistics.median(points["seconds"] + [seconds]) if median_unit else 1.0
+            time_ = seconds / scale if scale > 0 else 1.0
+            cost_b = 0.0 if switched_at is not None and rec["t"] >= switched_at else b
+            loss = float(rec["told"])
+            for col, v in (("trial", rec["trial"]), ("elapsed", rec["t"] - t0), ("loss", loss), ("time", time_),
+                           ("seconds", seconds), ("cost", loss + cost_b * time_), ("b", cost_b)):
+                points[col].append(v)
     if switched_at is not None:
-        for name, value in (("elapsed", switched_at - t0), ("param", "switched"), ("value", True),
-                            ("label", "switched: Z = L")):
-            markers[name].append(value)
+        for col, v in (("elapsed", switched_at - t0), ("param", "switched"), ("value", switched.get("reason")),
+                       ("label", "switched: Z = L")):
+            markers[col].append(v)
     return points, markers

@@ -42,14 +42,14 @@ class Feed:
             self._attach(study)
 
     @classmethod
-    def from_records(cls, records: list[dict[str, Any]]) -> "Feed":
+    def from_records(cls, records: list[dict[str, Any]]) -> Feed:
         """A feed over fixed records (tests, replays)."""
         feed = cls()
         feed._records = list(records)
         return feed
 
     @classmethod
-    def from_journal(cls, path: str | os.PathLike) -> "Feed":
+    def from_journal(cls, path: str | os.PathLike) -> Feed:
         """A feed over a journal file, read once."""
         return cls.from_records(list(read_journal(path)))
 

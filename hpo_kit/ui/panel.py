@@ -50,18 +50,26 @@ class ControlPanel:
                                              lambda: study.kill_flagged(reason="flagged; killed from the panel"),
                                              "danger")
         self.concurrency = W.BoundedIntText(value=study.concurrency or 1, min=1, max=1024,
-                                            description="Concurrency", layout=lay(width="180px"))
+                                            description="Concurrency", style={"description_width": "initial"},
+                                            layout=lay(width="170px"))
         self.concurrency_btn = self._button(W, "Set", "concurrency",
                                             lambda: study.set_concurrency(int(self.concurrency.value),
                                                                           reason="from the panel"))
-        self.b = W.FloatText(value=0.0, description="b", layout=lay(width="160px"))
+        self.b = W.FloatText(value=0.0, step=0.05, description="b", style={"description_width": "initial"},
+                             layout=lay(width="120px"))
         self.b_btn = self._button(W, "Apply b", "b", lambda: study.tune(b=float(self.b.value),
                                                                          reason="from the panel"))
-        self.switch = W.FloatText(value=0.0, description="switch", layout=lay(width="160px"))
-        self.switch_btn = self._button(W, "Apply switch", "switch",
-                                       lambda: study.tune(switch=float(self.switch.value), reason="from the panel"))
+        self.switch_trials = W.BoundedIntText(value=0, min=0, max=10**6, description="switch after",
+                                              style={"description_width": "initial"}, layout=lay(width="160px"))
+        self.switch_trials_btn = self._button(W, "trials", "switch-trials", lambda: study.tune(
+            switch_after_trials=int(self.switch_trials.value), reason="from the panel"))
+        self.switch_seconds = W.BoundedFloatText(value=60.0, min=0.0, max=1e9, description="or after",
+                                                 style={"description_width": "initial"}, layout=lay(width="150px"))
+        self.switch_seconds_btn = self._button(W, "seconds", "switch-seconds", lambda: study.tune(
+            switch_after_seconds=float(self.switch_seconds.value), reason="from the panel"))
         self.bo_hint = W.HTML()
-        for name, w in (("concurrency-input", self.concurrency), ("b-input", self.b), ("switch-input", self.switch)):
+        for name, w in (("concurrency-input", self.concurrency), ("b-input", self.b),
+                        ("switch-trials-input", self.switch_trials), ("switch-seconds-input", self.switch_seconds)):
             w.add_class(f"hpo-{name}")
         self.table = W.HTML()
         self.table.add_class("hpo-table")
@@ -70,7 +78,8 @@ class ControlPanel:
             self.header, box([self.progress]),
             box([self.pause_btn, self.resume_btn, self.kill_flagged_btn, self.concurrency, self.concurrency_btn]),
             box([self.select, W.VBox([self.kill_btn])]),
-            box([self.b, self.b_btn, self.switch, self.switch_btn]), self.bo_hint,
+            box([self.b, self.b_btn, self.switch_trials, self.switch_trials_btn, self.switch_seconds,
+                 self.switch_seconds_btn]), self.bo_hint,
             self.message, self.table], layout=lay(border="1px solid #ddd", padding="6px"))
         self.widget.add_class("hpo-panel")
 
@@ -127,11 +136,17 @@ class ControlPanel:
             state = {}
         controls = S.live_controls(tuple(getattr(opt, "live_params", ())), getattr(opt, "name", "optimizer"), state)
         hints = []
-        for name, (box, btn) in {"b": (self.b, self.b_btn), "switch": (self.switch, self.switch_btn)}.items():
+        inputs = {"b": (self.b, self.b_btn), "switch_after_trials": (self.switch_trials, self.switch_trials_btn),
+                  "switch_after_seconds": (self.switch_seconds, self.switch_seconds_btn)}
+        for name, (box, btn) in inputs.items():
             c = controls[name]
             box.disabled = btn.disabled = not c["enabled"]
             box.description_tooltip = btn.tooltip = c["hint"]
             now = f" (now {S.fmt(c['value'])})" if c["enabled"] and c["value"] is not None else ""
             hints.append(html.escape(c["hint"]) + now)
+        if not controls["b"]["enabled"]:
+            hints = hints[:1]  # one line says why all three are off
+        elif state.get("cost"):
+            hints.append(f"cost now: Z = {html.escape(str(state['cost']))} ({html.escape(str(state.get('phase')))})")
         self.bo_hint.value = "<small style='color:#666'>" + "<br>".join(hints) + "</small>"
 

@@ -30,10 +30,13 @@ def view_data(records: D.Records, state: dict[str, Any] | None = None, now: floa
     -------
     dict
         ``{"sources": {name: columns}, "workers": [worker, ...]}``. Worker addresses are
-        shortened to ``host:port``; the timeline's ``row`` column is the worker's label.
+        shortened to ``host:port``; the timeline's ``row`` column is the worker's label and
+        ``y`` its index in ``workers`` (a numeric axis auto-ranges as workers appear).
     """
     timeline = D.worker_timeline(records, now)
     timeline["row"] = [w.split("://")[-1] for w in timeline["worker"]]
+    workers = sorted(set(timeline["row"]))
+    timeline["y"] = [workers.index(r) for r in timeline["row"]]
     timeline["mid"] = [(s + e) / 2 for s, e in zip(timeline["start"], timeline["end"])]
     per_trial, per_rung = D.rungs(records)
     points, markers = D.bo_cost(records, state)
@@ -46,15 +49,32 @@ def view_data(records: D.Records, state: dict[str, Any] | None = None, now: floa
     return {"sources": {"curves": D.learning_curves(records), "best": D.best_so_far(records),
                         "timeline": timeline, "rungs": per_trial, "rung_levels": per_rung,
                         "cost": points, "cost_markers": markers},
-            "workers": sorted(set(timeline["row"]))}
+            "workers": workers}
 
 
 def default_views(optimizer: Any) -> tuple[str, ...]:
-    """The figures worth showing for a policy: rungs for budget-based ones, cost for time-aware BO."""
+    """The figures worth showing for a policy: rungs for budget-based ones, cost for time-aware BO.
+
+    Duck-typed on the policies' public attributes (``eta``/``rungs`` of ASHA and SHA,
+    ``sessions`` of Hypersearch, a live ``b``), so the view needs no list of policy names.
+    """
     views = ["curves", "best", "timeline"]
-    if any(hasattr(optimizer, a) for a in ("eta", "rungs")) or "sha" in getattr(optimizer, "name", ""):
+    if any(hasattr(optimizer, a) for a in ("eta", "rungs", "sessions")):  # ASHA, SHA, Hypersearch
         views.append("rungs")
     if "b" in getattr(optimizer, "live_params", ()):
+        views.append("cost")
+    return tuple(views)
+
+
+def views_for(records: D.Records) -> tuple[str, ...]:
+    """The figures worth showing, judged from the journal alone (for the dashboard, which has no optimizer).
+
+    Rungs once a trial paused at a budget or was resumed; cost when the policy has a ``b``.
+    """
+    views = ["curves", "best", "timeline"]
+    if any(r.get("event") in ("trial_pause", "trial_resume") for r in records):
+        views.append("rungs")
+    if "b" in D.study_start(records).get("optimizer", {}):
         views.append("cost")
     return tuple(views)
 
@@ -119,14 +139,15 @@ class StudyPlots:
         return fig
 
     def _timeline(self, metric: str) -> Any:
-        from bokeh.models import FactorRange
+        from bokeh.models import FixedTicker
 
-        fig = self._figure("timeline", "Workers: which trial ran when", "seconds since start", "worker",
-                           y_range=FactorRange(name="hpo-workers"))
+        fig = self._figure("timeline", "Workers: which trial ran when", "seconds since start", "worker")
+        fig.yaxis.ticker = FixedTicker(ticks=[], name="hpo-worker-ticks")
+        fig.yaxis.name = "hpo-worker-axis"
         src = self.sources["timeline"]
-        fig.hbar(y="row", left="start", right="end", height=0.7, source=src, fill_color=_colour("status"),
+        fig.hbar(y="y", left="start", right="end", height=0.7, source=src, fill_color=_colour("status"),
                  line_color="white", fill_alpha=0.85)
-        fig.text(x="mid", y="row", text="trial", source=src, text_align="center", text_baseline="middle",
+        fig.text(x="mid", y="y", text="trial", source=src, text_align="center", text_baseline="middle",
                  text_font_size="8pt", text_color="white")
         fig.hover.tooltips = [("trial", "@trial"), ("worker", "@row"), ("ended", "@status"),
                               ("from", "@start{0.0} s"), ("to", "@end{0.0} s")]
@@ -163,9 +184,10 @@ class StudyPlots:
         new = view_data(records, state, now)
         changed = False
         if "timeline" in self.figures:
-            y_range = self.figures["timeline"].y_range
-            if list(y_range.factors) != new["workers"]:
-                y_range.factors = new["workers"]
+            axis = self.figures["timeline"].yaxis[0]
+            if list(axis.ticker.ticks) != list(range(len(new["workers"]))):
+                axis.ticker.ticks = list(range(len(new["workers"])))
+                axis.major_label_overrides = dict(enumerate(new["workers"]))
         for name, cols in new["sources"].items():
             src = self.sources[name]
             if _differs(src.data, cols):

@@ -15,8 +15,10 @@ from ..trial import TrialStatus
 from .data import Records, fold_trials, goal_of, t0_of
 
 #: The time-aware BO parameters the panel offers, and what each means to a user.
-BO_PARAMS = {"b": "b: weight of trial time in the cost Z = L + b*T",
-             "switch": "switch: when the cost becomes Z = L"}
+BO_PARAMS = {"b": "b: weight of trial time T in the cost Z = L + b*T",
+             "switch_after_trials": "switch point: after this many finished trials the cost becomes Z = L "
+                                    "(0: switch now)",
+             "switch_after_seconds": "switch point: after this many seconds the cost becomes Z = L"}
 
 
 def study_state(records: Records) -> str:
@@ -92,7 +94,7 @@ def live_controls(live_params: tuple[str, ...] | list[str], optimizer_name: str,
     Returns
     -------
     dict
-        ``{"b": {"enabled", "value", "hint"}, "switch": {...}}``; ``value`` is the
+        ``{name: {"enabled", "value", "hint"}}`` for each of :data:`BO_PARAMS`; ``value`` is the
         optimizer's current value from ``state`` (``None`` if unknown).
     """
     state = state or {}
@@ -100,7 +102,7 @@ def live_controls(live_params: tuple[str, ...] | list[str], optimizer_name: str,
     for name, meaning in BO_PARAMS.items():
         enabled = name in live_params
         hint = meaning if enabled else (f"{optimizer_name} has no live parameter {name!r} "
-                                        f"(time-aware BO only)")
+                                        f"(time-aware BO only: optimizer=TimeAwareBO(...))")
         out[name] = {"enabled": enabled, "value": state.get(name), "hint": hint}
     return out
 

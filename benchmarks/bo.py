@@ -1,0 +1,252 @@
+"""Benchmarks of TimeAwareBO (issue 4, section 1); prints tables.
+
+    python benchmarks/bo.py --quick        # about 4 minutes on 2 shared cores
+    python benchmarks/bo.py                # more trials per run
+    python benchmarks/bo.py --real         # adds the real torch task on a 2-worker Study
+
+1. Decision latency on the loop's critical path: ``suggest`` timed on the caller thread
+   while the background refit runs, at 10/100/200/400 observations, next to that refit's
+   duration (what a worker would wait if ``suggest`` refitted itself).
+2. Search quality: async BO without prediction (4 simulated workers, b = 0) against plain
+   sequential skopt (ask/tell, same GP/EI settings, same trial budget) on Branin, with
+   simulated trial times; 10 paired seeds, median best, ratio and Wilcoxon signed-rank p.
+   The issue's goal is stated at 200 trials (``--trials 200``: hours on 2 shared cores,
+   since every model-based trial is one GP refit); ``--quick`` uses 30, the default 100.
+3. The seed's claim on the simulator: time-aware (b > 0, switch after two thirds of the
+   trials) against standard BO on a space whose ``width`` sets the trial time; paired
+   ratios of total tuning time and best error with bootstrap 95% intervals.
+4. ``--real``: the same comparison on ``digits_mlp`` with a real Study on 2 Dask workers
+   (background refits, as in real use; the journal's suggestion sources are counted).
+   ``--real --sections none`` runs only this one.
+
+Refits in 2-3 run synchronously (``background=False``) so the seeded runs are reproducible.
+"""
+from __future__ import annotations
+
+import argparse
+import math
+import statistics
+import sys
+import time
+import warnings
+from collections.abc import Callable
+
+import numpy as np
+from scipy.stats import wilcoxon
+from threadpoolctl import threadpool_limits
+
+from hpo_kit import Categorical, Goal, Integer, Observation, Real, Space, Trial, TrialStatus
+from hpo_kit.engine.simulator import simulate
+from hpo_kit.optimizers import TimeAwareBO
+
+GOAL = Goal("loss", "min")
+BRANIN = Space({"x1": Real(-5.0, 10.0), "x2": Real(0.0, 15.0)})
+BRANIN_MIN = 0.397887
+
+
+def branin(c: dict) -> float:
+    x1, x2 = c["x1"], c["x2"]
+    b, cc, t = 5.1 / (4 * math.pi ** 2), 5 / math.pi, 1 / (8 * math.pi)
+    return (x2 - b * x1 ** 2 + cc * x1 - 6) ** 2 + 10 * (1 - t) * math.cos(x1) + 10
+
+
+def table(title: str, header: list[str], rows: list[list]) -> None:
+    print(f"\n### {title}\n")
+    print("| " + " | ".join(header) + " |")
+    print("|" + "|".join("---" for _ in header) + "|")
+    for row in rows:
+        print("| " + " | ".join(_fmt(v) for v in row) + " |")
+    sys.stdout.flush()
+
+
+def _fmt(v: object) -> str:
+    if isinstance(v, float):
+        return f"{v:.4g}"
+    return str(v)
+
+
+def bootstrap_ci(values: list[float], n: int = 10_000, seed: int = 0) -> tuple[float, float]:
+    """Percentile 95% interval of the mean of ``values``."""
+    x = np.asarray(values, dtype=float)
+    means = x[np.random.default_rng(seed).integers(0, len(x), (n, len(x)))].mean(axis=1)
+    return float(np.percentile(means, 2.5)), float(np.percentile(means, 97.5))
+
+
+# -- 1. latency ---------------------------------------------------------------------------------
+def latency(sizes: list[int]) -> None:
+    space = Space({"lr": Real(1e-4, 1.0, log=True), "width": Integer(16, 256, log=True), "depth": Integer(1, 3),
+                   "activation": Categorical(["relu", "tanh"])})
+    rows = []
+    for n in sizes:
+        opt = TimeAwareBO(b=0.1, seed=0)
+        opt.setup(space, GOAL, 1, 4)
+        rng = np.random.default_rng(n)
+        trials = [Trial(i, space.sample(rng), status=TrialStatus.COMPLETED) for i in range(n)]
+        obs = [Observation(t.id, t.config, float(rng.random()), t.status, 1, float(rng.uniform(1, 5)), True)
+               for t in trials]
+        time.sleep(3)  # let the thread finish importing skopt: this times refits, not imports
+        opt.restore(trials, obs)  # wakes the refit thread
+        waits, tid = [], n
+        while opt.state()["last_refit"] is None:  # suggest as a busy loop would, while the refit runs
+            t0 = time.perf_counter()
+            opt.suggest(tid)
+            waits.append(time.perf_counter() - t0)
+            tid += 1
+            time.sleep(0.005)
+        t0 = time.perf_counter()
+        s = opt.suggest(tid)
+        ready = time.perf_counter() - t0
+        opt.close()
+        w = np.array(waits) * 1e3
+        rows.append([n, len(w), float(np.median(w)), float(np.percentile(w, 99)), float(w.max()), ready * 1e3,
+                     s.info["source"], opt.state()["last_refit"]["seconds"]])
+    table("1. Decision latency on the critical path (suggest, background refit running)",
+          ["observations", "suggests during refit", "p50 ms", "p99 ms", "max ms", "suggest after refit ms",
+           "its source", "refit s (off the path)"], rows)
+
+
+# -- 2. quality ----------------------------------------------------------------------------------
+def branin_seconds(c: dict) -> float:
+    return 1.0 + (c["x1"] + 5.0) / 15.0  # 1-2 s, so the 4 workers de-synchronise
+
+
+def async_bo_best(seed: int, n_trials: int) -> float:
+    res = simulate(TimeAwareBO(seed=seed, background=False), BRANIN, GOAL, lambda c, e: branin(c),
+                   epoch_time=branin_seconds, n_workers=4, n_trials=n_trials, max_epochs=1)
+    return min(t.score(GOAL) for t in res.trials.values())
+
+
+def sequential_skopt_best(seed: int, n_trials: int) -> float:
+    from skopt import Optimizer as SkOptimizer
+
+    opt = SkOptimizer([(-5.0, 10.0), (0.0, 15.0)], "GP", n_initial_points=10, acq_func="EI", random_state=seed)
+    best = math.inf
+    with threadpool_limits(1, user_api="blas"), warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        for _ in range(n_trials):
+            x = opt.ask()
+            y = branin({"x1": x[0], "x2": x[1]})
+            opt.tell(x, y)
+            best = min(best, y)
+    return best
+
+
+def quality(seeds: int, n_trials: int) -> None:
+    ours = [async_bo_best(s, n_trials) for s in range(seeds)]
+    seq = [sequential_skopt_best(s, n_trials) for s in range(seeds)]
+    med_ours, med_seq = statistics.median(ours), statistics.median(seq)
+    diff = np.array(ours) - np.array(seq)
+    p = wilcoxon(ours, seq).pvalue if np.any(diff != 0) else 1.0
+    rows = [["async BO, no prediction, 4 workers", med_ours, med_ours - BRANIN_MIN],
+            ["sequential skopt, 1 worker", med_seq, med_seq - BRANIN_MIN]]
+    table(f"2. Search quality on Branin (min {BRANIN_MIN}), {seeds} paired seeds, best after {n_trials} trials",
+          ["method", "median best", "median regret"], rows)
+    print(f"\nratio of medians (async / sequential) = {med_ours / med_seq:.4f}; "
+          f"regret ratio = {(med_ours - BRANIN_MIN) / (med_seq - BRANIN_MIN):.3g}; Wilcoxon signed-rank p = {p:.3g}")
+    print("per seed (async, sequential): " + ", ".join(f"({a:.3f}, {b:.3f})" for a, b in zip(ours, seq)))
+
+
+# -- 3. time-aware vs standard on the simulator -----------------------------------------------------
+TIMED = Space({"x1": Real(-5.0, 10.0), "x2": Real(0.0, 15.0), "width": Integer(16, 256, log=True)})
+
+
+def timed_error(c: dict) -> float:
+    # An error-rate-like loss in ~[0.05, 1.1]: Branin/300 on top of a 0.05 floor, plus up to 0.05
+    # for a narrow model - width helps a little and costs a lot of time.
+    return 0.05 + branin(c) / 300.0 + 0.05 * math.log2(256 / c["width"]) / 4
+
+
+def timed_seconds(c: dict) -> float:
+    return 0.25 + c["width"] / 64.0  # 0.5 s at width 16, 4.25 s at width 256
+
+
+def compare(run: Callable[[int, float], tuple[float, float]], seeds: int, b: float, title: str,
+            best_label: str) -> None:
+    rows, time_ratios, best_ratios = [], [], []
+    for s in range(seeds):
+        t0, l0 = run(s, 0.0)
+        t1, l1 = run(s, b)
+        time_ratios.append(t1 / t0)
+        best_ratios.append(l1 / l0)
+        rows.append([s, t0, t1, t1 / t0, l0, l1, l1 / l0])
+    table(title, ["seed", "time standard", "time time-aware", "time ratio", f"{best_label} standard",
+                  f"{best_label} time-aware", f"{best_label} ratio"], rows)
+    lo, hi = bootstrap_ci(time_ratios)
+    print(f"\ntotal time ratio (time-aware / standard): mean {np.mean(time_ratios):.3f}, 95% CI [{lo:.3f}, {hi:.3f}]")
+    lo, hi = bootstrap_ci(best_ratios)
+    print(f"{best_label} ratio (time-aware / standard): mean {np.mean(best_ratios):.3f}, 95% CI [{lo:.3f}, {hi:.3f}]")
+
+
+def time_aware_sim(seeds: int, n_trials: int, b: float) -> None:
+    switch = 2 * n_trials // 3  # after 4 random starts, most model-based trials see the time cost
+
+    def run(seed: int, b_: float) -> tuple[float, float]:
+        opt = TimeAwareBO(b=b_, switch_after_trials=switch, n_initial_points=4, seed=seed, background=False)
+        res = simulate(opt, TIMED, GOAL, lambda c, e: timed_error(c), epoch_time=timed_seconds, n_workers=4,
+                       n_trials=n_trials, max_epochs=1)
+        return res.wall, min(t.score(GOAL) for t in res.trials.values())
+
+    compare(run, seeds, b, f"3. Time-aware (b={b}, T in median trials, switch after {switch}) vs standard BO, "
+            f"simulator, 4 workers, {n_trials} trials (virtual seconds)", "best error")
+
+
+# -- 4. real torch task ---------------------------------------------------------------------------
+def time_aware_real(seeds: int, n_trials: int, b: float, max_epochs: int) -> None:
+    import os
+    import tempfile
+
+    from distributed import Client
+
+    from hpo_kit import Study
+    from hpo_kit.engine.cluster import local_cluster
+    from hpo_kit.examples.data import digits
+    from hpo_kit.examples.objectives import digits_mlp, digits_space
+
+    sources: dict[str, int] = {}
+    with local_cluster(2) as cluster, Client(cluster) as client, tempfile.TemporaryDirectory() as tmp:
+        def run(seed: int, b_: float) -> tuple[float, float]:
+            opt = TimeAwareBO(b=b_, switch_after_trials=2 * n_trials // 3, n_initial_points=4, seed=seed)
+            study = Study(digits_mlp, digits_space(), metric="val_loss", mode="min", optimizer=opt,
+                          n_trials=n_trials, max_epochs=max_epochs, cluster=client, data=digits,
+                          journal=os.path.join(tmp, f"s{seed}-b{b_}.jsonl"))
+            t0 = time.perf_counter()
+            study.run(progress=False)
+            wall = time.perf_counter() - t0
+            opt.close()
+            acc = max((max(t.values("val_acc"), default=0.0) for t in study.trials.values()), default=0.0)
+            from hpo_kit import read_journal
+
+            for rec in read_journal(study.journal_path):
+                if rec.get("event") == "trial_create":
+                    src = rec["info"].get("source", "?")
+                    sources[src] = sources.get(src, 0) + 1
+            return wall, acc
+
+        compare(run, seeds, b, f"4. Real task: digits_mlp, Study on 2 Dask workers, {n_trials} trials x "
+                f"{max_epochs} epochs, time-aware b={b} vs standard", "best val_acc")
+    print(f"suggestion sources over all real studies: {sources}")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--quick", action="store_true", help="small budgets (about 4 minutes on 2 shared cores)")
+    ap.add_argument("--real", action="store_true", help="also run the real torch task on a 2-worker Study")
+    ap.add_argument("--trials", type=int, default=None, help="trials per run in sections 2-3")
+    ap.add_argument("--b", type=float, default=0.1, help="time penalty of the time-aware runs")
+    ap.add_argument("--sections", default="123", help="which of sections 1-3 to run (default: all)")
+    args = ap.parse_args()
+    n_trials = args.trials or (30 if args.quick else 100)
+    t0 = time.perf_counter()
+    if "1" in args.sections:
+        latency([10, 100, 200, 400])
+    if "2" in args.sections:
+        quality(10, n_trials)
+    if "3" in args.sections:
+        time_aware_sim(5 if args.quick else 10, n_trials, args.b)
+    if args.real:
+        time_aware_real(5, 16 if args.quick else 24, args.b, 10 if args.quick else 20)
+    print(f"\n(total {time.perf_counter() - t0:.0f} s)")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,374 @@
+"""Benchmark of diagnosis-based early termination (BTTackler, ``METHODS.md`` §4).
+
+(a) overhead   Watcher cost on the authors' small 4-conv CNN (cifar10cnn: 8/32/64/64 channels,
+               batch norm, 3 linear layers), batch 128, synthetic CIFAR-shaped data: epoch time with
+               no statistics, with naive per-layer reductions every batch (kept on the device, and
+               with an ``.item()`` each), and with the Watcher every batch and at its default period.
+               Goal: the default costs <= 5% of epoch time.
+(b) search     The same random search (and time-aware BO, when ``hpo_kit.optimizers.bo`` has it) with
+               and without ``Diagnosis`` on a small CNN over sklearn's 8x8 digits, in a space with
+               bad regions (activation incl. sigmoid, optimizer, lr over six decades, init scale),
+               same time budget, paired seeds (both arms draw the same configurations in the same
+               order and train them identically). Prints trials completed, the top-10 hit ratio and
+               gain, TSBA, and stopped trials whose baseline twin was good, beside the paper's numbers.
+(c) agreement  Default-period statistics against every-batch statistics on the same training runs
+               (configurations drawn from (b)'s space): which trials each flags, by which indicator.
+
+Run ``python benchmarks/diagnosis.py --quick`` (CPU, a few minutes on 2 cores), or e.g.
+``python benchmarks/diagnosis.py --part overhead --device cuda`` on a GPU.
+"""
+from __future__ import annotations
+
+import argparse
+import functools
+import math
+import statistics
+import time
+from typing import Any
+
+import numpy as np
+
+from hpo_kit import Categorical, Diagnosis, Real, Space, Study, Trial, TrialStatus, Watcher
+from hpo_kit.diagnosis.watcher import DEFAULT_EVERY, DEFAULT_MIN_SAMPLES
+from hpo_kit.examples.data import digits
+from hpo_kit.metrics import top_k_gain, top_k_hit_ratio, tsba, worker_utilisation
+from hpo_kit.optimizers import RandomSearch
+
+PAPER_TSBA, PAPER_TOP10_GAIN = 0.4033, 0.445
+MAX_EPOCHS = 20
+
+
+def table(title: str, headers: list[str], rows: list[list[Any]]) -> None:
+    cells = [[f"{c:.3g}" if isinstance(c, float) else str(c) for c in r] for r in rows]
+    widths = [max(len(h), *(len(r[i]) for r in cells)) if cells else len(h) for i, h in enumerate(headers)]
+    print(f"\n{title}")
+    print("  ".join(h.ljust(w) for h, w in zip(headers, widths)))
+    print("  ".join("-" * w for w in widths))
+    for r in cells:
+        print("  ".join(c.ljust(w) for c, w in zip(r, widths)))
+
+
+# -- (a) overhead -------------------------------------------------------------------------------
+def cifar10cnn() -> Any:
+    """The authors' cases/cifar10cnn model (default parameters, ReLU, batch norm, dropout 0.5)."""
+    import torch.nn as nn
+
+    def block(cin: int, cout: int, pool: bool) -> list:
+        return [nn.Conv2d(cin, cout, 2), nn.ReLU(), *([nn.MaxPool2d(2)] if pool else []), nn.BatchNorm2d(cout)]
+
+    return nn.Sequential(*block(3, 8, False), *block(8, 32, True), *block(32, 64, False), *block(64, 64, True),
+                         nn.Flatten(), nn.Linear(64 * 6 * 6, 200), nn.ReLU(), nn.Linear(200, 200), nn.ReLU(),
+                         nn.Dropout(0.5), nn.Linear(200, 10))
+
+
+def _naive(model: Any, item: bool) -> Any:
+    """Per-layer reductions after every backward pass, as the authors' monitor does (on the device)."""
+    import torch.nn as nn
+
+    params = [m.weight for m in model.modules() if isinstance(m, (nn.Conv2d, nn.Linear))]
+    acc: list = []
+
+    def after_backward() -> None:
+        for p in params:
+            stats = (p.grad.abs().mean(), (p.grad == 0).float().mean())
+            acc.extend(s.item() for s in stats) if item else acc.extend(stats)
+        if len(acc) > 4096:
+            acc.clear()
+    return after_backward
+
+
+class TimedWatcher(Watcher):
+    """A Watcher that also clocks the time spent in its own hooks (exact on CPU, launch time on GPU)."""
+
+    spent = 0.0
+
+    def _on_grad(self, param: Any) -> None:
+        t0 = time.perf_counter()
+        super()._on_grad(param)
+        TimedWatcher.spent += time.perf_counter() - t0
+
+    def _measure(self) -> None:
+        t0 = time.perf_counter()
+        super()._measure()
+        TimedWatcher.spent += time.perf_counter() - t0
+
+    def collect(self) -> dict[str, Any]:
+        t0 = time.perf_counter()
+        out = super().collect()
+        TimedWatcher.spent += time.perf_counter() - t0
+        return out
+
+
+def _epoch(variant: str, device: str, x: Any, y: Any, batch: int) -> tuple[float, float]:
+    """Seconds of the second epoch of ``variant`` (steady state: the Watcher measures its first
+    epoch in full and then samples), and the seconds spent inside the Watcher."""
+    import torch
+    import torch.nn.functional as F
+
+    torch.manual_seed(0)
+    model = cifar10cnn().to(device)
+    opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
+    watcher = TimedWatcher(model, every=int(variant.split("=")[1])) if variant.startswith("every=") else None
+    after = _naive(model, variant == "naive+item") if variant.startswith("naive") else None
+    sync = torch.cuda.synchronize if device.startswith("cuda") else (lambda: None)
+    n = len(x) // batch
+    for _ in range(2):
+        sync()
+        TimedWatcher.spent = 0.0
+        t0 = time.perf_counter()
+        total = torch.zeros((), device=device)
+        for i in range(n):
+            xb, yb = x[i * batch:(i + 1) * batch], y[i * batch:(i + 1) * batch]
+            opt.zero_grad()
+            loss = F.cross_entropy(model(xb), yb)
+            loss.backward()
+            if after is not None:
+                after()
+            opt.step()
+            total += loss.detach()
+        if watcher is not None:
+            watcher.collect()
+        float(total)  # one sync per epoch, as a careful training loop does
+        sync()
+    return time.perf_counter() - t0, TimedWatcher.spent
+
+
+def overhead(device: str, batches: int, repeats: int, everys: list[int]) -> None:
+    import torch
+
+    torch.manual_seed(0)
+    batch = 128
+    x = torch.randn(batches * batch, 3, 32, 32, device=device)
+    y = torch.randint(0, 10, (batches * batch,), device=device)
+    variants = ["none", "naive+item", "naive", *(f"every={k}" for k in everys)]
+    _epoch("none", device, x, y, batch)  # first-use costs (allocator, kernels, thread pool)
+    times: dict[str, list[float]] = {v: [] for v in variants}
+    inside: dict[str, list[float]] = {v: [] for v in variants}
+    for rep in range(repeats):  # interleaved, rotating order: drift and neighbours hit every variant alike
+        for v in variants[rep % len(variants):] + variants[:rep % len(variants)]:
+            wall, spent = _epoch(v, device, x, y, batch)
+            times[v].append(wall)
+            inside[v].append(spent / wall)
+    rows = []
+    for v in variants:
+        # Paired: each repeat's epoch against the same repeat's plain epoch, so drift cancels.
+        ratios = sorted(t / b - 1 for t, b in zip(times[v], times["none"]))
+        label = v + (f" (default: period {min(DEFAULT_EVERY, max(1, batches // DEFAULT_MIN_SAMPLES))})"
+                     if v == f"every={DEFAULT_EVERY}" else "")
+        rows.append([label, f"{1000 * statistics.median(times[v]) / batches:.2f}",
+                     f"{100 * statistics.median(ratios):+.1f}%", f"[{100 * ratios[0]:+.1f}%, {100 * ratios[-1]:+.1f}%]",
+                     f"{100 * statistics.median(inside[v]):.2f}%" if v.startswith("every=") else ""])
+    name = torch.cuda.get_device_name() if device.startswith("cuda") else f"CPU, {torch.get_num_threads()} threads"
+    table(f"(a) Watcher overhead: cifar10cnn, batch {batch}, {batches} batches/epoch, {repeats} repeats, {name}",
+          ["statistics", "ms/batch (median)", "overhead (median)", "overhead [min, max]", "time in Watcher"], rows)
+    print("overhead: epoch time against the plain epoch of the same repeat (median and range over repeats).\n"
+          "time in Watcher: share of the epoch spent inside its hooks and collect(): the whole cost on a CPU, where it\n"
+          "  is immune to neighbours' load; on a GPU only launch time (kernels run asynchronously): read overhead there.")
+
+
+# -- (b) search ---------------------------------------------------------------------------------
+def bench_space() -> Space:
+    """A CNN search space with bad regions, as the paper's: activation, optimizer, lr, init scale."""
+    return Space({"activation": Categorical(["relu", "tanh", "sigmoid"]),
+                  "optimizer": Categorical(["sgd", "adam", "rmsprop"]), "lr": Real(1e-5, 10.0, log=True),
+                  "init_scale": Real(0.01, 10.0, log=True), "channels": Categorical([4, 8, 16]),
+                  "batch_size": Categorical([64, 128, 256])})
+
+
+def small_cnn(config: dict[str, Any]) -> Any:
+    """4 conv layers and a linear head for 1x8x8 digits; weights scaled by ``init_scale``."""
+    import torch
+    import torch.nn as nn
+
+    act = {"relu": nn.ReLU, "tanh": nn.Tanh, "sigmoid": nn.Sigmoid}[config["activation"]]
+    c = config["channels"]
+    model = nn.Sequential(nn.Conv2d(1, c, 3, padding=1), act(), nn.Conv2d(c, c, 3, padding=1), act(), nn.MaxPool2d(2),
+                          nn.Conv2d(c, 2 * c, 3, padding=1), act(), nn.Conv2d(2 * c, 2 * c, 3, padding=1), act(),
+                          nn.MaxPool2d(2), nn.Flatten(), nn.Linear(2 * c * 4, 10))
+    with torch.no_grad():
+        for m in model.modules():
+            if isinstance(m, (nn.Conv2d, nn.Linear)):
+                m.weight.mul_(config["init_scale"])
+    return model
+
+
+def train_cnn(config: dict[str, Any], data: Any, epochs: int, report: Any, on_model: Any = None) -> None:
+    """Train ``config`` (seeded identically for every trial): ``on_model(model)`` once, then
+    ``report(epoch, metrics)`` after every epoch."""
+    import torch
+
+    from hpo_kit.examples.objectives import evaluate, train_epoch
+
+    x, y, xv, yv = data
+    x, xv = x.view(-1, 1, 8, 8), xv.view(-1, 1, 8, 8)
+    torch.manual_seed(0)
+    model = small_cnn(config)
+    make = {"sgd": functools.partial(torch.optim.SGD, momentum=0.9), "adam": torch.optim.Adam,
+            "rmsprop": torch.optim.RMSprop}[config["optimizer"]]
+    opt = make(model.parameters(), lr=config["lr"])
+    if on_model is not None:
+        on_model(model)
+    gen = torch.Generator().manual_seed(0)
+    for epoch in range(1, epochs + 1):
+        train_loss = train_epoch(model, opt, x, y, config["batch_size"], gen)
+        val_loss, val_acc = evaluate(model, xv, yv)
+        report(epoch, {"train_loss": train_loss, "val_loss": val_loss, "val_acc": val_acc})
+
+
+def cnn_objective(config: dict[str, Any], reporter: Any, watch: bool = False) -> None:
+    """The study objective; ``watch=True`` adds the Watcher (the diagnosis arm's two lines)."""
+    def on_model(model: Any) -> None:
+        if watch:
+            reporter.add_probe(Watcher(model).collect)
+
+    train_cnn(config, reporter.data, reporter.max_epochs or MAX_EPOCHS,
+              lambda epoch, metrics: reporter.report(epoch=epoch, **metrics), on_model)
+
+
+def _optimizers() -> dict[str, Any]:
+    out: dict[str, Any] = {"random": RandomSearch}
+    try:
+        from hpo_kit.optimizers.bo import TimeAwareBO  # written by another engineer; may not exist yet
+    except ImportError:
+        print("\nnote: hpo_kit.optimizers.bo.TimeAwareBO not found; BO arms skipped")
+    else:
+        out["bo"] = TimeAwareBO
+    return out
+
+
+def _run_arm(client: Any, make_opt: Any, seed: int, diagnose: bool, budget: float, tag: str) -> Study:
+    study = Study(functools.partial(cnn_objective, watch=diagnose), bench_space(), metric="val_acc", mode="max",
+                  optimizer=make_opt(seed=seed), time_budget=budget, max_epochs=MAX_EPOCHS, cluster=client,
+                  data=digits, journal=f"hpo-runs/bench-diagnosis/{tag}.jsonl",
+                  monitor=Diagnosis() if diagnose else None, on_flag="stop", name=tag)
+    return study.run(progress=False)
+
+
+def _twin_report(diag: Study, base: Study) -> tuple[int, int, int, int]:
+    """Stopped trials; with a baseline twin that ran to the end; twin in the baseline's top 10; twin >= 0.9 acc."""
+    scores = sorted((t.score(base.goal) for t in base.trials.values() if t.score(base.goal) is not None),
+                    reverse=True)
+    top10 = scores[min(9, len(scores) - 1)] if scores else math.inf
+    stopped = [t for t in diag.trials.values() if t.status is TrialStatus.STOPPED]
+    twins = [base.trials[t.id] for t in stopped if t.id in base.trials
+             and base.trials[t.id].status is TrialStatus.COMPLETED]
+    good = [tw for tw in twins if (tw.score(base.goal) or 0) >= top10]
+    healthy = [tw for tw in twins if (tw.score(base.goal) or 0) >= 0.9]
+    return len(stopped), len(twins), len(good), len(healthy)
+
+
+def search(seeds: int, budget: float, n_workers: int) -> None:
+    from distributed import Client
+
+    from hpo_kit.engine.cluster import local_cluster
+
+    with local_cluster(n_workers) as cluster, Client(cluster) as client:
+        client.run(_warm_worker)  # torch import and data load before any arm's clock starts
+        rows, twin_rows = [], []
+        for name, make_opt in _optimizers().items():
+            for seed in range(seeds):
+                arms: dict[bool, Study] = {}
+                for diagnose in ((False, True) if seed % 2 == 0 else (True, False)):  # alternate the order
+                    arms[diagnose] = _run_arm(client, make_opt, seed, diagnose, budget,
+                                              f"{name}-s{seed}-{'diag' if diagnose else 'base'}-{int(time.time())}")
+                base, diag = arms[False], arms[True]
+                gain = top_k_gain(diag.results, base.results)
+                for label, s in (("baseline", base), ("+diagnosis", diag)):
+                    done = sum(t.status is TrialStatus.COMPLETED for t in s.trials.values())
+                    stopped = sum(t.status is TrialStatus.STOPPED for t in s.trials.values())
+                    best = s.best_trial.score(s.goal) if s.best_trial else math.nan
+                    util = worker_utilisation(s.trials, n_workers, start=s._t0)
+                    rows.append([name, seed, label, len(s.trials), done, stopped, best, f"{util:.0%}",
+                                 "" if s is base else f"{top_k_hit_ratio(diag.results, base.results):.0%}",
+                                 "" if s is base else f"{gain:+.0%}",
+                                 "" if s is base else _pct(tsba(diag.trials, base.trials, "val_acc",
+                                                                method_start=diag._t0, baseline_start=base._t0))])
+                twin_rows.append([name, seed, *_twin_report(diag, base)])
+        table(f"(b) search: {budget:.0f} s per arm, {n_workers} workers, digits CNN, max {MAX_EPOCHS} epochs "
+              f"(paper: TSBA {PAPER_TSBA:.2%}, top-10 gain +{PAPER_TOP10_GAIN:.1%})",
+              ["search", "seed", "arm", "trials", "completed", "stopped", "best acc", "busy", "top-10 hit",
+               "top-10 gain", "TSBA"], rows)
+        table("(b) stopped trials against their baseline twin (same config, trained identically)",
+              ["search", "seed", "stopped", "twin ran 20 ep.", "twin in base top-10", "twin acc >= 0.9"], twin_rows)
+
+
+def _pct(v: float) -> str:
+    return "never reached" if v == -math.inf else f"{v:+.1%}"
+
+
+def _warm_worker() -> None:
+    import torch  # noqa: F401
+
+    from hpo_kit.engine.worker import load_data
+
+    load_data(digits)
+
+
+# -- (c) agreement ------------------------------------------------------------------------------
+def _verdict(history: list[dict]) -> tuple[str, int] | None:
+    trial, diagnosis = Trial(id=0, config={}, budget=MAX_EPOCHS), Diagnosis()
+    for r in history:
+        trial.reports.append(r)
+        f = diagnosis.check(trial, {0: trial}, MAX_EPOCHS)
+        if f is not None:
+            return f.indicator, f.epoch
+    return None
+
+
+def agreement(n_configs: int, seed: int) -> None:
+    import torch
+
+    torch.set_num_threads(1)
+    data, space, rng = digits(), bench_space(), np.random.default_rng(seed)
+    rows = []
+    same = {"default": [0, 0], "sparse": [0, 0]}  # [same trials flagged, same indicator and epoch]
+    for i in range(n_configs):
+        config = space.sample(rng)
+        watchers: list[Watcher] = []
+        histories: list[list[dict]] = [[], [], []]
+
+        def report(epoch: int, metrics: dict, watchers=watchers, histories=histories) -> None:
+            for w, h in zip(watchers, histories):
+                h.append({"epoch": epoch, "metrics": metrics, "diag": w.collect()})
+
+        train_cnn(config, data, MAX_EPOCHS, report, lambda m, watchers=watchers: watchers.extend(
+            [Watcher(m, every=1), Watcher(m), Watcher(m, every=DEFAULT_EVERY, min_samples=1)]))
+        full, default, sparse = (_verdict(h) for h in histories)
+        for name, v in (("default", default), ("sparse", sparse)):
+            same[name][0] += (v is None) == (full is None)
+            same[name][1] += v == full
+        rows.append([i, config["activation"], config["optimizer"], f"{config['lr']:.1e}",
+                     f"{config['init_scale']:.2g}", config["batch_size"], full or "-", default or "-", sparse or "-"])
+    table(f"(c) verdicts on the same training runs: every batch; the default (every {DEFAULT_EVERY}th pass but >= "
+          f"{DEFAULT_MIN_SAMPLES} per epoch, first epoch in full: on these short epochs mostly every pass); and every "
+          f"{DEFAULT_EVERY}th pass after the first epoch whatever the epoch length (sparse); {n_configs} configurations "
+          f"from (b)", ["#", "act", "opt", "lr", "init", "batch", "every=1", "default", "sparse"], rows)
+    for name, (trials, verdicts) in same.items():
+        print(f"{name}: same trials flagged as every=1 {trials}/{n_configs}; same indicator and epoch {verdicts}/{n_configs}")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--quick", action="store_true", help="small sizes (CPU minutes)")
+    ap.add_argument("--part", default="overhead,search,agreement", help="comma list of overhead,search,agreement")
+    ap.add_argument("--device", default="cpu", help="device of the overhead part: cpu, cuda, cuda:1, ...")
+    ap.add_argument("--seeds", type=int, default=None, help="paired seeds of the search part")
+    ap.add_argument("--budget", type=float, default=None, help="seconds per search arm")
+    ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument("--everys", default=None, help="Watcher periods to time, e.g. 1,2,4,8")
+    ap.add_argument("--repeats", type=int, default=None, help="timed epochs per variant in the overhead part")
+    args = ap.parse_args()
+    parts = set(args.part.split(","))
+    everys = [int(k) for k in args.everys.split(",")] if args.everys else sorted({1, DEFAULT_EVERY})
+    if "overhead" in parts:
+        gpu = args.device.startswith("cuda")
+        overhead(args.device, batches=(60 if gpu else 8) if args.quick else (200 if gpu else 30),
+                 repeats=args.repeats or (3 if args.quick else 7), everys=everys)
+    if "agreement" in parts:
+        agreement(8 if args.quick else 40, seed=1)
+    if "search" in parts:
+        search(args.seeds or (1 if args.quick else 3), args.budget or (60.0 if args.quick else 300.0), args.workers)
+
+
+if __name__ == "__main__":
+    main()
