@@ -26,6 +26,7 @@ from .engine.runner import Runner
 from .monitor import Monitor
 from .optimizers import GridSearch, Optimizer, RandomSearch
 from .progress import Progress
+from .resume import ResumeMixin
 from .results import trials_frame
 from .space import Space
 from .trainable import Trainable
@@ -60,7 +61,7 @@ class _hybrid:
         return self.inst_fn.__get__(obj, owner)
 
 
-class Study(Controller):
+class Study(Controller, ResumeMixin):
     """A hyperparameter search.
 
     Parameters
@@ -317,4 +318,4 @@ class Study(Controller):
     def __repr__(self) -> str:
         return f"Study({self.name!r}, state={self.state}, trials={len(self.trials)})"
 
-    resume = _hybrid(Controller._resume_from, _unpause)
+    resume = _hybrid(ResumeMixin._resume_from, _unpause)

@@ -98,7 +98,6 @@ class CheckpointStore:
         FileNotFoundError
             If the trial has no such checkpoint.
         """
-        import torch
 
         epoch, state, _ = self.load_record(trial_id, epoch, map_location)
         return epoch, state
