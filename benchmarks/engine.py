@@ -301,7 +301,7 @@ def render(results: list[Result], markdown: bool, load: str = "") -> str:
     for r in results:
         if r.workload.name.startswith("uneven"):
             util = r.median("hpo", "utilisation")
-            goals.append((f"{r.workload.name}: hpo_kit utilisation >= {UTIL_GOAL:.0%}", f"{util:.1%}",
+            goals.append((f"{r.workload.name}: hpo_kit utilisation >= {UTIL_GOAL:.0%}", f"{util:.2%}",
                           util >= UTIL_GOAL))
     reps = len(results[0].hpo) if results else 0
     lines: list[str] = []

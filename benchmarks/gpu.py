@@ -26,6 +26,13 @@ from hpo_kit.engine.cluster import local_cluster
 from hpo_kit.examples.cnn import SmallCNN, synthetic_images
 
 
+def _warm_cuda() -> str:
+    """Initialise CUDA on a worker (returns a string: tensors would have to travel back)."""
+    import torch
+
+    return str(torch.zeros(1, device="cuda" if torch.cuda.is_available() else "cpu").device)
+
+
 def space() -> Space:
     return Space({"lr": Real(0.005, 0.05, log=True), "width": Categorical([32]), "batch_size": Categorical([128])})
 
@@ -56,8 +63,7 @@ def main() -> None:
         from distributed import Client
 
         with Client(lc) as client:
-            client.run(lambda: __import__("torch").zeros(1).to("cuda" if __import__("torch").cuda.is_available()
-                                                              else "cpu"))  # warm CUDA on the worker
+            client.run(_warm_cuda)
             run(client, 1.0, 1, 1, tmp, "warm", n_images)
             times: dict[float, list[float]] = {1.0: [], 0.25: []}
             studies = {}

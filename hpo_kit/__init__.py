@@ -15,11 +15,11 @@ from .monitor import Finding, Monitor
 from .optimizers import Decision, GridSearch, Optimizer, RandomSearch, Resume, Start
 from .space import Categorical, Integer, Real, Space, SpaceError
 from .study import Study
-from .trainable import Trainable
+from .trainable import TorchTrainable, Trainable
 from .trial import Observation, Trial, TrialStatus
 
 __version__ = "0.1.0"
 
 __all__ = ["CheckpointStore", "Categorical", "Decision", "Diagnosis", "Finding", "Goal", "GridSearch", "Integer",
            "Monitor", "Observation", "Optimizer", "RandomSearch", "Real", "Reporter", "Resume", "Space", "SpaceError",
-           "Start", "Study", "Trainable", "Trial", "TrialStatus", "Watcher", "read_journal", "replay"]
+           "Start", "Study", "TorchTrainable", "Trainable", "Trial", "TrialStatus", "Watcher", "read_journal", "replay"]

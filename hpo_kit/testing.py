@@ -10,7 +10,7 @@ import os
 import time
 from typing import Any
 
-from .trainable import Trainable
+from .trainable import TorchTrainable
 
 
 def quadratic(config: dict[str, Any], reporter: Any) -> None:
@@ -56,7 +56,7 @@ def count_loads(path: str) -> Any:
     return {"loaded_by": os.getpid()}
 
 
-class CountingTrainable(Trainable):
+class CountingTrainable(TorchTrainable):
     """A tiny torch linear model; reports ``loss``, the epoch it trained and its first weight.
 
     ``config['sleep']`` seconds per epoch let tests hit a trial mid-training.
@@ -86,13 +86,6 @@ class CountingTrainable(Trainable):
         self.opt.step()
         self.steps += 1
         return {"loss": float(loss.detach()), "w0_before": w0, "pid": os.getpid(), "steps": self.steps}
-
-    def state_dict(self) -> dict[str, Any]:
-        return {"model": self.model.state_dict(), "opt": self.opt.state_dict()}
-
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        self.model.load_state_dict(state["model"])
-        self.opt.load_state_dict(state["opt"])
 
     def predict(self, inputs: Any) -> Any:
         return self.model(inputs)

@@ -43,3 +43,17 @@ class Trainable(ABC):
     def predict(self, inputs: Any) -> Any:
         """Model outputs for ``inputs``; used by ensembles. Optional."""
         raise NotImplementedError(f"{type(self).__name__} does not implement predict()")
+
+
+class TorchTrainable(Trainable):
+    """A :class:`Trainable` whose state is ``self.model`` and ``self.opt`` (a torch module and optimizer)."""
+
+    model: Any
+    opt: Any
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"model": self.model.state_dict(), "opt": self.opt.state_dict()}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.model.load_state_dict(state["model"])
+        self.opt.load_state_dict(state["opt"])

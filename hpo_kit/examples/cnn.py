@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..trainable import Trainable
+from ..trainable import TorchTrainable
 
 
 def synthetic_images(n: int = 5000, seed: int = 0) -> tuple:
@@ -36,7 +36,7 @@ def small_cnn(width: int = 32) -> Any:
                          nn.Linear(2 * width, 10))
 
 
-class SmallCNN(Trainable):
+class SmallCNN(TorchTrainable):
     """Config: ``lr``, ``width``, ``batch_size``; trains on CUDA when the worker has a GPU."""
 
     def setup(self, config: dict[str, Any], data: Any) -> None:
@@ -72,13 +72,6 @@ class SmallCNN(Trainable):
             val_acc = (out.argmax(1) == self.yv).float().mean()
         return {"train_loss": float(total) / len(self.x), "val_loss": float(val_loss), "val_acc": float(val_acc),
                 "cuda": float(self.device == "cuda")}
-
-    def state_dict(self) -> dict[str, Any]:
-        return {"model": self.model.state_dict(), "opt": self.opt.state_dict()}
-
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        self.model.load_state_dict(state["model"])
-        self.opt.load_state_dict(state["opt"])
 
     def predict(self, inputs: Any) -> Any:
         import torch

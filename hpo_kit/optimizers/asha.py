@@ -41,7 +41,7 @@ from typing import Any
 import numpy as np
 
 from ..trial import Observation, Trial, TrialStatus
-from .base import Optimizer, Resume, Start
+from .base import Optimizer, Resume, Start, epoch_budget
 
 
 def rung_budgets(r_min: int, eta: int, r_max: int) -> list[int]:
@@ -171,11 +171,7 @@ class ASHA(Optimizer):
 
     def setup(self, space: Any, goal: Any, max_epochs: int | None = None, concurrency: int = 1) -> None:
         super().setup(space, goal, max_epochs, concurrency)
-        r_max = self.r_max if self.r_max is not None else max_epochs
-        if r_max is None:
-            raise ValueError("ASHA: set r_max or the study's max_epochs")
-        if max_epochs is not None and r_max > max_epochs:
-            raise ValueError(f"ASHA: r_max={r_max} exceeds the study's max_epochs={max_epochs}")
+        r_max = epoch_budget("ASHA", "r_max", self.r_max, max_epochs)
         if self.r_min > r_max:
             raise ValueError(f"ASHA: r_min={self.r_min} exceeds r_max={r_max}")
         budgets = rung_budgets(self.r_min, self.eta, r_max)

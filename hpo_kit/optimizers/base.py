@@ -66,6 +66,22 @@ class Resume:
 Suggestion = Start | Resume
 
 
+def epoch_budget(policy: str, label: str, own: int | None, study_max: int | None) -> int:
+    """A policy's top epoch budget: its own setting, else the study's ``max_epochs``.
+
+    Raises
+    ------
+    ValueError
+        If neither is set, or the policy's own exceeds the study's (names the field).
+    """
+    value = own if own is not None else study_max
+    if value is None:
+        raise ValueError(f"{policy}: set {label} or the study's max_epochs")
+    if study_max is not None and value > study_max:
+        raise ValueError(f"{policy}: {label}={value} exceeds the study's max_epochs={study_max}")
+    return value
+
+
 class Optimizer(ABC):
     """Base class of search policies.
 

@@ -48,7 +48,7 @@ import numpy as np
 from ..space import Categorical, Space
 from ..trial import Observation, Trial, TrialStatus
 from .asha import history
-from .base import Decision, Optimizer, Resume, Start
+from .base import Decision, Optimizer, Resume, Start, epoch_budget
 
 
 def reflect(u: float) -> float:
@@ -153,11 +153,7 @@ class Hypersearch(Optimizer):
         unknown = [name for name in self.inherit if name not in space]
         if unknown:
             raise ValueError(f"Hypersearch: inherit={unknown!r} names no dimension of the space")
-        M = self.M if self.M is not None else max_epochs  # noqa: N806
-        if M is None:
-            raise ValueError("Hypersearch: set max_epochs (M) or the study's max_epochs")
-        if max_epochs is not None and M > max_epochs:
-            raise ValueError(f"Hypersearch: max_epochs M={M} exceeds the study's max_epochs={max_epochs}")
+        M = epoch_budget("Hypersearch", "max_epochs M", self.M, max_epochs)  # noqa: N806
         if self.m > M:
             raise ValueError(f"Hypersearch: m={self.m} sessions need m <= M={M}")
         self.k = M // self.m

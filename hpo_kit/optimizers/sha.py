@@ -27,7 +27,7 @@ import numpy as np
 
 from ..trial import Observation, Trial, TrialStatus
 from .asha import Rung, history, ranked, record, rung_budgets
-from .base import Optimizer, Resume, Start
+from .base import Optimizer, Resume, Start, epoch_budget
 
 
 def sync_promotions(rung: Rung, n_members: int, eta: int, promotable: Collection[int]) -> list[int]:
@@ -76,11 +76,9 @@ class SuccessiveHalving(Optimizer):
 
     def setup(self, space: Any, goal: Any, max_epochs: int | None = None, concurrency: int = 1) -> None:
         super().setup(space, goal, max_epochs, concurrency)
-        r_max = self.r_max if self.r_max is not None else max_epochs
-        if r_max is None:
-            raise ValueError("SuccessiveHalving: set r_max or the study's max_epochs")
-        if (max_epochs is not None and r_max > max_epochs) or self.r_min > r_max:
-            raise ValueError(f"SuccessiveHalving: need r_min={self.r_min} <= r_max={r_max} <= max_epochs={max_epochs}")
+        r_max = epoch_budget("SuccessiveHalving", "r_max", self.r_max, max_epochs)
+        if self.r_min > r_max:
+            raise ValueError(f"SuccessiveHalving: r_min={self.r_min} exceeds r_max={r_max}")
         budgets = rung_budgets(self.r_min, self.eta, r_max)
         self.rungs = [Rung(e, n) for e, n in zip(budgets, budgets[1:] + [None])]
         self._reset()

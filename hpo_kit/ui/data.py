@@ -203,12 +203,17 @@ def bo_cost(records: Records, state: dict[str, Any] | None = None) -> tuple[Colu
         ``label`` (one per tuned parameter, and ``switched`` once the policy switched).
     """
     state = state or {}
+    records = list(records)
     t0 = t0_of(records)
     params = study_start(records).get("optimizer", {})
     b = float(params.get("b", 0.0) or 0.0)
     median_unit = state.get("time_unit", params.get("time_unit", "median")) == "median"
-    switched = state.get("switched") or None
-    switched_at = t0 + float(switched["elapsed"]) if switched and "elapsed" in switched else None
+    switch = next((r for r in records if r.get("event") == "control" and r.get("action") == "switch"), None)
+    switched = (switch.get("value") if switch else None) or state.get("switched") or None
+    if switch is not None:  # the policy's own journalled switch: works from a journal alone
+        switched_at = float(switch["t"])
+    else:
+        switched_at = t0 + float(switched["elapsed"]) if switched and "elapsed" in switched else None
     points: Columns = {"trial": [], "elapsed": [], "loss": [], "time": [], "seconds": [], "cost": [], "b": []}
     markers: Columns = {"elapsed": [], "param": [], "value": [], "label": []}
     for rec in records:

@@ -1,0 +1,58 @@
+"""The runner settles each step exactly once, whether its done event or its future comes first."""
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from hpo_kit.engine.runner import Runner
+from hpo_kit.engine.worker import StepResult, StepSpec
+from hpo_kit.testing import failing, quadratic
+
+
+class Recorder:
+    """A minimal Handler: submits ``specs`` once, records what comes back, ends ``linger`` s after the last."""
+
+    def __init__(self, specs: list[StepSpec], linger: float = 1.0) -> None:
+        self.specs, self.linger = specs, linger
+        self.submitted = False
+        self.done: list[tuple[int, Any]] = []
+        self.messages: list[dict[str, Any]] = []
+        self.last_done = 0.0
+
+    def fill(self, runner: Runner) -> None:
+        if not self.submitted:
+            for spec in self.specs:
+                runner.submit(spec)
+            self.submitted = True
+
+    def on_message(self, msg: dict[str, Any]) -> None:
+        self.messages.append(msg)
+
+    def on_done(self, spec: StepSpec, result: StepResult | BaseException) -> None:
+        self.done.append((spec.trial_id, result))
+        self.last_done = time.time()
+
+    def on_tick(self) -> None:
+        pass
+
+    def finished(self) -> bool:  # keep the loop alive a while so that late futures arrive too
+        return len(self.done) >= len(self.specs) and time.time() - self.last_done > self.linger
+
+
+def test_each_step_is_settled_once_and_its_messages_carry_its_key(client):
+    runner = Runner(client, "runner-test")
+    objectives = [quadratic] * 5 + [failing]
+    specs = [StepSpec(study=runner.study_id, trial_id=i, attempt=0, config={"x": 0.9, "epochs": 2},
+                      objective=obj) for i, obj in enumerate(objectives)]
+    handler = Recorder(specs)
+    try:
+        runner.run(handler)
+    finally:
+        runner.close()
+    assert sorted(tid for tid, _ in handler.done) == list(range(len(specs)))  # once each, late futures dropped
+    results = dict(handler.done)
+    assert all(isinstance(r, StepResult) for r in results.values())
+    assert {results[i].outcome for i in range(5)} == {"completed"} and results[5].outcome == "failed"
+    assert all(len(results[i].reports) == 2 for i in range(5))
+    assert handler.messages and all(m.get("key", "").startswith("hpo-step-runner-test-") for m in handler.messages)
+    assert all(m["kind"] != "done" for m in handler.messages)  # the runner keeps done events to itself
