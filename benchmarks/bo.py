@@ -18,6 +18,8 @@
 4. ``--real``: the same comparison on ``digits_mlp`` with a real Study on 2 Dask workers
    (background refits, as in real use; the journal's suggestion sources are counted).
    ``--real --sections none`` runs only this one.
+5. ``--sections 5``: worker utilisation of BO (background refits) on a real Study with 4
+   workers and 1-second trials, beside random search on the same cluster (goal >= 95%).
 
 Refits in 2-3 run synchronously (``background=False``) so the seeded runs are reproducible.
 """
@@ -227,13 +229,46 @@ def time_aware_real(seeds: int, n_trials: int, b: float, max_epochs: int) -> Non
     print(f"suggestion sources over all real studies: {sources}")
 
 
+def sleepy_branin(config: dict, reporter: object) -> None:
+    """A trial that takes ``seconds`` of wall time (sleeping, so 4 workers fit on 2 cores)."""
+    start = time.perf_counter()
+    time.sleep(config.get("seconds", 1.0))
+    reporter.report(epoch=1, loss=branin(config), busy=time.perf_counter() - start)
+
+
+def utilisation(n_trials: int, n_workers: int = 4, seconds: float = 1.0) -> None:
+    """5. Worker utilisation of BO on a real Dask study: 4 workers, 1-second trials, background refits."""
+    import tempfile
+
+    from distributed import Client
+
+    from hpo_kit import Categorical, RandomSearch, Study
+    from hpo_kit.engine.cluster import local_cluster
+
+    space = Space({**{k: BRANIN[k] for k in BRANIN}, "seconds": Categorical([seconds])})
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp, local_cluster(n_workers) as lc, Client(lc) as client:
+        client.run(lambda: None)
+        for name, opt in (("random", RandomSearch(seed=0)), ("bo (GP, EI, background)", TimeAwareBO(seed=0))):
+            study = Study(sleepy_branin, space, metric="loss", n_trials=n_trials, cluster=client, optimizer=opt,
+                          journal=f"{tmp}/{name[:2]}.jsonl")
+            t0 = time.perf_counter()
+            study.run(progress=False)
+            wall = time.perf_counter() - t0
+            busy = sum(r["metrics"]["busy"] for t in study.trials.values() for r in t.reports)
+            best = study.best_trial.score(study.goal)
+            rows.append([name, n_trials, f"{wall:.1f}", f"{100 * busy / (n_workers * wall):.1f}%", f"{best:.3f}"])
+    table(f"5. Utilisation on a real Study: {n_workers} workers, {seconds:g}-second trials (goal >= 95%)",
+          ["optimizer", "trials", "wall s", "utilisation", "best"], rows)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--quick", action="store_true", help="small budgets (about 4 minutes on 2 shared cores)")
     ap.add_argument("--real", action="store_true", help="also run the real torch task on a 2-worker Study")
     ap.add_argument("--trials", type=int, default=None, help="trials per run in sections 2-3")
     ap.add_argument("--b", type=float, default=0.1, help="time penalty of the time-aware runs")
-    ap.add_argument("--sections", default="123", help="which of sections 1-3 to run (default: all)")
+    ap.add_argument("--sections", default="123", help="which of sections 1-3 (and 5: utilisation on a real 4-worker study) to run")
     args = ap.parse_args()
     n_trials = args.trials or (30 if args.quick else 100)
     t0 = time.perf_counter()
@@ -243,6 +278,8 @@ def main() -> None:
         quality(10, n_trials)
     if "3" in args.sections:
         time_aware_sim(5 if args.quick else 10, n_trials, args.b)
+    if "5" in args.sections:
+        utilisation(args.trials or (60 if args.quick else 200))
     if args.real:
         time_aware_real(5, 16 if args.quick else 24, args.b, 10 if args.quick else 20)
     print(f"\n(total {time.perf_counter() - t0:.0f} s)")

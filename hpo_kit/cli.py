@@ -23,7 +23,7 @@ def demo(args: argparse.Namespace) -> int:
     t0 = time.time()
     study = Study(digits_mlp, digits_space(), metric="val_loss", mode="min", optimizer=optimizer,
                   n_trials=args.trials, max_epochs=args.epochs, data=digits, n_workers=args.workers,
-                  journal=args.journal, name="demo")
+                  journal=args.journal, name=time.strftime("demo-%Y%m%d-%H%M%S"))
     print(f"hpo-kit demo: {args.trials} trials x {args.epochs} epochs, digits MLP, journal {study.journal_path}")
     study.run(progress=True)
     df = study.results

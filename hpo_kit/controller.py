@@ -37,6 +37,9 @@ class Controller:
     def _open(self: "Study", progress: bool) -> None:
         if self.state not in ("created",):
             raise RuntimeError(f"study {self.name!r} is {self.state}; create a new Study or use Study.resume(path)")
+        if self._resumed is None and os.path.exists(self.journal_path) and os.path.getsize(self.journal_path) > 0:
+            raise FileExistsError(f"journal={self.journal_path!r} already holds a study: continue it with "
+                                  f"Study.resume(path) or give a new journal path")
         self._journal = Journal(self.journal_path)  # first: a locked journal must not start a cluster
         self.client, self._owned = connect(self.cluster, self.n_workers)
         slots = worker_count(self.client)

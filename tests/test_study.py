@@ -111,3 +111,9 @@ def test_bad_study_settings_name_the_field(kwargs, word):
 def test_trial_status_is_an_enum(client, journal):
     study = Study(quadratic, X, metric="loss", n_trials=2, cluster=client, journal=journal).run(progress=False)
     assert all(isinstance(t.status, TrialStatus) for t in study.trials.values())
+
+
+def test_a_journal_holding_a_study_is_not_overwritten(client, journal):
+    Study(quadratic, X, metric="loss", n_trials=1, cluster=client, journal=journal).run(progress=False)
+    with pytest.raises(FileExistsError, match="Study.resume"):
+        Study(quadratic, X, metric="loss", n_trials=1, cluster=client, journal=journal).run(progress=False)
