@@ -12,7 +12,8 @@ from .engine.replay import replay
 from .engine.worker import Reporter
 from .goal import Goal
 from .monitor import Finding, Monitor
-from .optimizers import Decision, GridSearch, Optimizer, RandomSearch, Resume, Start
+from .optimizers import (ASHA, Decision, GridSearch, Hypersearch, Optimizer, RandomSearch, Resume, Start,
+                         SuccessiveHalving, TimeAwareBO)
 from .space import Categorical, Integer, Real, Space, SpaceError
 from .study import Study
 from .trainable import TorchTrainable, Trainable
@@ -20,6 +21,6 @@ from .trial import Observation, Trial, TrialStatus
 
 __version__ = "0.1.0"
 
-__all__ = ["CheckpointStore", "Categorical", "Decision", "Diagnosis", "Finding", "Goal", "GridSearch", "Integer",
+__all__ = ["ASHA", "CheckpointStore", "Hypersearch", "SuccessiveHalving", "TimeAwareBO", "Categorical", "Decision", "Diagnosis", "Finding", "Goal", "GridSearch", "Integer",
            "Monitor", "Observation", "Optimizer", "RandomSearch", "Real", "Reporter", "Resume", "Space", "SpaceError",
            "Start", "Study", "TorchTrainable", "Trainable", "Trial", "TrialStatus", "Watcher", "read_journal", "replay"]

@@ -8,6 +8,7 @@ cells, widgets) post to the loop and, where they return data, take the lock.
 """
 from __future__ import annotations
 
+import math
 import os
 import threading
 import time
@@ -166,6 +167,7 @@ class Study(Controller, ResumeMixin):
         self._retries: dict[int, int] = {}
         self._worst: float | None = None
         self._exhausted = False
+        self._best_at, self._best_shown = -math.inf, None  # the progress bar's best (throttled)
         self._t0: float | None = None
         self._resumed: Any = None
         self._progress: Progress | None = None

@@ -1,8 +1,10 @@
 """The study journal: one JSON object per line, appended as events happen.
 
-Every event is flushed as it is written; events that end a trial (and study start/end)
-are also fsynced, so a crash loses at most the last few reports, never a finished
-result. The reader tolerates a half-written last line (a crash mid-write). An exclusive
+Every event is flushed to the OS as it is written, so a crash of the driver process loses
+nothing written. Events that end a trial (and study start/end) are also fsynced, by
+group commit: :meth:`Journal.sync` runs once per batch of events, before the loop
+submits anything else, so only a machine crash can lose the last batch (milliseconds).
+The reader tolerates a half-written last line (a crash mid-write). An exclusive
 ``flock`` on ``<journal>.lock`` stops two processes from appending to one journal.
 
 Schema (``"v": 1``): every line has ``v``, ``t`` (unix time) and ``event``; the other
@@ -49,6 +51,7 @@ class Journal:
             self._lock.close()
             raise JournalLocked(f"journal {self.path!r} is in use by another process") from None
         self._f = open(self.path, "a", encoding="utf-8")
+        self._unsynced = False
         self._f.seek(0, os.SEEK_END)
         if self._f.tell() > 0 and not _ends_with_newline(self.path):
             self._f.write("\n")  # seal a torn last line so the next event starts clean
@@ -59,8 +62,14 @@ class Journal:
         self._f.write(json.dumps(record, default=_jsonable) + "\n")
         self._f.flush()
         if event in _DURABLE:
-            os.fsync(self._f.fileno())
+            self._unsynced = True
         return record
+
+    def sync(self) -> None:
+        """fsync the durable events written since the last sync (one fsync per batch)."""
+        if self._unsynced:
+            os.fsync(self._f.fileno())
+            self._unsynced = False
 
     def close(self) -> None:
         if not self._f.closed:
