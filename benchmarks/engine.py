@@ -292,7 +292,8 @@ def render(results: list[Result], markdown: bool, load: str = "") -> str:
         rows.append([wl.name, f"{wl.trials} x {wl.workers}", f"{r.median('hpo', 'per_trial_ms'):.2f}",
                      f"{r.median('bare', 'per_trial_ms'):.2f}",
                      f"{r.ratio:.2f}x ({min(paired):.2f}-{max(paired):.2f})",
-                     f"{r.median('hpo', 'utilisation'):.1%}", f"{r.median('bare', 'utilisation'):.1%}",
+                     *(f"{r.median(side, 'utilisation'):.1%}" if wl.high > 0 else "-"
+                       for side in ("hpo", "bare")),  # no-op trials have no busy time to share
                      f"{r.median('hpo', 'driver_cpu_ms'):.2f} / {r.median('bare', 'driver_cpu_ms'):.2f}"])
     goals = []
     for r in results:
