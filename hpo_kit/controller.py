@@ -379,5 +379,10 @@ class Controller:
 
 
 def _is_worker_loss(exc: BaseException) -> bool:
+    """A step lost with its worker (retried) rather than one that cannot run at all (FAILED).
+
+    Trial errors never get here (``run_step`` records them); what does is Dask's own:
+    workers that died under the step, lost connections, or a spec that cannot be unpickled.
+    """
     names = {c.__name__ for c in type(exc).__mro__}
-    return bool(names & {"KilledWorker", "CommClosedError", "FutureCancelledError"}) or "worker" in str(exc).lower()
+    return bool(names & {"KilledWorker", "CommClosedError", "FutureCancelledError", "StreamClosedError"})

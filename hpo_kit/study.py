@@ -19,34 +19,22 @@ from typing import Any
 
 import pandas as pd
 
-from .engine.checkpoint import CheckpointStore, default_store
 from .controller import Controller
-from .goal import Goal
+from .engine.checkpoint import CheckpointStore, default_store
 from .engine.journal import Journal
 from .engine.runner import Runner
+from .goal import Goal
 from .monitor import Monitor
-from .optimizers import GridSearch, Optimizer, RandomSearch
+from .optimizers import ASHA, GridSearch, Optimizer, RandomSearch, TimeAwareBO
 from .progress import Progress
-from .resume import ResumeMixin
 from .results import trials_frame
+from .resume import ResumeMixin
 from .space import Space
 from .trainable import Trainable
 from .trial import Trial
 
-def _bo() -> Optimizer:
-    from .optimizers.bo import TimeAwareBO
-
-    return TimeAwareBO()
-
-
-def _asha() -> Optimizer:
-    from .optimizers.asha import ASHA
-
-    return ASHA()
-
-
-_OPTIMIZERS: dict[str, Callable[[], Optimizer]] = {"random": RandomSearch, "grid": GridSearch, "bo": _bo,
-                                                   "asha": _asha}
+_OPTIMIZERS: dict[str, Callable[[], Optimizer]] = {"random": RandomSearch, "grid": GridSearch, "bo": TimeAwareBO,
+                                                   "asha": ASHA}
 SOURCES = ("user", "policy", "monitor")
 
 
@@ -74,7 +62,8 @@ class Study(Controller, ResumeMixin):
     metric, mode, score
         The goal (see :class:`~hpo_kit.Goal`); or pass ``goal=Goal(...)``.
     optimizer
-        An :class:`~hpo_kit.optimizers.Optimizer` or ``"random"`` / ``"grid"``.
+        An :class:`~hpo_kit.optimizers.Optimizer`, or ``"random"``, ``"grid"``, ``"bo"`` (TimeAwareBO) or
+        ``"asha"`` with their defaults.
     n_trials, time_budget, trial_timeout
         Budgets: trials to start, wall seconds for the study, wall seconds per step (a hung
         trial past it is FAILED and its worker restarted).

@@ -46,7 +46,7 @@ def test_a_resumed_trial_continues_from_its_checkpoint(client, journal):
     w = [r["metrics"]["w0_before"] for r in t.reports]
     assert w == [r["metrics"]["w0_before"] for r in ref.trials[0].reports]
     model = study.best_model()
-    assert float(model.model.weight[0, 0]) != w[0]
+    assert model.model.weight[0, 0].item() != w[0]
     assert study.store.latest(0) == 4
 
 
