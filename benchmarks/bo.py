@@ -18,6 +18,8 @@
 4. ``--real``: the same comparison on ``digits_mlp`` with a real Study on 2 Dask workers
    (background refits, as in real use; the journal's suggestion sources are counted).
    ``--real --sections none`` runs only this one.
+6. ``--sections 6``: time to reach a target loss with 1/2/4/8 simulated workers (Branin,
+   1-2 s trials) and with 1/2 real workers (digits MLP, val_loss <= 0.12).
 5. ``--sections 5``: worker utilisation of BO (background refits) on a real Study with 4
    workers and 1-second trials, beside random search on the same cluster (goal >= 95%).
 
@@ -229,6 +231,55 @@ def time_aware_real(seeds: int, n_trials: int, b: float, max_epochs: int) -> Non
     print(f"suggestion sources over all real studies: {sources}")
 
 
+def time_to_target_sim(workers: list[int], seeds: int, n_trials: int, target: float) -> None:
+    """6a. Virtual time until a trial reaches ``target`` on Branin (trials of 1-2 s), 1/2/4/8 workers."""
+    rows = []
+    for n in workers:
+        times = []
+        for seed in range(seeds):
+            res = simulate(TimeAwareBO(seed=seed, background=False), BRANIN, GOAL, lambda c, e: branin(c),
+                           epoch_time=branin_seconds, n_workers=n, n_trials=n_trials, max_epochs=1)
+            hits = [t.ended for t in res.trials.values() if t.score(GOAL) is not None and t.score(GOAL) <= target]
+            times.append(min(hits) if hits else math.inf)
+        med = statistics.median(times)
+        rows.append([n, f"{med:.1f}", f"{sum(math.isfinite(t) for t in times)}/{seeds}"])
+    base = float(rows[0][1])
+    for row in rows:
+        row.append(f"{base / float(row[1]):.2f}x" if math.isfinite(float(row[1])) else "-")
+    table(f"6a. Time to reach Branin loss <= {target} (simulated 1-2 s trials, {n_trials} trials max, {seeds} seeds)",
+          ["workers", "median virtual s", "reached", "speed-up vs 1"], rows)
+
+
+def time_to_target_real(workers: list[int], seeds: int, n_trials: int, target: float) -> None:
+    """6b. Wall time until a trial reaches val_loss <= ``target`` on the real digits MLP, 1 and 2 workers."""
+    import tempfile
+
+    from distributed import Client
+
+    from hpo_kit import Study
+    from hpo_kit.engine.cluster import local_cluster
+    from hpo_kit.examples import digits, digits_mlp, digits_space
+
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for n in workers:
+            with local_cluster(n) as lc, Client(lc) as client:
+                client.run(lambda: __import__("torch") and None)
+                times = []
+                for seed in range(seeds):
+                    study = Study(digits_mlp, digits_space(), metric="val_loss", n_trials=n_trials, max_epochs=10,
+                                  cluster=client, data=digits, optimizer=TimeAwareBO(seed=seed),
+                                  journal=f"{tmp}/w{n}-s{seed}.jsonl")
+                    study.run(progress=False)
+                    t0 = min(t.created for t in study.trials.values())
+                    hits = [t.ended - t0 for t in study.trials.values()
+                            if t.score(study.goal) is not None and t.score(study.goal) <= target]
+                    times.append(min(hits) if hits else math.inf)
+                rows.append([n, f"{statistics.median(times):.1f}", f"{sum(math.isfinite(t) for t in times)}/{seeds}"])
+    table(f"6b. Time to reach val_loss <= {target} on the digits MLP (real training, {n_trials} trials max, "
+          f"{seeds} seeds)", ["workers", "median wall s", "reached"], rows)
+
+
 def sleepy_branin(config: dict, reporter: object) -> None:
     """A trial that takes ``seconds`` of wall time (sleeping, so 4 workers fit on 2 cores)."""
     start = time.perf_counter()
@@ -278,6 +329,9 @@ def main() -> None:
         quality(10, n_trials)
     if "3" in args.sections:
         time_aware_sim(5 if args.quick else 10, n_trials, args.b)
+    if "6" in args.sections:
+        time_to_target_sim([1, 2, 4, 8], 3, 40 if args.quick else 80, 0.5)
+        time_to_target_real([1, 2], 2 if args.quick else 3, 24, 0.12)
     if "5" in args.sections:
         utilisation(args.trials or (60 if args.quick else 200))
     if args.real:
