@@ -128,6 +128,14 @@ def hyperband_weights(n_rungs: int, eta: int, brackets: int) -> list[int]:
     return [math.ceil((k_max + 1) / (k_max - b + 1) * eta ** (k_max - b)) for b in range(brackets)]
 
 
+def study_rungs(policy: str, r_min: int, eta: int, r_max: int | None, max_epochs: int | None) -> list[int]:
+    """Rung budgets up to the policy's ``r_max`` (default: the study's ``max_epochs``), checked."""
+    top = epoch_budget(policy, "r_max", r_max, max_epochs)
+    if r_min > top:
+        raise ValueError(f"{policy}: r_min={r_min} exceeds r_max={top}")
+    return rung_budgets(r_min, eta, top)
+
+
 class ASHA(Optimizer):
     """Asynchronous successive halving (see the module docstring for every rule).
 
@@ -171,10 +179,7 @@ class ASHA(Optimizer):
 
     def setup(self, space: Any, goal: Any, max_epochs: int | None = None, concurrency: int = 1) -> None:
         super().setup(space, goal, max_epochs, concurrency)
-        r_max = epoch_budget("ASHA", "r_max", self.r_max, max_epochs)
-        if self.r_min > r_max:
-            raise ValueError(f"ASHA: r_min={self.r_min} exceeds r_max={r_max}")
-        budgets = rung_budgets(self.r_min, self.eta, r_max)
+        budgets = study_rungs("ASHA", self.r_min, self.eta, self.r_max, max_epochs)
         if self.brackets > len(budgets):
             raise ValueError(f"ASHA: brackets={self.brackets} but there are only {len(budgets)} rungs {budgets}")
         self._budgets = budgets

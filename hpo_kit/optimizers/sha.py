@@ -26,8 +26,8 @@ from typing import Any
 import numpy as np
 
 from ..trial import Observation, Trial, TrialStatus
-from .asha import Rung, history, ranked, record, rung_budgets
-from .base import Optimizer, Resume, Start, epoch_budget
+from .asha import Rung, history, ranked, record, study_rungs
+from .base import Optimizer, Resume, Start
 
 
 def sync_promotions(rung: Rung, n_members: int, eta: int, promotable: Collection[int]) -> list[int]:
@@ -76,10 +76,7 @@ class SuccessiveHalving(Optimizer):
 
     def setup(self, space: Any, goal: Any, max_epochs: int | None = None, concurrency: int = 1) -> None:
         super().setup(space, goal, max_epochs, concurrency)
-        r_max = epoch_budget("SuccessiveHalving", "r_max", self.r_max, max_epochs)
-        if self.r_min > r_max:
-            raise ValueError(f"SuccessiveHalving: r_min={self.r_min} exceeds r_max={r_max}")
-        budgets = rung_budgets(self.r_min, self.eta, r_max)
+        budgets = study_rungs("SuccessiveHalving", self.r_min, self.eta, self.r_max, max_epochs)
         self.rungs = [Rung(e, n) for e, n in zip(budgets, budgets[1:] + [None])]
         self._reset()
 
