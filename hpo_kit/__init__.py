@@ -1,26 +1,46 @@
 """hpo_kit: hyperparameter optimisation of deep-learning models on Dask, Jupyter first.
 
 Layers (each folder one concern): :mod:`hpo_kit.space`, :mod:`hpo_kit.goal`,
-:mod:`hpo_kit.trial` (records); :mod:`hpo_kit.optimizers` (pure policies);
-:mod:`hpo_kit.engine` (Dask, journal, checkpoints); :mod:`hpo_kit.study` (the public
-facade); :mod:`hpo_kit.diagnosis` (monitors); :mod:`hpo_kit.ui` (views).
+:mod:`hpo_kit.trial` (records) and :mod:`hpo_kit.ledger` (their one owner);
+:mod:`hpo_kit.searchers` (what to try) and :mod:`hpo_kit.schedulers` (does a trial go on),
+pure policies; :mod:`hpo_kit.diagnosis` (monitors: is a trial sick?); :mod:`hpo_kit.engine`
+(the runner on Dask, journal, checkpoints, simulator); :mod:`hpo_kit.study` (the public
+facade); :mod:`hpo_kit.ui` (views).
+
+Names are imported lazily (PEP 562), so ``import hpo_kit.optimizers`` or
+``hpo_kit.searchers`` loads neither Dask, torch nor pandas.
 """
-from .diagnosis import Diagnosis, Watcher
-from .engine.checkpoint import CheckpointStore
-from .engine.journal import read_journal
-from .engine.replay import replay
-from .engine.worker import Reporter
-from .goal import Goal
-from .monitor import Finding, Monitor
-from .optimizers import (ASHA, Decision, GridSearch, Hypersearch, Optimizer, RandomSearch, Resume, Start,
-                         SuccessiveHalving, TimeAwareBO)
-from .space import Categorical, Integer, Real, Space, SpaceError
-from .study import Study
-from .trainable import TorchTrainable, Trainable
-from .trial import Observation, Trial, TrialStatus
+from __future__ import annotations
 
-__version__ = "0.1.0"
+import importlib
+from typing import Any
 
-__all__ = ["ASHA", "CheckpointStore", "Hypersearch", "SuccessiveHalving", "TimeAwareBO", "Categorical", "Decision", "Diagnosis", "Finding", "Goal", "GridSearch", "Integer",
-           "Monitor", "Observation", "Optimizer", "RandomSearch", "Real", "Reporter", "Resume", "Space", "SpaceError",
-           "Start", "Study", "TorchTrainable", "Trainable", "Trial", "TrialStatus", "Watcher", "read_journal", "replay"]
+__version__ = "0.2.0"
+
+_WHERE = {
+    "ASHA": "schedulers", "FIFO": "schedulers", "Hyperband": "schedulers", "Hypersearch": "schedulers",
+    "Scheduler": "schedulers", "SuccessiveHalving": "schedulers",
+    "AskTellSearcher": "searchers", "GridSearch": "searchers", "RandomSearch": "searchers",
+    "Searcher": "searchers", "TimeAwareBO": "searchers",
+    "Optimizer": "optimizers", "Decision": "decisions", "Resume": "decisions", "Start": "decisions",
+    "Diagnosis": "diagnosis", "Watcher": "diagnosis", "CheckpointStore": "engine.checkpoint",
+    "read_journal": "engine.journal", "replay": "engine.replay", "Reporter": "engine.worker", "Goal": "goal",
+    "Finding": "monitor", "Monitor": "monitor", "Categorical": "space", "Integer": "space", "Real": "space",
+    "Space": "space", "SpaceError": "space", "Study": "study", "TorchTrainable": "trainable",
+    "Trainable": "trainable", "Observation": "trial", "Trial": "trial", "TrialStatus": "trial",
+    "Ledger": "ledger", "IllegalTransition": "ledger",
+}
+
+__all__ = sorted(_WHERE)
+
+
+def __getattr__(name: str) -> Any:
+    if name in _WHERE:
+        value = getattr(importlib.import_module(f".{_WHERE[name]}", __name__), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_WHERE))

@@ -107,9 +107,18 @@ def top_k_gain(method: Scores, baseline: Scores, k: int = 10, mode: str = "max",
 
 
 def _origin(trials: list[Trial], start: float | None) -> float:
+    """The time metrics count from: ``start``, else the earliest creation (or start) of a trial.
+
+    Raises
+    ------
+    ValueError
+        If ``start`` is None and no trial has a creation or start time.
+    """
     if start is not None:
         return start
-    times = [t.created or t.started for t in trials if (t.created or t.started)]
+    # 0.0 is a time (a simulator's clock starts there), so "missing" is None only: no ``or``.
+    times = [t.created if t.created is not None else t.started for t in trials]
+    times = [x for x in times if x is not None]
     if not times:
         raise ValueError("no trial has a creation time; pass start=")
     return min(times)

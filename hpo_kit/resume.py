@@ -1,84 +1,124 @@
 """Restart: rebuild a study from its journal in a new process and carry on.
 
-Split from :mod:`hpo_kit.controller` so that the loop's handlers read in one sitting.
-Policy for trials that were running when the driver died: ``on_interrupted="resume"``
-re-queues them (a Trainable continues from its last checkpoint, a function trial
-restarts, and reports already journalled are not journalled again), ``"fail"`` ends them
-FAILED. Live parameter changes and policy switches found in the journal are re-applied
-before the history is re-told, so the policy continues under the cost it had.
+Order of the rebuild: the journal is replayed into trial records (a damaged line is
+reported, not silently skipped), the :class:`~hpo_kit.ledger.Ledger` adopts them, and the
+policy is rebuilt *from the ledger*: configurations come from the journal, never from a
+replayed generator. The policy itself comes from the pickle beside the journal; when that
+is missing or unreadable, it is rebuilt from the parameters the journal recorded at start
+(with a warning), never from defaults. Settings (``concurrency``, ``max_retries``,
+``checkpoint_every``, ``on_interrupted`` ...) come from the journal too, then live changes
+found in it (``tune``, policy switches, ``concurrency``) are re-applied before the history
+is re-told, so the policy continues under the cost it had.
+
+Trials that were running when the driver died: ``on_interrupted="resume"`` re-queues them
+as a new attempt (a Trainable continues from its last checkpoint, a function trial
+restarts; reports already journalled are not journalled again), ``"fail"`` ends them FAILED.
 """
 from __future__ import annotations
 
 import os
+import warnings
 from typing import TYPE_CHECKING, Any
 
 import cloudpickle
 
 from .engine.replay import Replay, replay
-from .trial import TrialStatus, observe
+from .trial import TrialStatus
 
 if TYPE_CHECKING:
     from .study import Study
 
+_SETTINGS = ("n_trials", "time_budget", "trial_timeout", "max_epochs", "concurrency", "prefetch", "on_flag",
+             "resources", "max_retries", "on_interrupted", "checkpoint_every")
 
-class ResumeMixin:
-    """``Study.resume(path)`` and what ``_open`` does with a replayed journal."""
 
-    @classmethod
-    def _resume_from(cls, path: str | os.PathLike, objective: Any = None, *, data: Any = None,
-                     optimizer: Any = None, monitor: Any = None, **kwargs: Any) -> "Study":
-        """Reload a study from its journal in a new process and continue it.
+def policy_from_record(record: dict[str, Any]) -> Any:
+    """Rebuild a scheduler (with its searcher) from the ``optimizer`` record of a ``study_start``."""
+    from .optimizers import by_name
+    from .schedulers import ASHA, FIFO, Hyperband, Hypersearch, SuccessiveHalving
+    from .searchers import GridSearch, RandomSearch
+    from .searchers.bo import TimeAwareBO
 
-        The objective, data loader and optimizer saved beside the journal are used unless
-        given. Every finished result is kept; trials that were running when the driver died
-        are resumed from their checkpoint (or restarted) or failed, per ``on_interrupted``.
-        """
-        path = os.fspath(path)
-        rep = replay(path)
-        saved: dict[str, Any] = {}
-        if os.path.exists(path + ".pkl"):
+    schedulers = {c.name: c for c in (ASHA, FIFO, Hyperband, Hypersearch, SuccessiveHalving)}
+    searchers = {c.name: c for c in (GridSearch, RandomSearch, TimeAwareBO)}
+    params = {k: v for k, v in record.items() if k not in ("name", "searcher")}
+    name = record.get("name")
+    if "searcher" not in record:  # a journal of the first release: one optimizer name
+        if name in searchers:
+            return FIFO(searchers[name](**params))
+        return schedulers[name](**params) if name in schedulers else by_name(name)
+    inner = dict(record["searcher"])
+    sname = inner.pop("name")
+    if sname not in searchers:
+        raise ValueError(f"resume: the journal's searcher {sname!r} cannot be rebuilt from its record; pass "
+                         f"optimizer=")
+    if name not in schedulers:
+        raise ValueError(f"resume: the journal's scheduler {name!r} cannot be rebuilt from its record; pass "
+                         f"optimizer=")
+    return schedulers[name](**params, searcher=searchers[sname](**inner))
+
+
+def resume_from(cls: type, path: str | os.PathLike, objective: Any = None, *, data: Any = None,
+                optimizer: Any = None, monitor: Any = None, **kwargs: Any) -> "Study":
+    """Reload a study from its journal in a new process and continue it.
+
+    The objective, data loader and policy saved beside the journal are used unless given.
+    Every finished result is kept; trials that were running when the driver died are
+    resumed from their checkpoint (or restarted) or failed, per ``on_interrupted``.
+    """
+    path = os.fspath(path)
+    rep = replay(path)
+    saved: dict[str, Any] = {}
+    if os.path.exists(path + ".pkl"):
+        try:
             with open(path + ".pkl", "rb") as f:
                 saved = cloudpickle.load(f)
-        objective = objective or saved.get("objective")
-        if objective is None:
-            raise ValueError(f"resume: {path}.pkl is missing; pass objective=")
-        settings = dict(rep.start.get("settings", {}))
-        settings.pop("checkpoints", None)
-        settings.update(kwargs)
-        from .goal import Goal
-        from .space import Space
+        except Exception as exc:  # noqa: BLE001 - the journal still says what the policy was
+            warnings.warn(f"resume: {path}.pkl cannot be read ({type(exc).__name__}: {exc}); rebuilding from "
+                          f"the journal", RuntimeWarning, stacklevel=3)
+    objective = objective or saved.get("objective")
+    if objective is None:
+        raise ValueError(f"resume: {path}.pkl is missing or unreadable; pass objective=")
+    if optimizer is None and saved.get("optimizer") is None:
+        warnings.warn(f"resume: no pickled policy beside {path}; rebuilding it from the journal's parameters",
+                      RuntimeWarning, stacklevel=3)
+        optimizer = policy_from_record(rep.start["optimizer"])
+    settings = {k: v for k, v in rep.start.get("settings", {}).items() if k in _SETTINGS}
+    for rec in rep.controls:
+        if rec["action"] == "concurrency" and not rec.get("refused"):
+            settings["concurrency"] = rec["value"]
+    settings.update(kwargs)
+    from .goal import Goal
+    from .space import Space
 
-        study = cls(objective, Space.from_dict(rep.start["space"]), goal=Goal(**rep.start["goal"]),
-                    optimizer=optimizer or saved.get("optimizer") or rep.start["optimizer"]["name"],
-                    data=data or saved.get("data"), monitor=monitor or saved.get("monitor"), journal=path,
-                    name=rep.start.get("name"), checkpoints=rep.start.get("settings", {}).get("checkpoints"),
-                    **settings)
-        study._resumed = rep
-        return study
+    study = cls(objective, Space.from_dict(rep.start["space"]), goal=Goal(**rep.start["goal"]),
+                optimizer=optimizer or saved.get("optimizer"), data=data or saved.get("data"),
+                monitor=monitor or saved.get("monitor"), journal=path, name=rep.start.get("name"),
+                checkpoints=rep.start.get("settings", {}).get("checkpoints"), **settings)
+    study._resumed = rep
+    return study
 
-    def _restore(self: "Study", rep: Replay) -> None:
-        self.trials = rep.trials
-        for rec in rep.controls:
-            if rec["action"] == "tune":
-                self.optimizer.update(**rec["value"])
-            elif rec["action"] == "switch" and hasattr(self.optimizer, "switch"):
-                self.optimizer.switch(reason=(rec.get("value") or {}).get("reason", "replayed"))
-        obs = []
-        for tid in rep.end_order:
-            t = self.trials[tid]
-            o = observe(t, self.goal, self._worst)
-            if o.loss is not None and not o.failed:
-                self._worst = o.loss if self._worst is None else max(self._worst, o.loss)
-            obs.append(o)
-        interrupted = [t for t in self.trials.values() if t.status in (TrialStatus.RUNNING, TrialStatus.PENDING)]
-        self.optimizer.restore(sorted(self.trials.values(), key=lambda t: t.id), obs)
-        self.optimizer.drain_events()  # replayed, already in the journal
-        self._log("study_resume", interrupted=[t.id for t in interrupted], policy=self.on_interrupted,
-                  n_trials=len(self.trials))
-        for t in interrupted:
-            if self.on_interrupted == "resume":
-                t.attempt += 1
-                t.status = TrialStatus.PENDING
-                self._requeue.append(t.id)
-            else:
-                self._finish_step(t, TrialStatus.FAILED, error="Interrupted: the driver stopped while it ran")
+
+def restore_into(study: "Study", rep: Replay) -> None:
+    """Adopt the replayed trials, re-apply live changes, re-tell the policy, requeue the interrupted."""
+    policy, driver = study.optimizer, study._driver
+    observations = study.ledger.restore(rep.trials, rep.ends)
+    for rec in rep.controls:
+        if rec.get("refused"):
+            continue
+        if rec["action"] == "tune":
+            policy.update(**rec["value"])
+        elif rec["action"] == "switch" and hasattr(policy.searcher, "switch"):
+            policy.searcher.switch(reason=(rec.get("value") or {}).get("reason", "replayed"))
+    trials = sorted(study.ledger, key=lambda t: t.id)
+    interrupted = [t for t in trials if t.status in (TrialStatus.RUNNING, TrialStatus.PENDING)]
+    policy.restore(trials, observations)
+    policy.drain_events()  # replayed, already in the journal
+    study.ledger.log("study_resume", interrupted=[t.id for t in interrupted], policy=study.on_interrupted,
+                     n_trials=len(trials), damaged=list(getattr(rep, "damaged", [])))
+    for t in interrupted:
+        if study.on_interrupted == "resume":
+            study.ledger.requeue(t.id)  # a new attempt: nothing of the dead driver's step can land on it
+            driver.requeue.append(t.id)
+        else:
+            driver._end(t, TrialStatus.FAILED, error="Interrupted: the driver stopped while it ran")

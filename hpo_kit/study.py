@@ -1,40 +1,34 @@
 """The public face of hpo_kit: a :class:`Study` runs a search on a Dask cluster.
 
-The study owns the trial records, the journal and the policy (optimizer), and is the
-runner's :class:`~hpo_kit.engine.runner.Handler`: it turns suggestions into steps and
-step results into observations. Every state change happens on the runner's loop
-thread under ``self._lock``; public methods called from other threads (notebook
-cells, widgets) post to the loop and, where they return data, take the lock.
+Layers: the study validates what the user asks (in the caller's thread, before anything
+changes), owns the :class:`~hpo_kit.ledger.Ledger` (the trial records), and while it runs
+hands events to a :class:`~hpo_kit.driver.Driver` on the runner's loop thread. A control
+called from a notebook cell or a widget is checked here, then posted to the loop; it
+returns a ``concurrent.futures.Future`` that says whether the loop applied it. Reads
+(``results``, ``best_trial``) take the study lock, which the loop holds while it handles
+an event.
 """
 from __future__ import annotations
 
-import math
+import concurrent.futures
 import os
 import threading
 import time
 import traceback
-import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
-import pandas as pd
-
-from .controller import Controller
+from .decisions import check_int
 from .engine.checkpoint import CheckpointStore, default_store
-from .engine.journal import Journal
-from .engine.runner import Runner
 from .goal import Goal
+from .ledger import Ledger
 from .monitor import Monitor
-from .optimizers import ASHA, GridSearch, Optimizer, RandomSearch, TimeAwareBO
-from .progress import Progress
-from .results import trials_frame
-from .resume import ResumeMixin
+from .optimizers import make_policy
 from .space import Space
 from .trainable import Trainable
 from .trial import Trial
+from . import session
 
-_OPTIMIZERS: dict[str, Callable[[], Optimizer]] = {"random": RandomSearch, "grid": GridSearch, "bo": TimeAwareBO,
-                                                   "asha": ASHA}
 SOURCES = ("user", "policy", "monitor")
 
 
@@ -50,7 +44,12 @@ class _hybrid:
         return self.inst_fn.__get__(obj, owner)
 
 
-class Study(Controller, ResumeMixin):
+def _check_seconds(field: str, value: Any) -> None:
+    if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0):
+        raise ValueError(f"Study: {field}={value!r} must be a number of seconds > 0")
+
+
+class Study:
     """A hyperparameter search.
 
     Parameters
@@ -61,21 +60,25 @@ class Study(Controller, ResumeMixin):
         A :class:`~hpo_kit.Space` or a mapping of names to dimensions.
     metric, mode, score
         The goal (see :class:`~hpo_kit.Goal`); or pass ``goal=Goal(...)``.
+    searcher, scheduler
+        What to try (:mod:`hpo_kit.searchers`: random by default) and whether a trial goes on
+        (:mod:`hpo_kit.schedulers`: FIFO by default); any searcher runs inside any scheduler.
     optimizer
-        An :class:`~hpo_kit.optimizers.Optimizer`, or ``"random"``, ``"grid"``, ``"bo"`` (TimeAwareBO) or
-        ``"asha"`` with their defaults.
+        Shorthand for both: ``"random"``, ``"grid"``, ``"bo"``, ``"asha"``, ``"hyperband"``,
+        ``"hypersearch"``, a searcher or a scheduler (see :func:`hpo_kit.optimizers.make_policy`).
     n_trials, time_budget, trial_timeout
         Budgets: trials to start, wall seconds for the study, wall seconds per step (a hung
         trial past it is FAILED and its worker restarted).
     max_epochs
-        Epochs of a full trial (r_max); required for Trainable trials.
+        Epochs of a full trial; required for Trainable trials.
     cluster
         ``None`` (an embedded LocalCluster), a scheduler address, a ``Client`` or a cluster.
     n_workers
         Workers of the embedded LocalCluster (default: one per core).
     concurrency, prefetch
-        Trials running at once (default: the cluster's threads) and steps queued ahead on
-        workers to hide dispatch latency (default: 1 per running slot; 0 to disable).
+        Trials running at once (default: the cluster's threads, at most that) and steps queued
+        on busy workers to hide dispatch latency (default: ``concurrency``; only used when the
+        cluster has no more threads than ``concurrency``, so it never adds running trials).
     data
         A picklable zero-argument loader, called once per worker; ``reporter.data``.
     journal
@@ -92,11 +95,13 @@ class Study(Controller, ResumeMixin):
     on_interrupted
         After a driver crash, RUNNING trials are ``"resume"``-d (from their checkpoint, or
         from scratch for function trials) or ``"fail"``-ed.
+    checkpoint_every
+        Epochs between checkpoints of a Trainable (the last epoch of a step always is one).
     """
 
     def __init__(self, objective: Any, space: Space | dict, metric: str = "loss", mode: str = "min",
-                 score: str = "best", *, goal: Goal | None = None, optimizer: Optimizer | str = "random",
-                 n_trials: int | None = None, time_budget: float | None = None,
+                 score: str = "best", *, goal: Goal | None = None, optimizer: Any = None, searcher: Any = None,
+                 scheduler: Any = None, n_trials: int | None = None, time_budget: float | None = None,
                  trial_timeout: float | None = None, max_epochs: int | None = None, cluster: Any = None,
                  n_workers: int | None = None, concurrency: int | None = None, prefetch: int | None = None,
                  data: Callable[[], Any] | None = None, journal: str | os.PathLike | None = None,
@@ -104,181 +109,205 @@ class Study(Controller, ResumeMixin):
                  on_flag: str = "stop", resources: dict[str, float] | None = None, max_retries: int = 3,
                  on_interrupted: str = "resume", name: str | None = None, checkpoint_every: int = 1) -> None:
         if not callable(objective):
-            raise TypeError(f"objective={objective!r} must be a function or a Trainable subclass")
+            raise TypeError(f"Study: objective={objective!r} must be a function or a Trainable subclass")
         self.objective = objective
         self.space = space if isinstance(space, Space) else Space(space)
         self.goal = goal or Goal(metric, mode, score)
-        if isinstance(optimizer, str):
-            if optimizer not in _OPTIMIZERS:
-                raise ValueError(f"optimizer={optimizer!r}: choose one of {sorted(_OPTIMIZERS)} or pass an Optimizer")
-            optimizer = _OPTIMIZERS[optimizer]()
-        self.optimizer = optimizer
-        for field, value in (("n_trials", n_trials), ("max_epochs", max_epochs), ("concurrency", concurrency),
-                             ("n_workers", n_workers)):
-            if value is not None and (not isinstance(value, int) or value < 1):
-                raise ValueError(f"{field}={value!r} must be a positive integer")
-        for field, value in (("time_budget", time_budget), ("trial_timeout", trial_timeout)):
-            if value is not None and not value > 0:
-                raise ValueError(f"{field}={value!r} must be > 0 seconds")
-        if prefetch is not None and prefetch < 0:
-            raise ValueError(f"prefetch={prefetch!r} must be >= 0")
+        for field, value, low in (("n_trials", n_trials, 1), ("max_epochs", max_epochs, 1),
+                                  ("concurrency", concurrency, 1), ("n_workers", n_workers, 1),
+                                  ("prefetch", prefetch, 0)):
+            check_int("Study", field, value, low)
+        check_int("Study", "max_retries", max_retries, 0, optional=False)
+        check_int("Study", "checkpoint_every", checkpoint_every, 1, optional=False)
+        _check_seconds("time_budget", time_budget)
+        _check_seconds("trial_timeout", trial_timeout)
         if on_flag not in ("stop", "flag", "off"):
-            raise ValueError(f"on_flag={on_flag!r} must be 'stop', 'flag' or 'off'")
+            raise ValueError(f"Study: on_flag={on_flag!r} must be 'stop', 'flag' or 'off'")
         if on_interrupted not in ("resume", "fail"):
-            raise ValueError(f"on_interrupted={on_interrupted!r} must be 'resume' or 'fail'")
+            raise ValueError(f"Study: on_interrupted={on_interrupted!r} must be 'resume' or 'fail'")
+        if data is not None and not callable(data):
+            raise TypeError(f"Study: data={data!r} must be a zero-argument loader (a function), not the data")
+        if resources is not None:
+            if not isinstance(resources, Mapping) or not all(
+                    isinstance(k, str) and not isinstance(v, bool) and isinstance(v, (int, float)) and v > 0
+                    for k, v in resources.items()):
+                raise ValueError(f"Study: resources={resources!r} must map resource names to amounts > 0, "
+                                 f"e.g. {{'GPU': 0.25}}")
+            resources = dict(resources)
         if isinstance(objective, type) and issubclass(objective, Trainable) and max_epochs is None:
-            raise ValueError("max_epochs is required for a Trainable objective")
+            raise ValueError("Study: max_epochs is required for a Trainable objective")
+        if name is not None and (not isinstance(name, str) or not name or "/" in name or "\\" in name
+                                 or name.startswith(".")):
+            raise ValueError(f"Study: name={name!r} must be a non-empty file name (no path separators, no "
+                             f"leading '.')")
+        if optimizer is None and searcher is None and scheduler is None:
+            optimizer = "random"
+        self.optimizer = make_policy(optimizer, searcher, scheduler)
         self.n_trials, self.time_budget, self.trial_timeout = n_trials, time_budget, trial_timeout
         self.max_epochs, self.cluster, self.n_workers = max_epochs, cluster, n_workers
         self.concurrency, self.prefetch, self.data = concurrency, prefetch, data
         self.monitor, self.on_flag, self.resources = monitor, on_flag, resources
         self.max_retries, self.on_interrupted, self.checkpoint_every = max_retries, on_interrupted, checkpoint_every
-        self.name = name or time.strftime("study-%Y%m%d-%H%M%S-") + uuid.uuid4().hex[:4]
+        self.name = name or time.strftime("study-%Y%m%d-%H%M%S-") + os.urandom(2).hex()
         self.journal_path = os.fspath(journal or os.path.join("hpo-runs", f"{self.name}.jsonl"))
         if isinstance(checkpoints, CheckpointStore):
             self.store = checkpoints
         else:
             self.store = CheckpointStore(checkpoints) if checkpoints else default_store(self.journal_path)
-        self.trials: dict[int, Trial] = {}
+        self.listeners: list[Callable[[dict], None]] = []  # journal records, for live views
+        self.ledger = Ledger(self.goal, None, self.listeners)
         self.client: Any = None
         self.state = "created"
+        self.error: BaseException | None = None
         self._lock = threading.RLock()
-        self._journal: Journal | None = None
-        self._runner: Runner | None = None
+        self._journal: Any = None
+        self._runner: Any = None
+        self._driver: Any = None
+        self._owned: list[Any] = []
         self._thread: threading.Thread | None = None
-        self._error: BaseException | None = None
-        self._paused = False
-        self._stopping = False
-        self._requeue: list[int] = []
-        self._in_flight: dict[int, str] = {}  # trial -> future key
-        self._step_started: dict[int, float] = {}
-        self._pending_stop: dict[int, tuple[str, str, bool]] = {}  # trial -> (source, reason, discard)
-        self._retries: dict[int, int] = {}
-        self._worst: float | None = None
-        self._exhausted = False
-        self._best_at, self._best_shown = -math.inf, None  # the progress bar's best (throttled)
         self._t0: float | None = None
         self._resumed: Any = None
-        self._progress: Progress | None = None
-        self.listeners: list[Callable[[dict], None]] = []  # journal records, for live views
+        self._progress: Any = None
+
+    @property
+    def trials(self) -> Mapping[int, Trial]:
+        """Every trial by id (a read-only view of the ledger)."""
+        return self.ledger.trials
 
     # -- running ----------------------------------------------------------------------------
     def run(self, progress: bool = True) -> "Study":
-        """Run the study to the end in this thread, with a progress bar; returns the study."""
-        self._open(progress)
-        try:
-            self._runner.run(self)
-            self._settle_paused()
-        finally:
-            self._close()
+        """Run the study to the end in this thread, with a progress bar; returns the study.
+
+        Raises
+        ------
+        Exception
+            Whatever ended the loop (the journal then says ``study_end state="failed"``).
+        """
+        session.open_study(self, progress)
+        session.drive(self)
+        if self.error is not None:
+            raise self.error
         return self
 
     def start(self, progress: bool = False) -> "Study":
         """Start the study in a background thread and return at once (the kernel stays free)."""
-        self._open(progress)
-
-        def target() -> None:
-            try:
-                self._runner.run(self)
-                self._settle_paused()
-            except BaseException as exc:  # noqa: BLE001 - surfaced by wait()
-                self._error = exc
-                traceback.print_exc()
-            finally:
-                self._close()
-
-        self._thread = threading.Thread(target=target, name=f"hpo-kit-{self.name}", daemon=True)
+        session.open_study(self, progress)
+        self._thread = threading.Thread(target=session.drive, args=(self,), name=f"hpo-kit-{self.name}",
+                                        daemon=True)
         self._thread.start()
         return self
 
     def wait(self, timeout: float | None = None) -> bool:
-        """Block until a background study ends; True if it ended. Re-raises a loop error."""
+        """Block until a background study ends; True if it ended. Re-raises what ended the loop."""
         if self._thread is not None:
             self._thread.join(timeout)
             if self._thread.is_alive():
                 return False
-        if self._error is not None:
-            raise self._error
+        if self.error is not None:
+            raise self.error
         return True
 
     def stop(self, wait: bool = True, reason: str = "study stopped") -> None:
         """End the study: start nothing more, kill running trials at their next epoch boundary."""
-        if self._runner is None:
+        if self.state in ("created", "finished", "stopped", "failed"):
             return
-        self._post(lambda: self._do_stop(reason))
+        self._post("stop", lambda: self._driver.stop(reason))
         if wait:
             self.wait()
 
-    # -- live control (any thread) ----------------------------------------------------------
-    def pause(self, reason: str = "", source: str = "user") -> None:
-        """Start no new trial or step (queued ones included); running steps finish."""
-        self._post(lambda: self._do_pause(True, reason, source))
+    # -- live control (any thread; validated here, applied on the loop) ---------------------------
+    def pause(self, reason: str = "", source: str = "user") -> concurrent.futures.Future:
+        """Start no new trial or step; running steps finish. Raises ``RuntimeError`` unless running."""
+        self._check_source(source)
+        return self._post("pause", lambda: self._driver.set_paused(True, str(reason), source))
 
-    def _unpause(self, reason: str = "", source: str = "user") -> None:
+    def _unpause(self, reason: str = "", source: str = "user") -> concurrent.futures.Future:
         """Resume a paused study."""
-        self._post(lambda: self._do_pause(False, reason, source))
+        self._check_source(source)
+        return self._post("resume", lambda: self._driver.set_paused(False, str(reason), source))
 
-    def kill(self, trial_id: int, reason: str = "", discard: bool = False, source: str = "user") -> None:
+    def kill(self, trial_id: int, reason: str = "", discard: bool = False,
+             source: str = "user") -> concurrent.futures.Future:
         """Stop one trial at its next epoch boundary; it ends KILLED (STOPPED for policy/monitor).
 
-        ``discard=True`` tells the optimizer nothing about it.
+        ``discard=True`` tells no policy anything about it (as if never told).
         """
-        if source not in SOURCES:
-            raise ValueError(f"source={source!r} must be one of {SOURCES}")
-        with self._lock:
-            if trial_id not in self.trials:
-                raise KeyError(f"trial_id={trial_id!r}: no such trial")
-        self._post(lambda: self._do_kill(trial_id, source, reason or f"killed by {source}", discard))
+        self._check_source(source)
+        if isinstance(trial_id, bool) or not isinstance(trial_id, int) or trial_id not in self.ledger:
+            raise ValueError(f"kill: trial_id={trial_id!r} is no trial of study {self.name!r}")
+        if not isinstance(discard, bool):
+            raise ValueError(f"kill: discard={discard!r} must be True or False")
+        return self._post("kill", lambda: self._driver.request_stop(trial_id, source,
+                                                                      str(reason) or f"killed by {source}", discard))
 
     def kill_flagged(self, reason: str = "flagged by diagnosis") -> list[int]:
         """Kill every live trial that a monitor flagged; returns their ids."""
         with self._lock:
-            ids = [t.id for t in self.trials.values() if t.flags and not t.status.is_terminal]
+            ids = [t.id for t in self.ledger if t.flags and not t.status.is_terminal]
         for tid in ids:
             self.kill(tid, reason=reason)
         return ids
 
-    def set_concurrency(self, n: int, reason: str = "") -> None:
-        """Change how many trials run at once."""
-        if not isinstance(n, int) or n < 1:
-            raise ValueError(f"concurrency={n!r} must be a positive integer")
-        self._post(lambda: self._control("concurrency", reason, "user", value=n, apply=lambda: setattr(
-            self, "concurrency", n)))
+    def set_concurrency(self, n: int, reason: str = "") -> concurrent.futures.Future:
+        """Change how many trials run at once (at most the cluster's threads)."""
+        check_int("set_concurrency", "concurrency", n, 1, optional=False)
+        slots = self._driver.slots if self._driver is not None else None
+        if slots is not None and n > slots:
+            raise ValueError(f"set_concurrency: concurrency={n} exceeds the cluster's {slots} worker threads")
+        return self._post("set_concurrency", lambda: self._driver.set_concurrency(n, str(reason), "user"))
 
-    def tune(self, reason: str = "", source: str = "user", **params: Any) -> None:
-        """Change optimizer parameters while the study runs (e.g. ``b=0.2``); journalled.
+    def tune(self, reason: str = "", source: str = "user", **params: Any) -> concurrent.futures.Future:
+        """Change live policy parameters while the study runs (e.g. ``b=0.2``); journalled.
 
         Raises
         ------
         ValueError
-            If the optimizer has no such live parameter (checked at once, in the caller).
+            For an unknown parameter or a bad value (checked at once, in the caller; nothing changes).
         """
+        self._check_source(source)
         self.optimizer.check_update(**params)
-        self._post(lambda: self._control("tune", reason, source, value=params,
-                                         apply=lambda: self.optimizer.update(**params)))
+        return self._post("tune", lambda: self._driver.tune(dict(params), str(reason), source))
 
-    def _post(self, fn: Callable[[], None]) -> None:
-        if self._runner is not None and self.state in ("running", "paused"):
-            self._runner.call_soon(fn)
-        else:
-            with self._lock:
-                fn()
+    @staticmethod
+    def _check_source(source: str) -> None:
+        if source not in SOURCES:
+            raise ValueError(f"source={source!r} must be one of {SOURCES}")
+
+    def _post(self, what: str, fn: Callable[[], Any]) -> concurrent.futures.Future:
+        if self.state not in ("running", "paused") or self._runner is None:
+            raise RuntimeError(f"{what}: study {self.name!r} is {self.state}; controls need a running or "
+                               f"paused study")
+        done: concurrent.futures.Future = concurrent.futures.Future()
+
+        def call() -> None:
+            try:
+                with self._lock:
+                    done.set_result(fn())
+            except Exception as exc:  # noqa: BLE001 - nothing a user sends may end the loop
+                traceback.print_exc()
+                done.set_exception(exc)
+
+        self._runner.call_soon(call)
+        return done
 
     # -- results ----------------------------------------------------------------------------
     @property
-    def results(self) -> pd.DataFrame:
+    def results(self) -> Any:
         """A DataFrame of trials (see :func:`hpo_kit.results.trials_frame`)."""
+        from .results import trials_frame
+
         with self._lock:
-            return trials_frame(list(self.trials.values()), self.goal)
+            return trials_frame(list(self.ledger), self.goal)
 
     @property
     def best_trial(self) -> Trial | None:
         """The trial with the best score (``None`` before any finite score)."""
         with self._lock:
-            best = None
-            for t in self.trials.values():
-                if self.goal.better(t.score(self.goal), best.score(self.goal) if best else None):
-                    best = t
+            best, best_score = None, None
+            for t in self.ledger:
+                score = t.score(self.goal)
+                if self.goal.better(score, best_score):
+                    best, best_score = t, score
             return best
 
     def best_model(self) -> Trainable:
@@ -306,7 +335,11 @@ class Study(Controller, ResumeMixin):
     def elapsed(self) -> float:
         return 0.0 if self._t0 is None else time.time() - self._t0
 
-    def __repr__(self) -> str:
-        return f"Study({self.name!r}, state={self.state}, trials={len(self.trials)})"
+    def time_spent(self) -> bool:
+        """True once the study's ``time_budget`` is used up."""
+        return self.time_budget is not None and self.elapsed >= self.time_budget
 
-    resume = _hybrid(ResumeMixin._resume_from, _unpause)
+    def __repr__(self) -> str:
+        return f"Study({self.name!r}, state={self.state}, trials={len(self.ledger)})"
+
+    resume = _hybrid(session.resume_from, _unpause)

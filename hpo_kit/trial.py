@@ -32,6 +32,19 @@ class TrialStatus(str, enum.Enum):
         return self in (TrialStatus.COMPLETED, TrialStatus.STOPPED, TrialStatus.KILLED, TrialStatus.FAILED)
 
 
+_P, _R, _Z = TrialStatus.PENDING, TrialStatus.RUNNING, TrialStatus.PAUSED
+_ENDS = {TrialStatus.COMPLETED, TrialStatus.STOPPED, TrialStatus.KILLED, TrialStatus.FAILED}
+#: The legal status changes, written down once (enforced by :class:`hpo_kit.ledger.Ledger`).
+#: PENDING -> PENDING is a requeue (a step cancelled before it started, a retry after a lost worker);
+#: RUNNING -> PENDING likewise; a terminal status has no way out.
+TRANSITIONS: dict[TrialStatus, frozenset[TrialStatus]] = {
+    _P: frozenset({_P, _R} | _ENDS),
+    _R: frozenset({_P, _Z} | _ENDS),
+    _Z: frozenset({_P} | _ENDS - {TrialStatus.COMPLETED}),
+    **{s: frozenset() for s in _ENDS},
+}
+
+
 @dataclass
 class Trial:
     """Everything known about one trial; the rows of ``study.results``."""
@@ -87,7 +100,7 @@ class Observation:
     epochs: int
     duration: float
     final: bool
-    losses: tuple[float, ...] = ()  # per-epoch losses of the whole history (nan where missing)
+    losses: tuple[float, ...] = ()  # losses[e - 1] is epoch e's loss (nan where epoch e reported none)
 
     @property
     def stopped(self) -> bool:
@@ -96,6 +109,20 @@ class Observation:
     @property
     def failed(self) -> bool:
         return self.status is TrialStatus.FAILED or self.loss is None
+
+
+def epoch_losses(trial: Trial, goal: Goal) -> tuple[float, ...]:
+    """The trial's loss by epoch: index ``e - 1`` holds epoch ``e`` (NaN where that epoch reported none).
+
+    Indexed by epoch, not by report, so a metric reported every k epochs puts each value
+    at its own epoch (rungs read the loss *at* their epoch).
+    """
+    out = [math.nan] * trial.epochs
+    for r in trial.reports:
+        value = r["metrics"].get(goal.metric)
+        if value is not None and math.isfinite(value):
+            out[int(r["epoch"]) - 1] = goal.loss(value)
+    return tuple(out)
 
 
 def observe(trial: Trial, goal: Goal, worst_loss: float | None) -> Observation:
@@ -110,7 +137,7 @@ def observe(trial: Trial, goal: Goal, worst_loss: float | None) -> Observation:
             values = [v for v in values if math.isfinite(v)]  # its last *finite* score
         score = goal.score_of(values)
         loss = goal.loss(score) if score is not None else worst_loss
-    losses = tuple(goal.loss(v) if math.isfinite(v) else math.nan for v in trial.values(goal.metric))
+    losses = epoch_losses(trial, goal)
     return Observation(
         trial_id=trial.id, config=dict(trial.config), loss=loss, status=trial.status, epochs=trial.epochs,
         duration=trial.busy, final=trial.status.is_terminal, losses=losses,

@@ -12,9 +12,11 @@ import pytest
 
 from hpo_kit import Categorical, Goal, Integer, Observation, Real, Space, Trial, TrialStatus
 from hpo_kit.engine.simulator import simulate
-from hpo_kit.optimizers import Start, TimeAwareBO
-from hpo_kit.optimizers import bo as bo_module
-from hpo_kit.optimizers.surrogate import Proposal, skopt_dimensions, to_config, to_point
+from hpo_kit.decisions import Start
+from hpo_kit.searchers import bo as bo_module
+from hpo_kit.searchers.bo import TimeAwareBO
+from hpo_kit.searchers.cost import Told, fit_set
+from hpo_kit.searchers.surrogate import Proposal, skopt_dimensions, to_config, to_point
 
 SPACE = Space({"x": Real(0.0, 1.0), "width": Integer(16, 256, log=True)})
 GOAL = Goal("loss", "min")
@@ -29,9 +31,9 @@ def observation(i: int, loss: float | None, seconds: float, status: TrialStatus 
 
 
 def fed(opt: TimeAwareBO, n: int = len(LOSSES), concurrency: int = 1) -> TimeAwareBO:
-    opt.setup(SPACE, GOAL, 1, concurrency)
+    opt.setup(SPACE, GOAL, concurrency)
     for i in range(n):
-        opt.on_result(observation(i, LOSSES[i], SECONDS[i]))
+        opt.tell(observation(i, LOSSES[i], SECONDS[i]))
     return opt
 
 
@@ -41,7 +43,7 @@ def sync(**kw) -> TimeAwareBO:
 
 def test_cost_adds_b_times_seconds_then_switch_retells_whole_history_as_loss():
     opt = fed(sync(b=0.5, time_unit="seconds"))
-    assert isinstance(opt.suggest(6), Start)
+    assert isinstance(opt.ask(6), Start)
     assert opt.surrogate.yi == pytest.approx([l + 0.5 * t for l, t in zip(LOSSES, SECONDS)])
     opt.switch()
     assert opt.state()["phase"] == "switched"
@@ -50,7 +52,7 @@ def test_cost_adds_b_times_seconds_then_switch_retells_whole_history_as_loss():
 
 def test_median_time_unit_makes_b_a_fraction_of_loss_per_median_trial():
     opt = fed(sync(b=0.1))
-    opt.suggest(6)
+    opt.ask(6)
     median = float(np.median(SECONDS))
     assert opt.surrogate.yi == pytest.approx([l + 0.1 * t / median for l, t in zip(LOSSES, SECONDS)])
     assert "median" in opt.state()["cost"]
@@ -58,7 +60,7 @@ def test_median_time_unit_makes_b_a_fraction_of_loss_per_median_trial():
 
 def test_changing_b_refits_on_the_whole_history():
     opt = fed(sync(b=0.1, time_unit="seconds"))
-    opt.suggest(6)
+    opt.ask(6)
     refits = opt.state()["refits"]
     opt.update(b=1.0)
     assert opt.state()["refits"] == refits + 1
@@ -68,7 +70,7 @@ def test_changing_b_refits_on_the_whole_history():
 def test_switch_by_finished_trials():
     opt = fed(sync(b=0.5, switch_after_trials=4), n=3)
     assert opt.phase == "time-aware"
-    opt.on_result(observation(3, LOSSES[3], SECONDS[3]))
+    opt.tell(observation(3, LOSSES[3], SECONDS[3]))
     assert opt.phase == "switched" and opt.state()["switched"]["n_finished"] == 4
     assert opt.surrogate.yi == pytest.approx(LOSSES[:4])
 
@@ -76,10 +78,10 @@ def test_switch_by_finished_trials():
 def test_switch_by_elapsed_seconds_on_the_given_clock():
     now = [0.0]
     opt = fed(sync(b=0.5, switch_after_seconds=10, clock=lambda: now[0]))
-    opt.suggest(6)
+    opt.ask(6)
     assert opt.phase == "time-aware"
     now[0] = 10.5
-    start = opt.suggest(7)
+    start = opt.ask(7)
     assert opt.phase == "switched" and start.info["phase"] == "switched" and start.info["cost"] == "L"
     assert opt.surrogate.yi == pytest.approx(LOSSES)
 
@@ -93,11 +95,23 @@ def test_live_update_of_switch_point_switches_at_once():
 
 def test_b_zero_is_standard_bo_and_the_switch_changes_no_cost():
     opt = fed(sync(b=0.0))
-    opt.suggest(6)
+    opt.ask(6)
     refits = opt.state()["refits"]
     assert opt.surrogate.yi == pytest.approx(LOSSES) and opt.phase == "standard"
     opt.switch()
     assert opt.state()["refits"] == refits, "nothing to re-tell when the cost is unchanged"
+
+
+def test_check_update_rejects_bad_values_in_the_callers_thread_and_changes_nothing():
+    opt = TimeAwareBO(b=0.3)
+    with pytest.raises(ValueError, match=r"\bb\b"):
+        opt.check_update(b=-1)
+    assert opt.b == 0.3
+    with pytest.raises(ValueError, match="switch_after_trials"):
+        opt.check_update(switch_after_trials=-1)
+    assert opt.switch_after_trials is None
+    opt.check_update(b=2, switch_after_seconds=5)  # valid values pass and still change nothing
+    assert opt.b == 0.3 and opt.switch_after_seconds is None
 
 
 def test_unknown_or_invalid_updates_raise():
@@ -135,41 +149,43 @@ def test_proposals_on_a_mixed_space_belong_to_it():
     space = Space({"lr": Real(1e-4, 1e-1, log=True), "units": Integer(4, 64, log=True),
                    "act": Categorical(["relu", None, (1, 2)])})
     opt = TimeAwareBO(n_initial_points=3, background=False, seed=0)
-    opt.setup(space, GOAL, 1, 1)
+    opt.setup(space, GOAL, 1)
     rng = np.random.default_rng(0)
     for i in range(5):
         c = space.sample(rng)
-        opt.on_result(Observation(i, c, math.log10(c["lr"]) ** 2, TrialStatus.COMPLETED, 1, 1.0, True))
-    s = opt.suggest(5)
+        opt.tell(Observation(i, c, math.log10(c["lr"]) ** 2, TrialStatus.COMPLETED, 1, 1.0, True))
+    s = opt.ask(5)
     assert s.info["source"] == "surrogate" and space.validate(s.config) == s.config
 
 
 def test_non_finite_and_untold_results_never_reach_the_surrogate():
     opt = fed(sync(b=0.0), n=4)
-    opt.on_result(observation(4, math.nan, 1.0, TrialStatus.FAILED))
-    opt.on_result(observation(5, None, 1.0, TrialStatus.KILLED))
-    opt.on_result(observation(6, math.inf, 1.0, TrialStatus.STOPPED))
-    opt.on_result(observation(7, 3.0, math.nan, TrialStatus.FAILED))  # a penalty with no duration
-    opt.suggest(8)
+    opt.tell(observation(4, math.nan, 1.0, TrialStatus.FAILED))
+    opt.tell(observation(5, None, 1.0, TrialStatus.KILLED))
+    opt.tell(observation(6, math.inf, 1.0, TrialStatus.STOPPED))
+    opt.tell(observation(7, 3.0, math.nan, TrialStatus.FAILED))  # a penalty with no duration
+    opt.ask(8)
     assert opt.surrogate.yi == pytest.approx(LOSSES[:4] + [3.0])
     assert all(math.isfinite(y) for y in opt.surrogate.yi)
 
 
 def test_constant_liar_tells_running_points_the_lowest_cost_and_none_does_not():
     none, liar = fed(sync(strategy="none")), fed(sync(strategy="constant_liar"))
-    first_none, first_liar = none.suggest(6), liar.suggest(6)
+    first_none, first_liar = none.ask(6), liar.ask(6)
     assert first_none.config == first_liar.config, "with nothing running the two strategies agree"
-    second_none, second_liar = none.suggest(7), liar.suggest(7)
-    assert second_none.info["source"] == "random", "without prediction one result gives one surrogate point"
-    assert second_liar.info["source"] == "surrogate"
+    second_none, second_liar = none.ask(7), liar.ask(7)
+    assert second_none.info["source"] == "surrogate" and second_none.info["rank"] == 1, \
+        "without prediction the next worker gets the next candidate of the same batch"
+    assert second_none.config != first_none.config
+    assert second_liar.info["source"] == "surrogate" and second_liar.info["rank"] == 0, "the liar refits"
     assert len(liar.surrogate.Xi) == len(LOSSES) + 1 and liar.surrogate.yi[-1] == min(LOSSES)
     assert len(none.surrogate.Xi) == len(LOSSES)
 
 
 def test_every_worker_starts_on_its_own_random_configuration():
     opt = TimeAwareBO(n_initial_points=2, background=False)
-    opt.setup(SPACE, GOAL, 1, concurrency=5)
-    starts = [opt.suggest(i) for i in range(5)]
+    opt.setup(SPACE, GOAL, concurrency=5)
+    starts = [opt.ask(i) for i in range(5)]
     assert [s.info["source"] for s in starts] == ["initial"] * 5
     assert len({tuple(s.config.values()) for s in starts}) == 5
 
@@ -179,7 +195,7 @@ def test_restore_retells_the_history_under_the_current_cost():
                     started=100.0 + i, ended=101.0 + i) for i in range(len(LOSSES))]
     obs = [observation(i, LOSSES[i], SECONDS[i]) for i in range(len(LOSSES))]
     opt = sync(b=0.5, time_unit="seconds")
-    opt.setup(SPACE, GOAL, 1, 1)
+    opt.setup(SPACE, GOAL, 1)
     opt.restore(trials, obs)
     assert opt.surrogate.yi == pytest.approx([l + 0.5 * t for l, t in zip(LOSSES, SECONDS)])
     assert opt.elapsed >= 6.0, "the restored history's span counts towards switch_after_seconds"
@@ -207,17 +223,17 @@ def test_suggest_never_fits_on_the_caller_thread_even_at_400_results(monkeypatch
         fits.append((threading.get_ident(), snap.n_observations))
         fitting.set()
         gate.wait(30)
-        return Proposal({"x": 0.123, "width": 99}, snap.n_observations, snap.epoch, 0.0, None)
+        return Proposal([{"x": 0.123, "width": 99}], snap.n_observations, snap.epoch, 0.0, None)
 
     monkeypatch.setattr(bo_module, "refit", blocked_refit)
     opt = TimeAwareBO(n_initial_points=4, seed=0)  # background=True: the default
-    opt.setup(SPACE, GOAL, 1, 4)
+    opt.setup(SPACE, GOAL, 4)
     rng = np.random.default_rng(0)
     trials = [Trial(i, SPACE.sample(rng), status=TrialStatus.COMPLETED) for i in range(400)]
     opt.restore(trials, [Observation(t.id, t.config, rng.random(), t.status, 1, 1.0, True) for t in trials])
     assert fitting.wait(10), "no refit started"
     try:
-        starts = [opt.suggest(400 + i) for i in range(3)]  # the refit is blocked: suggest must not wait
+        starts = [opt.ask(400 + i) for i in range(3)]  # the refit is blocked: suggest must not wait
         assert [s.info["source"] for s in starts] == ["random"] * 3
         assert starts[0].info["lacked"] == 400
     finally:
@@ -225,7 +241,7 @@ def test_suggest_never_fits_on_the_caller_thread_even_at_400_results(monkeypatch
     deadline = time.monotonic() + 10
     while opt.state()["last_refit"] is None and time.monotonic() < deadline:
         time.sleep(0.01)
-    s = opt.suggest(403)
+    s = opt.ask(403)
     assert s.info["source"] == "surrogate" and s.config == {"x": 0.123, "width": 99} and s.info["lacked"] == 0
     opt.close()
     assert fits and all(ident != threading.get_ident() for ident, _ in fits)
@@ -237,7 +253,7 @@ def test_background_refit_thread_proposes_then_stops_cleanly():
     deadline = time.monotonic() + 20
     while opt.state()["last_refit"] is None and time.monotonic() < deadline:
         time.sleep(0.02)
-    assert opt.suggest(6).info["source"] == "surrogate"
+    assert opt.ask(6).info["source"] == "surrogate"
     thread = opt._thread
     assert thread.is_alive()
     opt.close()
@@ -246,7 +262,7 @@ def test_background_refit_thread_proposes_then_stops_cleanly():
 
 def test_a_dropped_policy_ends_its_thread():
     opt = TimeAwareBO(seed=0)
-    opt.setup(SPACE, GOAL, 1, 1)
+    opt.setup(SPACE, GOAL, 1)
     thread = opt._thread
     del opt
     gc.collect()
@@ -261,3 +277,72 @@ def test_pickles_without_its_thread_and_restarts_one():
     assert again.params() == opt.params() and again.state()["n_observations"] == len(LOSSES)
     assert again._thread is not None and again._thread.is_alive()
     again.close()
+
+
+def paused(i: int, loss: float, epochs: int, seconds: float = 1.0) -> Observation:
+    return Observation(i, {"x": (i + 0.5) / 20, "width": 16 + 10 * i}, loss, TrialStatus.PAUSED, epochs, seconds, False)
+
+
+def test_intermediate_results_fit_the_highest_budget_with_enough_points():
+    opt = sync(b=0.0)  # 2-d space: n_min = 4
+    opt.setup(SPACE, GOAL, 1)
+    for i in range(6):
+        opt.tell(paused(i, 1.0 + i / 10, epochs=1))
+    opt.ask(6)
+    assert opt.state()["last_refit"]["budget"] == 1 and len(opt.surrogate.yi) == 6
+    for i in range(3):  # 3 < n_min trials reach budget 3: the model stays on budget 1, all six of them
+        opt.tell(paused(i, 0.5 + i / 10, epochs=3))
+    start = opt.ask(7)
+    assert start.info["budget"] == 1 and opt.surrogate.yi == pytest.approx([1.0, 1.1, 1.2, 1.3, 1.4, 1.5])
+    opt.tell(paused(3, 0.8, epochs=3))
+    opt.tell(Observation(4, paused(4, 0, 1).config, 9.0, TrialStatus.FAILED, 2, 1.0, True))  # a penalty
+    start = opt.ask(8)
+    assert start.info["source"] == "surrogate" and start.info["budget"] == 3
+    assert opt.surrogate.yi == pytest.approx([0.5, 0.6, 0.7, 0.8, 9.0]), "budget 3's four trials and the penalty"
+
+
+def test_fit_set_falls_back_to_every_trials_latest_observation():
+    a1, a3, b3, c9 = (Told([x, 16], x, 1.0, e) for x, e in ((0.1, 1), (0.2, 3), (0.3, 3), (0.4, 9)))
+    assert fit_set([{1: a1, 3: a3}, {9: c9}], n_min=2) == ([a3, c9], None)
+    assert fit_set([{1: a1, 3: a3}, {3: b3}, {9: c9}], n_min=2) == ([a3, b3], 3)
+    penalty = Told([0.5, 16], 9.0, 1.0, 2)
+    assert fit_set([{3: a3}, {3: b3}, {1: a1, None: penalty}], n_min=2) == ([a3, b3, penalty], 3)
+
+
+def test_restored_searcher_draws_the_same_initial_points_as_an_uninterrupted_one():
+    straight = TimeAwareBO(n_initial_points=6, background=False, seed=3)
+    straight.setup(SPACE, GOAL, 2)
+    configs = [straight.ask(i).config for i in range(4)]
+    for i in range(2):
+        straight.tell(observation(i, LOSSES[i], SECONDS[i], config=configs[i]))
+    restored = TimeAwareBO(**straight.params())
+    restored.setup(SPACE, GOAL, 2)
+    trials = [Trial(i, configs[i], status=TrialStatus.COMPLETED if i < 2 else TrialStatus.RUNNING) for i in range(4)]
+    restored.restore(trials, [observation(i, LOSSES[i], SECONDS[i], config=configs[i]) for i in range(2)])
+    a, b = straight.ask(4), restored.ask(4)
+    assert a.info["source"] == b.info["source"] == "initial" and a.config == b.config
+
+
+def test_a_refit_prepares_a_batch_for_every_worker():
+    opt = fed(sync(), concurrency=4)
+    starts = [opt.ask(6 + i) for i in range(4)]  # no tell in between
+    assert [s.info["source"] for s in starts] == ["surrogate"] * 4
+    assert [s.info["rank"] for s in starts] == [0, 1, 2, 3]
+    assert len({tuple(s.config.values()) for s in starts}) == 4
+    assert opt.state()["refits"] == 1 and opt.state()["last_refit"]["candidates"] == 8
+
+
+def test_a_candidate_equal_to_a_running_trial_is_skipped():
+    opt = fed(sync(), concurrency=2)
+    first = opt.ask(6)
+    opt._used.clear()  # as if rank 0 came back in a new batch while trial 6 still runs
+    again = opt.ask(7)
+    assert again.info["source"] == "surrogate" and again.info["rank"] == 1 and again.config != first.config
+
+
+def test_a_cost_change_discards_the_batch():
+    opt = fed(sync(b=0.5, time_unit="seconds"), concurrency=4)
+    opt.ask(6)
+    opt.update(b=0.0)
+    start = opt.ask(7)
+    assert start.info["rank"] == 0 and start.info["cost"] == "L"

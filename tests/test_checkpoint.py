@@ -32,3 +32,92 @@ def test_store_travels_to_workers_by_url(tmp_path):
     assert clone.url == store.url and clone.load(0)[1] == {"a": 1}
     with pytest.raises(ValueError, match="keep=0"):
         CheckpointStore(str(tmp_path), keep=0)
+
+
+def test_local_save_fsyncs_the_file_before_the_rename_and_the_directory_after(tmp_path, monkeypatch):
+    import os
+    import stat
+
+    calls: list[tuple] = []
+    real_fsync, real_replace = os.fsync, os.replace
+
+    def fsync(fd):
+        st = os.fstat(fd)
+        calls.append(("fsync", st.st_ino, stat.S_ISDIR(st.st_mode)))
+        real_fsync(fd)
+
+    def replace(src, dst, *args, **kwargs):
+        calls.append(("replace", os.stat(src).st_ino, os.fspath(dst)))
+        real_replace(src, dst, *args, **kwargs)
+
+    monkeypatch.setattr(os, "fsync", fsync)
+    monkeypatch.setattr(os, "replace", replace)
+    store = CheckpointStore(str(tmp_path / "ckpt"))
+    final = store.save(0, 1, {"w": torch.ones(2)})
+    kinds = [c[0] for c in calls]
+    assert "replace" in kinds, calls
+    i = kinds.index("replace")
+    moved_inode, target = calls[i][1], calls[i][2]
+    assert target == final
+    assert ("fsync", moved_inode, False) in calls[:i]  # the temp file's data is on disk before the rename
+    if os.name != "nt":
+        assert any(c[0] == "fsync" and c[2] for c in calls[i + 1:])  # then the directory entry
+    assert store.load(0)[0] == 1
+
+
+def test_a_failed_write_leaves_the_previous_checkpoint_and_no_temp_file(tmp_path, monkeypatch):
+    import os
+
+    store = CheckpointStore(str(tmp_path / "ckpt"))
+    store.save(0, 1, {"a": 1})
+
+    def broken(fd):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(os, "fsync", broken)
+    with pytest.raises(OSError, match="disk full"):
+        store.save(0, 2, {"a": 2})
+    monkeypatch.undo()
+    assert store.epochs(0) == [1] and store.load(0)[1] == {"a": 1}
+    assert not [p for p in store.fs.ls(store._dir(0), detail=False) if ".tmp-" in p]
+
+
+def test_the_attempt_travels_with_the_checkpoint(tmp_path):
+    store = CheckpointStore(str(tmp_path))
+    store.save(4, 1, {"a": 1}, report={"loss": 0.5}, attempt=3)
+    store.save(4, 2, {"a": 2}, {"loss": 0.25})  # the old positional call still works
+    assert store.load_payload(4, epoch=1) == {"epoch": 1, "state": {"a": 1}, "report": {"loss": 0.5}, "attempt": 3}
+    assert store.load_payload(4)["attempt"] is None
+    assert store.load_record(4, epoch=1) == (1, {"a": 1}, {"loss": 0.5})  # same shape as ever
+    with pytest.raises(TypeError, match="attempt"):
+        store.save(4, 3, {}, attempt="3")
+
+
+class _Arbitrary:
+    """Any picklable object that is not a tensor, container or primitive."""
+
+    def __init__(self, x):
+        self.x = x
+
+
+def test_weights_only_loads_state_dicts_and_refuses_arbitrary_objects(tmp_path):
+    net = torch.nn.Linear(3, 2)
+    safe = CheckpointStore(str(tmp_path), weights_only=True)
+    assert safe.weights_only and not CheckpointStore(str(tmp_path)).weights_only
+    safe.save(0, 1, {"model": net.state_dict(), "step": 7, "lr": 0.1, "extra": None},
+              report={"loss": 0.5}, attempt=1)
+    epoch, state, report = safe.load_record(0)
+    assert epoch == 1 and state["step"] == 7 and report == {"loss": 0.5}
+    assert all(torch.equal(state["model"][k], v) for k, v in net.state_dict().items())
+    assert safe.load_payload(0)["attempt"] == 1
+
+    safe.save(1, 1, {"obj": _Arbitrary(5)})
+    with pytest.raises(pickle.UnpicklingError):
+        safe.load(1)
+    assert CheckpointStore(str(tmp_path)).load(1)[1]["obj"].x == 5  # the default still trusts its files
+
+    clone = pickle.loads(pickle.dumps(safe))  # the setting travels to workers
+    assert clone.weights_only and clone.keep == safe.keep
+    old = CheckpointStore.__new__(CheckpointStore)
+    old.__setstate__({"url": str(tmp_path), "keep": 2})  # pickled by an older version
+    assert old.weights_only is False

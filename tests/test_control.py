@@ -127,5 +127,6 @@ def test_kill_with_discard_tells_the_optimizer_nothing(client, journal):
     study.kill(1)
     assert study.wait(60)
     told = {o.trial_id: o for o in policy.told}
-    assert told[0].loss is None and told[0].status is TrialStatus.KILLED
+    assert 0 not in told, "a discarded trial must not be told at all (as if never told)"
+    assert study.trials[0].status is TrialStatus.KILLED and study.trials[0].discard
     assert told[1].loss is not None and told[1].stopped

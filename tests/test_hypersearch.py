@@ -1,6 +1,8 @@
 """Hypersearch: neighbourhoods stay in the space, sessions and budgets follow the paper, copies are real copies."""
 from __future__ import annotations
 
+import copy
+import functools
 import math
 import sys
 from typing import Any
@@ -8,12 +10,14 @@ from typing import Any
 import numpy as np
 import pytest
 
-from hpo_kit import (Categorical, CheckpointStore, Goal, Integer, Observation, Real, Space, Study, Trainable,
-                     TrialStatus)
+from hpo_kit import Categorical, CheckpointStore, Goal, Integer, Real, Space, Study, Trainable, TrialStatus
+from hpo_kit.decisions import Resume, Start
 from hpo_kit.engine.simulator import SimResult, simulate
 from hpo_kit.ensemble import ensemble_predict, final_ensemble
-from hpo_kit.optimizers import Hypersearch, Start
-from hpo_kit.optimizers.hypersearch import neighbour, reflect
+from hpo_kit.ledger import Ledger
+from hpo_kit.schedulers import Hypersearch
+from hpo_kit.schedulers.hypersearch import neighbour, reflect
+from hpo_kit.searchers import RandomSearch
 
 GOAL = Goal("val_loss", "min")
 ALL_TYPES = Space({"lr": Real(1e-5, 1e-1, log=True), "drop": Real(0.0, 0.5), "width": Integer(8, 512, log=True),
@@ -129,34 +133,126 @@ def test_trial_budget_spent_mid_session_still_finishes_the_lineage():
     assert max(lineage_epochs(res).values()) == 9
 
 
+# -- driving the policy by hand through a ledger (the engine's part, without one) ----------------------------
+def launch(ledger: Ledger, s: Start | Resume) -> int:
+    """Apply a suggestion to the ledger as the engine does, and start its step."""
+    t = ledger.create(s.config, s.budget, s.parent, s.info) if isinstance(s, Start) else ledger.resume(
+        s.trial_id, s.budget, s.info)
+    ledger.start(t.id, "w0")
+    return t.id
+
+
+def report(ledger: Ledger, tid: int, losses: list[float]) -> None:
+    for value in losses:
+        ledger.report(tid, {"epoch": ledger[tid].epochs + 1, "t": 0.0, "metrics": {"val_loss": value}})
+
+
+def play(policy: Hypersearch, ledger: Ledger, rounds: int, log: list, workers: int = 2) -> int:
+    """A lock-step fake engine (fill the workers, each running trial trains an epoch); returns rounds played."""
+    for played in range(rounds):
+        for t in ledger.with_status(TrialStatus.PENDING):  # requeued by a restart
+            ledger.start(t.id, "w0")
+        while len(ledger.with_status(TrialStatus.RUNNING)) < workers and (
+                s := policy.suggest(ledger.next_id())) is not None:
+            log.append(s)
+            launch(ledger, s)
+        running = sorted(ledger.with_status(TrialStatus.RUNNING), key=lambda t: t.id)
+        if not running:
+            return played
+        for t in running:
+            report(ledger, t.id, [curve(t.config, t.epochs + 1)])
+            if t.epochs >= min(t.budget, policy.top_epochs):
+                status = TrialStatus.COMPLETED if t.epochs >= policy.top_epochs else TrialStatus.PAUSED
+                policy.on_result(ledger.end_step(t.id, status))
+    return rounds
+
+
+def started(policy: Hypersearch, max_epochs: int, workers: int, journal: Ledger | None = None):
+    """``policy`` set up on a fresh ledger; with ``journal`` a restart: the ledger adopts a copy of the
+    journal's trials (running steps requeued) and ``policy`` restores from it."""
+    ledger = Ledger(GOAL)
+    observations = ledger.restore(copy.deepcopy(dict(journal.trials)), list(journal.ends)) if journal else []
+    for t in ledger.with_status(TrialStatus.RUNNING):
+        ledger.requeue(t.id)
+    policy.setup(ALL_TYPES, GOAL, max_epochs, workers, ledger.trials)
+    if journal is not None:
+        policy.restore(sorted(ledger.trials.values(), key=lambda t: t.id), observations)
+    return policy, ledger
+
+
 def test_failed_population_restarts_from_random_configurations():
-    opt = Hypersearch(S=2, m=2, seed=0)
-    opt.setup(ALL_TYPES, GOAL, 4, 2)
-    for tid in range(2):
-        start = opt.suggest(tid)
-        opt.on_result(_obs(tid, start.config, TrialStatus.FAILED, 2, (math.nan, math.nan)))
-    fresh = opt.suggest(2)
-    assert isinstance(fresh, Start) and fresh.parent is None and opt.session == 2
+    opt, ledger = started(Hypersearch(S=2, m=2, seed=0), 4, 2)
+    for _ in range(2):
+        tid = launch(ledger, opt.suggest(ledger.next_id()))
+        report(ledger, tid, [math.nan, math.nan])
+        opt.on_result(ledger.end_step(tid, TrialStatus.FAILED))
+    assert isinstance(fresh := opt.suggest(2), Start) and fresh.parent is None and opt.session == 2
 
 
-def _obs(tid: int, config: dict, status: TrialStatus, epochs: int, losses: tuple) -> Observation:
-    return Observation(tid, config, None, status, epochs, 1.0, status.is_terminal, losses)
+def test_restore_continues_without_repeating():
+    """Cut the run after every round: the restored policy's suggestions are the uninterrupted one's."""
+    make = functools.partial(Hypersearch, S=3, m=3, inherit=("act",), seed=11)
+    reference, ledger = started(make(), 9, 2)
+    total = play(reference, ledger, 1000, whole := [])
+    assert reference.finished and len(ledger) == 3 + 2 * 2
+    for cut in range(1, total):
+        (first, ledger), log = started(make(), 9, 2), []
+        play(first, ledger, cut, log)
+        again, again_ledger = started(make(), 9, 2, journal=ledger)
+        assert [s["members"] for s in again.sessions] == [s["members"] for s in first.sessions]
+        play(first, ledger, 1000, rest_first := [])
+        play(again, again_ledger, 1000, rest_again := [])
+        assert rest_again == rest_first, f"cut after round {cut}"
+        assert log + rest_again == whole and again.best == reference.best
 
 
-def test_restore_rebuilds_sessions_and_the_next_decision():
-    def make():
-        return Hypersearch(S=3, m=3, seed=7)
+def test_restore_reads_configurations_from_the_journal():
+    space = Space({"lr": Real(1e-4, 1e-1, log=True), "width": Integer(8, 256, log=True),
+                   "act": Categorical(["relu", "tanh"])})
+    hand = [{"lr": 1e-2, "width": 200, "act": "tanh"}, {"lr": 1e-3, "width": 9, "act": "relu"},
+            {"lr": 5e-2, "width": 50, "act": "relu"}]
+    ledger, told = Ledger(GOAL), []
+    for config, loss in zip(hand, (0.1, 0.5, 0.9)):
+        tid = launch(ledger, Start(config, budget=3))
+        report(ledger, tid, [loss + 0.2, loss + 0.1, loss])
+        told.append(ledger.end_step(tid, TrialStatus.PAUSED))
+    (sampler := RandomSearch(5)).setup(space, GOAL)
+    assert all(sampler.ask(i).config != hand[i] for i in range(3))  # not what a replayed sampler would give
+    policy = Hypersearch(S=3, m=3, sigma=0.01, inherit=("width", "act"), seed=5)
+    policy.setup(space, GOAL, 9, 3, ledger.trials)
+    policy.restore(sorted(ledger.trials.values(), key=lambda t: t.id), told)
+    child = policy.suggest(3)
+    assert child.parent == 0 and policy.sessions[0]["best"] == 0 and child.info == {"session": 2, "source": "neighbour"}
+    assert (child.config["width"], child.config["act"]) == (200, "tanh")  # inherited from the journal's config
+    near = neighbour(space, hand[0], policy.rng(3, stream=1), 0.01, 0.25, "shift")
+    assert child.config == {**near, "width": 200, "act": "tanh"} and abs(math.log10(child.config["lr"]) + 2) < 0.2
 
-    first = make()
-    res = simulate(first, ALL_TYPES, GOAL, curve, uneven, n_workers=3, max_epochs=9, time_budget=5.0)
-    trials = sorted(res.trials.values(), key=lambda t: t.id)
-    assert first.session == 2 and not first.finished
-    again = make()
-    again.setup(ALL_TYPES, GOAL, 9, 3)
-    again.restore(trials, [])
-    assert [s["members"] for s in again.sessions] == [s["members"] for s in first.sessions]
-    n = len(trials)
-    assert [again.suggest(n + i) for i in range(3)] == [first.suggest(n + i) for i in range(3)]
+
+def test_top_epochs_is_its_own_max_epochs():
+    policy = Hypersearch(m=3, max_epochs=9)
+    policy.setup(ALL_TYPES, GOAL, None, 2)
+    assert policy.top_epochs == 9 and policy.k == 3  # a step at budget 3 pauses, it does not complete
+
+
+@pytest.mark.parametrize("restart", [False, True])
+def test_discarded_member_is_never_h_and_never_waited_for(restart):
+    opt, ledger = started(Hypersearch(S=3, m=2, seed=0), 4, 3)
+    ids = [launch(ledger, opt.suggest(ledger.next_id())) for _ in range(3)]
+    report(ledger, ids[0], [0.01, 0.001])  # the best losses by far, but the trial is discarded
+    ledger.end_step(ids[0], TrialStatus.KILLED, discard=True)  # never told
+    for tid, losses in zip(ids[1:], ([0.6, 0.5], [0.4, 0.3])):
+        report(ledger, tid, losses)
+        opt.on_result(ledger.end_step(tid, TrialStatus.PAUSED))
+    if restart:
+        opt, ledger = started(Hypersearch(S=3, m=2, seed=0), 4, 3, journal=ledger)
+    child = opt.suggest(ledger.next_id())
+    assert isinstance(child, Start) and child.parent == ids[2] and opt.sessions[0]["best"] == ids[2]
+    # In session 2 a child discarded before its first epoch does not hold back h's Resume either.
+    ledger.end_step(launch(ledger, child), TrialStatus.KILLED, discard=True)
+    second = launch(ledger, opt.suggest(ledger.next_id()))
+    assert opt.suggest(ledger.next_id()) is None  # the second child has not loaded h's weights yet
+    report(ledger, second, [0.2])
+    assert opt.suggest(ledger.next_id()) == Resume(ids[2], 4, info={"session": 2})
 
 
 def test_invalid_parameters_name_the_field():
@@ -239,12 +335,6 @@ def test_real_study_copies_the_best_weights(tmp_path):
 
 
 def test_inherited_dimensions_are_copied_from_the_best():
-    import numpy as np
-
-    from hpo_kit.optimizers.hypersearch import Hypersearch
-    from hpo_kit import Categorical, Goal, Integer, Real, Space
-    from hpo_kit.engine.simulator import simulate
-
     space = Space({"lr": Real(1e-3, 1.0, log=True), "width": Integer(8, 256, log=True),
                    "act": Categorical(["relu", "tanh"])})
     policy = Hypersearch(S=4, m=3, inherit=("width", "act"), sigma=0.5, seed=1)

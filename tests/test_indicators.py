@@ -119,6 +119,31 @@ def test_passive_second_half_spares_steady_exponential_decay_unless_asked_for_th
     assert v["cv_late"] == pytest.approx(0.275, abs=1e-3) and v["cv_early"] == pytest.approx(0.228, abs=1e-3)
 
 
+@pytest.mark.parametrize("shift", [100.0, -100.0])
+def test_passive_and_unstable_spare_a_falling_loss_whatever_its_sign(shift):
+    # -100: a negative log-likelihood or ELBO; the signed mean made its CV negative, i.e. "flat"
+    falling = [2.3 + shift, 1.5 + shift, 0.9 + shift]
+    assert ind.passive(falling, 3, 20) is None
+    steady = [2.0 * 0.85 ** i + shift for i in range(11)]
+    assert ind.passive(steady[:3], 3, 20) is None
+    assert ind.passive(steady, 11, 20) is None
+    assert ind.unstable(steady, 11, 20) is None
+
+
+def test_passive_still_fires_on_a_flat_negative_loss():
+    v = ind.passive([-100.0, -100.000001, -100.0], 3, 20)
+    assert v["rule"] == "flat" and 0 <= v["cv"] < 1e-4
+    late_start = [-x for x in [2.30, 2.29, 2.28, 2.27, 2.26, 2.0, 1.6, 1.0, 0.6, 0.4, 0.3]]  # mirror image
+    v = ind.passive(late_start, 11, 20)
+    assert v["rule"] == "slowing" and v["cv_late"] > 2 * v["cv_early"] > 0
+
+
+def test_cv_of_a_loss_around_zero_uses_the_scale_of_the_values():
+    assert ind.passive([0.0, 0.0, 0.0], 3, 20)["cv"] == 0.0  # nothing moves: flat, not a division by 0
+    assert ind.passive([0.5, -0.5, 0.5], 3, 20) is None  # mean 0, but the loss moves: CV 1
+    assert ind.passive([1.0, -1.0, 1.0, -1.0, 1.0, -1.0], 11, 20) is None  # both halves CV 1, not inf vs inf
+
+
 # -- ULC -----------------------------------------------------------------------------------
 def test_unstable_fires_on_a_rising_oscillating_tail_in_the_second_half():
     losses = [2.0, 1.0, 0.6, 0.4, 0.3, 0.2, 0.6, 0.2, 0.9, 0.3, 1.2]
@@ -128,6 +153,12 @@ def test_unstable_fires_on_a_rising_oscillating_tail_in_the_second_half():
     assert ind.unstable(losses, 11, 20, min_slope=1.0) is None
     assert ind.unstable(losses, 11, 20, max_cv=5.0) is None
     assert ind.unstable([2.0, 1.8, 1.6, 1.4, 1.2, 1.0], 11, 20) is None  # falling
+
+
+def test_unstable_fires_on_a_rising_oscillating_negative_tail():
+    losses = [-2.0, -1.0, -0.6, -0.4, -0.3, -0.2, -1.6, -0.3, -1.2, -0.2, -0.1]  # std/mean was < 0
+    v = ind.unstable(losses, 11, 20)
+    assert v["rule"] == "oscillating" and v["slope"] >= 0.01 and v["cv"] > 0.2
 
 
 # -- NMG -----------------------------------------------------------------------------------

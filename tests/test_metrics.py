@@ -75,3 +75,35 @@ def test_worker_utilisation_is_busy_time_over_worker_time():
     assert worker_utilisation(trials, 1, start=100.0, end=200.0) == pytest.approx(0.5)
     with pytest.raises(ValueError):
         worker_utilisation(trials, 0)
+
+
+def sim_trial(tid, reports, started, created=0.0, busy=0.0, ended=None):
+    """A simulator trial: the clock starts at 0.0, so created=0.0 is a real time, not a missing one."""
+    t = Trial(id=tid, config={}, status=TrialStatus.COMPLETED, created=created, started=started, busy=busy,
+              ended=ended)
+    t.reports = [{"epoch": e, "t": when, "metrics": {"val_acc": a}} for e, (when, a) in enumerate(reports, 1)]
+    return t
+
+
+def test_a_creation_time_of_zero_is_the_origin_not_a_missing_value():
+    trials = [sim_trial(0, [(8.0, 0.9)], started=3.0), sim_trial(1, [(10.0, 0.5)], started=5.0)]
+    assert time_to_reach(trials, 0.9, "val_acc") == 8.0  # from 0.0, not from the first start (3.0)
+    assert best_so_far(trials, "val_acc") == [(8.0, 0.9)]
+    assert time_to_reach(trials, 0.9, "val_acc", start=0.0) == 8.0
+    # no start time at all, created at 0.0: still a time, not "no trial has a creation time"
+    assert time_to_reach([sim_trial(0, [(4.0, 0.9)], started=None)], 0.9, "val_acc") == 4.0
+
+
+def test_tsba_and_utilisation_count_from_a_zero_creation_time():
+    baseline = [sim_trial(0, [(4.0, 0.5), (10.0, 0.9)], started=2.0)]  # best 0.9 at 10 s
+    method = [sim_trial(0, [(5.0, 0.95)], started=2.0)]  # >= 0.9 at 5 s
+    assert tsba(method, baseline, "val_acc") == pytest.approx(1 - 5 / 10)
+    trials = [sim_trial(0, [(20.0, 0.5)], started=10.0, busy=10.0, ended=20.0)]
+    assert worker_utilisation(trials, 1) == pytest.approx(10 / 20)  # span 0 -> 20, not 10 -> 20
+
+
+def test_origin_falls_back_to_the_start_only_when_the_creation_time_is_none():
+    t = sim_trial(0, [(8.0, 0.9)], started=3.0, created=None)
+    assert time_to_reach([t], 0.9, "val_acc") == 5.0
+    with pytest.raises(ValueError, match="start="):
+        time_to_reach([sim_trial(0, [(8.0, 0.9)], started=None, created=None)], 0.9, "val_acc")

@@ -11,7 +11,8 @@ import pytest
 
 from hpo_kit import Categorical, Goal, GridSearch, Integer, Observation, RandomSearch, Real, Space, TrialStatus
 from hpo_kit.engine.simulator import simulate
-from hpo_kit.optimizers import Decision, Resume, Start
+from hpo_kit.ledger import Ledger
+from hpo_kit.optimizers import Decision, Resume, Start, make_policy
 
 FACTORIES = {
     "random": lambda: RandomSearch(seed=3),
@@ -20,6 +21,10 @@ FACTORIES = {
     "sha": lambda: __import__("hpo_kit").optimizers.SuccessiveHalving(n_configs=9, r_min=1, eta=3, seed=3),
     "hypersearch": lambda: __import__("hpo_kit").optimizers.Hypersearch(m=3, seed=3),
     "bo": lambda: __import__("hpo_kit").optimizers.TimeAwareBO(seed=3, background=False),
+    "bo_in_asha": lambda: __import__("hpo_kit").schedulers.ASHA(
+        r_min=1, eta=3, searcher=__import__("hpo_kit").optimizers.TimeAwareBO(seed=3, background=False,
+                                                                               n_initial_points=4)),
+    "hyperband": lambda: __import__("hpo_kit").schedulers.Hyperband(r_min=1, eta=3, seed=3),
 }
 
 SPACE = Space({"lr": Real(1e-4, 1e-1, log=True), "units": Integer(4, 64, log=True), "depth": Integer(1, 3),
@@ -65,11 +70,14 @@ def test_seeded_policies_are_reproducible(make):
 
 def test_survives_failed_and_nonfinite_trials(make):
     def broken(config, epoch):
-        return float("nan") if config["depth"] == 2 else curve(config, epoch)
+        return float("nan") if config["depth"] == 2 or config["units"] < 16 else curve(config, epoch)
 
     res = run(make(), seed_curve=broken)
     assert len(res.trials) > 5
-    assert any(math.isnan(r["metrics"]["val_loss"]) for t in res.trials.values() for r in t.reports)
+    assert all(t.status.is_terminal for t in res.trials.values())
+    broken_trials = [t for t in res.trials.values() if t.config["depth"] == 2 or t.config["units"] < 16]
+    assert broken_trials, "no configuration hit the broken region"
+    assert all(math.isnan(r["metrics"]["val_loss"]) for t in broken_trials for r in t.reports)
 
 
 def test_keeps_every_worker_busy_at_start(make):
@@ -78,26 +86,43 @@ def test_keeps_every_worker_busy_at_start(make):
     assert starts[:8] == [0.0] * 8, "some worker waited at the start"
 
 
+def _same(a, b):
+    if isinstance(a, Start) and isinstance(b, Start):
+        return (a.config, a.budget, a.parent) == (b.config, b.budget, b.parent)
+    return a == b
+
+
 def test_restore_continues_without_repeating(make):
-    first = make()
-    res = run(first, n_trials=6)
-    trials = sorted(res.trials.values(), key=lambda t: t.id)
-    again = make()
-    again.setup(SPACE, GOAL, MAX_EPOCHS, 4)
-    obs = [Observation(t.id, t.config, curve(t.config, t.epochs), t.status, t.epochs, t.busy, True) for t in trials]
-    again.restore(trials, obs)
-    s = again.suggest(len(trials))
-    if s is not None and isinstance(s, Start) and isinstance(again, GridSearch):
-        assert s.config not in [t.config for t in trials]
+    """A policy rebuilt from the ledger (configurations from the journal, no replayed RNG) makes the
+    same next decision as the uninterrupted one, and never proposes a configuration already run."""
+    first = make_policy(make())
+    res = simulate(first, SPACE, GOAL, curve, epoch_time=lambda c: 0.5 + c["units"] / 64, n_workers=4,
+                   n_trials=40, max_epochs=MAX_EPOCHS, max_events=30)  # a crash mid-study: trials still running
+    nxt = res.ledger.next_id()
+    first.may_start = True
+    expected = first.suggest(nxt)
+    ledger = Ledger(GOAL)
+    observations = ledger.restore(dict(res.trials), list(res.ledger.ends))
+    again = make_policy(make())
+    again.setup(SPACE, GOAL, MAX_EPOCHS, 4, ledger.trials)
+    again.restore(sorted(ledger.trials.values(), key=lambda t: t.id), observations)
+    got = again.suggest(nxt)
+    assert _same(got, expected), f"restored policy suggested {got}, the uninterrupted one {expected}"
+    if isinstance(got, Start) and isinstance(first.searcher, (GridSearch, RandomSearch)):
+        assert got.config not in [t.config for t in res.trials.values()]
 
 
 def test_decisions_are_values(make):
-    opt = make()
-    opt.setup(SPACE, GOAL, MAX_EPOCHS, 2)
+    opt = make_policy(make())
+    ledger = Ledger(GOAL)
+    opt.setup(SPACE, GOAL, MAX_EPOCHS, 2, ledger.trials)
     s = opt.suggest(0)
     assert isinstance(s, (Start, Resume))
-    assert opt.on_report(0, 1, 1.0) in (Decision.CONTINUE, Decision.STOP)
-    opt.on_result(Observation(0, s.config, 1.0, TrialStatus.COMPLETED, MAX_EPOCHS, 1.0, True))
+    t = ledger.create(s.config, s.budget or MAX_EPOCHS)
+    ledger.start(t.id, "w0")
+    ledger.report(t.id, {"epoch": 1, "t": 0.0, "metrics": {"val_loss": 1.0}})
+    assert opt.on_report(t.id, 1, 1.0) in (Decision.CONTINUE, Decision.STOP)
+    opt.on_result(ledger.end_step(t.id, TrialStatus.COMPLETED))
 
 
 def test_grid_covers_the_grid_once():

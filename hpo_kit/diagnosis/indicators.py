@@ -23,7 +23,7 @@ and ``bridger/btassessor.py`` of thuml/BTTackler, 20-epoch budgets), as summaris
 * ``LAR`` low activation ratio / dying ReLU (``DR``), from ``min_epochs=5`` epochs on:
   median zero ratio > ``p_dr1=0.5`` (zero-gradient ratio Z_l by default).
 * ``PLC`` passive loss change / slow convergence (``SC``): first half, >= 3 epochs,
-  std/mean of the loss < ``p_sc1=1e-4``; second half, >= ``wd_nmg=6`` epochs, the
+  std/|mean| of the loss < ``p_sc1=1e-4``; second half, >= ``wd_nmg=6`` epochs, the
   coefficient of variation (CV) of the later half of the history exceeds the earlier
   half's. Deviation: here it must exceed it ``slow_ratio=2`` times (the authors: 1). A CV is
   scale-free, so a loss that decays exponentially - steady progress - has equal CVs in
@@ -32,7 +32,9 @@ and ``bridger/btassessor.py`` of thuml/BTTackler, 20-epoch budgets), as summaris
   random search in ``benchmarks/diagnosis.py``). A late starter (flat, then falling: the digits MLP at
   lr=0.01) has a CV ratio of 5-15 and is still caught. ``slow_ratio=1`` restores the authors' rule.
 * ``ULC`` unstable loss change / heavy oscillation (``HO``), second half: over the last
-  ``wd_ho=6`` epochs, linear-fit slope >= ``p_ho1=0.01`` and std/mean > ``p_ho2=0.2``.
+  ``wd_ho=6`` epochs, linear-fit slope >= ``p_ho1=0.01`` and std/|mean| > ``p_ho2=0.2``.
+* Deviation in every CV (std/mean) above: the mean is taken of ``|loss|`` (:func:`_cv`), so
+  a negative loss is judged like its mirror image; the authors divide by the signed mean.
 * ``NMG`` no more gain: mean(loss[-6:-3]) < mean(loss[-3:]) (``wd_nmg=6``). Off by default
   in :class:`~hpo_kit.diagnosis.Diagnosis` (see :data:`DEFAULT_INDICATORS`).
 
@@ -180,15 +182,23 @@ def dying(zero_ratio: Sequence[float], epoch: int, max_zero: float = 0.5, min_ep
 
 
 def _cv(x: Sequence[float]) -> float:
-    mean = float(np.mean(x))
-    return float(np.std(x)) / mean if mean != 0 else math.inf
+    """Coefficient of variation ``std(x) / mean(|x|)``, sign-free.
+
+    A loss may be negative (a negative log-likelihood, an ELBO); dividing by the signed mean
+    made every such CV negative, so PLC read it as flat and ULC as calm. For a history of one
+    sign ``mean(|x|) == |mean(x)|``, the usual CV; for one that crosses zero, where the mean
+    may be ~0, it is the scale of the values, so the CV stays finite and meaningful. A history
+    of zeros (scale 0) does not move at all: CV 0, i.e. flat.
+    """
+    scale = float(np.mean(np.abs(x)))
+    return float(np.std(x)) / scale if scale > 0 else 0.0
 
 
 def passive(losses: Sequence[float], epoch: int, max_epochs: int, min_cv: float = 1e-4, early_epochs: int = 3,
             late_epochs: int = 6, slow_ratio: float = 2.0) -> Values | None:
     """PLC: the loss barely moves, or only started to move late.
 
-    First half, from ``early_epochs`` on: std/mean of the whole loss history < ``min_cv``
+    First half, from ``early_epochs`` on: std/|mean| of the whole loss history < ``min_cv``
     (the authors' ``p_sc1``). Second half, from ``late_epochs`` on (their ``wd_nmg``): the
     coefficient of variation of the later half of the history exceeds ``slow_ratio`` times
     the earlier half's (the authors: 1; see the module docstring for why 2).
@@ -212,7 +222,7 @@ def passive(losses: Sequence[float], epoch: int, max_epochs: int, min_cv: float 
 
 def unstable(losses: Sequence[float], epoch: int, max_epochs: int, window: int = 6, min_slope: float = 0.01,
              max_cv: float = 0.2) -> Values | None:
-    """ULC (second half): over the last ``window`` epochs, slope >= ``min_slope`` and std/mean > ``max_cv``.
+    """ULC (second half): over the last ``window`` epochs, slope >= ``min_slope`` and std/|mean| > ``max_cv``.
 
     Defaults: the authors' ``wd_ho``, ``p_ho1`` and ``p_ho2``. The slope is of a least-squares
     line through the window, in loss units per epoch.

@@ -4,7 +4,17 @@ A local directory by default; any fsspec URL (``s3://``, ``gcs://``, a shared mo
 that remote workers reach for real clusters. State leaves worker memory at every
 checkpoint, so waiting trials hold no worker or GPU memory. Writes are atomic
 (write to a temporary name, then move) so a worker killed mid-write leaves the
-previous checkpoint intact.
+previous checkpoint intact. On a local file system the temporary file is also fsynced
+before it is renamed into place (and the directory after), so a machine crash leaves
+either the old checkpoint or the complete new one, never an empty or partial file.
+
+Each checkpoint may carry the ``attempt`` of the trial that wrote it (see
+:meth:`CheckpointStore.load_payload`), so a resumed step can tell its own checkpoints
+from those of an earlier, abandoned attempt.
+
+``weights_only=True`` loads with ``torch.load(..., weights_only=True)``, which refuses
+arbitrary pickled objects: use it when checkpoints may come from an untrusted place. The
+saved state (and report) must then hold only tensors, containers and primitives.
 """
 from __future__ import annotations
 
@@ -12,9 +22,11 @@ import io
 import os
 import re
 import uuid
+from collections.abc import Callable
 from typing import Any
 
 import fsspec
+from fsspec.implementations.local import LocalFileSystem
 
 _NAME = re.compile(r"epoch-(\d+)\.pt$")
 _FORMAT = "hpo_kit_checkpoint"
@@ -29,21 +41,25 @@ class CheckpointStore:
         Directory or fsspec URL.
     keep
         How many checkpoints per trial to keep (older ones are deleted).
+    weights_only
+        Load with ``torch.load(..., weights_only=True)``: only tensors, containers and
+        primitives are unpickled, never arbitrary objects (safe for untrusted files).
     """
 
-    def __init__(self, url: str, keep: int = 2) -> None:
+    def __init__(self, url: str, keep: int = 2, weights_only: bool = False) -> None:
         if keep < 1:
             raise ValueError(f"CheckpointStore: keep={keep!r} must be >= 1")
         self.url = str(url)
         self.keep = keep
+        self.weights_only = bool(weights_only)
         self._fs: Any = None
         self._root = ""
 
     def __getstate__(self) -> dict:
-        return {"url": self.url, "keep": self.keep}
+        return {"url": self.url, "keep": self.keep, "weights_only": self.weights_only}
 
     def __setstate__(self, state: dict) -> None:
-        self.__init__(state["url"], state["keep"])
+        self.__init__(state["url"], state["keep"], state.get("weights_only", False))
 
     @property
     def fs(self) -> Any:
@@ -64,23 +80,47 @@ class CheckpointStore:
         found = (_NAME.search(p) for p in self.fs.ls(d, detail=False))
         return sorted(int(m.group(1)) for m in found if m)
 
-    def save(self, trial_id: int, epoch: int, state: Any, report: dict[str, float] | None = None) -> str:
+    def save(self, trial_id: int, epoch: int, state: Any, report: dict[str, float] | None = None,
+             attempt: int | None = None) -> str:
         """Serialise ``state`` (torch.save format) as the trial's checkpoint at ``epoch``.
 
-        ``report`` (the epoch's metrics) travels with the state, so a step resumed from
-        this checkpoint can resend a report that a crash cut off.
+        Parameters
+        ----------
+        trial_id, epoch
+            Which checkpoint this is.
+        state
+            The trial's state (e.g. a ``state_dict``).
+        report
+            The epoch's metrics; they travel with the state, so a step resumed from this
+            checkpoint can resend a report that a crash cut off.
+        attempt
+            The attempt of the trial that wrote it, returned by :meth:`load_payload`.
+
+        Returns
+        -------
+        str
+            The checkpoint's path in the store's file system.
         """
         import torch
 
+        if attempt is not None and (not isinstance(attempt, int) or isinstance(attempt, bool)):
+            raise TypeError(f"CheckpointStore.save: attempt={attempt!r} must be an int or None")
         buf = io.BytesIO()
-        torch.save({_FORMAT: 1, "state": state, "report": report}, buf)
+        torch.save({_FORMAT: 1, "state": state, "report": report, "attempt": attempt}, buf)
         d = self._dir(trial_id)
         self.fs.makedirs(d, exist_ok=True)
         final = f"{d}/epoch-{int(epoch)}.pt"
         tmp = f"{d}/.tmp-{uuid.uuid4().hex}"
-        with self.fs.open(tmp, "wb") as f:
-            f.write(buf.getvalue())
-        self.fs.mv(tmp, final)
+        if isinstance(self.fs, LocalFileSystem):
+            _write_local(tmp, final, buf.getvalue())
+        else:
+            try:
+                with self.fs.open(tmp, "wb") as f:
+                    f.write(buf.getvalue())
+                self.fs.mv(tmp, final)
+            except BaseException:
+                _discard(lambda: self.fs.rm(tmp))
+                raise
         for old in self.epochs(trial_id)[: -self.keep]:
             self.fs.rm(f"{d}/epoch-{old}.pt")
         return final
@@ -104,7 +144,35 @@ class CheckpointStore:
 
     def load_record(self, trial_id: int, epoch: int | None = None,
                     map_location: Any = "cpu") -> tuple[int, Any, dict[str, float] | None]:
-        """Load ``(epoch, state, report)``; ``report`` is the epoch's metrics, if saved."""
+        """Load ``(epoch, state, report)``; ``report`` is the epoch's metrics, if saved.
+
+        Raises
+        ------
+        FileNotFoundError
+            If the trial has no such checkpoint.
+        pickle.UnpicklingError
+            With ``weights_only=True``, if the file holds objects that mode refuses.
+        """
+        p = self.load_payload(trial_id, epoch, map_location)
+        return p["epoch"], p["state"], p["report"]
+
+    def load_payload(self, trial_id: int, epoch: int | None = None,
+                     map_location: Any = "cpu") -> dict[str, Any]:
+        """Load a checkpoint with everything saved with it.
+
+        Returns
+        -------
+        dict
+            ``{"epoch", "state", "report", "attempt"}``; ``report`` and ``attempt`` are
+            ``None`` where they were not saved (``attempt`` in older checkpoints).
+
+        Raises
+        ------
+        FileNotFoundError
+            If the trial has no such checkpoint.
+        pickle.UnpicklingError
+            With ``weights_only=True``, if the file holds objects that mode refuses.
+        """
         import torch
 
         epoch = self.latest(trial_id) if epoch is None else epoch
@@ -112,10 +180,42 @@ class CheckpointStore:
             raise FileNotFoundError(f"no checkpoint for trial {trial_id} in {self.url}")
         with self.fs.open(f"{self._dir(trial_id)}/epoch-{int(epoch)}.pt", "rb") as f:
             data = f.read()
-        payload = torch.load(io.BytesIO(data), map_location=map_location, weights_only=False)
+        payload = torch.load(io.BytesIO(data), map_location=map_location, weights_only=self.weights_only)
         if isinstance(payload, dict) and payload.get(_FORMAT) == 1:
-            return epoch, payload["state"], payload["report"]
-        return epoch, payload, None
+            return {"epoch": epoch, "state": payload["state"], "report": payload["report"],
+                    "attempt": payload.get("attempt")}
+        return {"epoch": epoch, "state": payload, "report": None, "attempt": None}
+
+
+def _write_local(tmp: str, final: str, data: bytes) -> None:
+    """Write ``data`` to ``tmp``, fsync it, rename it to ``final``, fsync the directory."""
+    try:
+        with open(tmp, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, final)
+    except BaseException:
+        _discard(lambda: os.remove(tmp))
+        raise
+    try:
+        fd = os.open(os.path.dirname(final) or ".", os.O_RDONLY)
+    except OSError:  # Windows cannot open a directory; its renames need no directory fsync
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass  # some file systems refuse fsync on directories; the rename itself is done
+    finally:
+        os.close(fd)
+
+
+def _discard(remove: Callable[[], object]) -> None:
+    """Best-effort cleanup of a temporary file after a failed write."""
+    try:
+        remove()
+    except OSError:
+        pass
 
 
 def default_store(journal_path: str | os.PathLike) -> CheckpointStore:

@@ -4,31 +4,49 @@ Every event is flushed to the OS as it is written, so a crash of the driver proc
 nothing written. Events that end a trial (and study start/end) are also fsynced, by
 group commit: :meth:`Journal.sync` runs once per batch of events, before the loop
 submits anything else, so only a machine crash can lose the last batch (milliseconds).
-The reader tolerates a half-written last line (a crash mid-write). An exclusive
-``flock`` on ``<journal>.lock`` stops two processes from appending to one journal.
+
+Only one :class:`Journal` may append to a file at a time, in this process or any other:
+it holds an exclusive :class:`filelock.FileLock` on ``<journal>.lock`` (an OS lock on
+every platform: ``fcntl`` where there is one, ``msvcrt`` on Windows) from construction
+until :meth:`Journal.close`, which releases it on every path, also when closing the file
+fails.
+
+Damage. A crash mid-write leaves a torn last line. Readers skip it silently, and a new
+:class:`Journal` on the file cuts it off (or, if it is complete JSON that only lacks its
+newline, seals it) before appending, so it never becomes a middle line. Any other
+line that cannot be read -- invalid UTF-8, invalid JSON, not an object with a string
+``event`` -- is damage: :func:`iter_journal` skips it, warns with :class:`JournalWarning`
+naming the line, and appends its number to the caller's ``damaged`` list.
 
 Schema (``"v": 1``): every line has ``v``, ``t`` (unix time) and ``event``; the other
 fields depend on the event (see :mod:`hpo_kit.study` for the writers).
 """
 from __future__ import annotations
 
-import fcntl
 import json
 import os
 import time
+import warnings
 from collections.abc import Iterator
 from typing import Any
 
+import filelock
+
 SCHEMA_VERSION = 1
 _DURABLE = {"study_start", "study_end", "trial_end", "trial_pause", "control", "study_resume"}
+_CHUNK = 1 << 16
 
 
 class JournalLocked(RuntimeError):
-    """Another process holds the journal."""
+    """Another journal writer (in this or another process) holds the journal."""
+
+
+class JournalWarning(UserWarning):
+    """A journal line is damaged and was skipped."""
 
 
 class Journal:
-    """Append-only JSON-lines writer.
+    """Append-only JSON-lines writer holding the journal's lock while open.
 
     Parameters
     ----------
@@ -38,26 +56,51 @@ class Journal:
     Raises
     ------
     JournalLocked
-        If another process is appending to the same journal.
+        If another writer, in this process or another, has the journal open.
+
+    Notes
+    -----
+    The lock is taken first; if anything after it fails the lock is released again
+    before the error propagates. :meth:`close` is idempotent.
     """
 
     def __init__(self, path: str | os.PathLike) -> None:
         self.path = os.fspath(path)
-        os.makedirs(os.path.dirname(os.path.abspath(self.path)), exist_ok=True)
-        self._lock = open(self.path + ".lock", "a+")
-        try:
-            fcntl.flock(self._lock.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            self._lock.close()
-            raise JournalLocked(f"journal {self.path!r} is in use by another process") from None
-        self._f = open(self.path, "a", encoding="utf-8")
+        self._f: Any = None
         self._unsynced = False
-        self._f.seek(0, os.SEEK_END)
-        if self._f.tell() > 0 and not _ends_with_newline(self.path):
-            self._f.write("\n")  # seal a torn last line so the next event starts clean
+        os.makedirs(os.path.dirname(os.path.abspath(self.path)), exist_ok=True)
+        self._lock = filelock.FileLock(self.path + ".lock", thread_local=False, is_singleton=False)
+        try:
+            self._lock.acquire(timeout=0)
+        except filelock.Timeout:
+            raise JournalLocked(f"journal {self.path!r} is in use by another writer") from None
+        try:
+            _repair_tail(self.path)
+            self._f = open(self.path, "a", encoding="utf-8")
+        except BaseException:
+            self._lock.release()
+            raise
+
+    @property
+    def closed(self) -> bool:
+        """Whether :meth:`close` has run (the lock is free)."""
+        return not self._lock.is_locked
 
     def write(self, event: str, **fields: Any) -> dict[str, Any]:
-        """Append one event; returns the record written."""
+        """Append one event and flush it to the OS.
+
+        Parameters
+        ----------
+        event
+            The event name.
+        **fields
+            The event's fields; ``t`` defaults to now.
+
+        Returns
+        -------
+        dict
+            The record written.
+        """
         record = {"v": SCHEMA_VERSION, "t": fields.pop("t", time.time()), "event": event, **fields}
         self._f.write(json.dumps(record, default=_jsonable) + "\n")
         self._f.flush()
@@ -72,13 +115,21 @@ class Journal:
             self._unsynced = False
 
     def close(self) -> None:
-        if not self._f.closed:
-            self._f.flush()
-            os.fsync(self._f.fileno())
-            self._f.close()
-        if not self._lock.closed:
-            fcntl.flock(self._lock.fileno(), fcntl.LOCK_UN)
-            self._lock.close()
+        """Flush, fsync and close the file, then release the lock (always, even on error).
+
+        Calling it again is a no-op.
+        """
+        f = self._f
+        try:
+            if f is not None and not f.closed:
+                try:
+                    f.flush()
+                    os.fsync(f.fileno())
+                finally:
+                    f.close()
+        finally:
+            if self._lock.is_locked:
+                self._lock.release(force=True)
 
     def __enter__(self) -> "Journal":
         return self
@@ -87,33 +138,167 @@ class Journal:
         self.close()
 
 
-def read_journal(path: str | os.PathLike) -> Iterator[dict[str, Any]]:
-    """Yield the journal's records, skipping a torn (unparseable) line.
+def iter_journal(path: str | os.PathLike,
+                 damaged: list[int] | None = None) -> Iterator[tuple[int, dict[str, Any]]]:
+    """Yield ``(line_number, record)`` for each readable line of a journal.
+
+    Parameters
+    ----------
+    path
+        The journal file.
+    damaged
+        If given, the (1-based) numbers of damaged lines are appended to it. A torn last
+        line is not damage and is skipped silently.
+
+    Yields
+    ------
+    tuple of (int, dict)
+        The line number and its record.
+
+    Warns
+    -----
+    JournalWarning
+        For each damaged line, naming it.
 
     Raises
     ------
     ValueError
         If a record has a newer schema version than this reader knows.
     """
-    with open(path, encoding="utf-8") as f:
-        for n, line in enumerate(f, 1):
-            line = line.strip()
-            if not line:
-                continue
-            try:
-                record = json.loads(line)
-            except json.JSONDecodeError:
-                continue  # a half-written line from a crash
-            if record.get("v", 0) > SCHEMA_VERSION:
-                raise ValueError(f"journal {path}: line {n} has schema v={record['v']}, this reader knows v<="
-                                 f"{SCHEMA_VERSION}")
-            yield record
-
-
-def _ends_with_newline(path: str) -> bool:
+    path = os.fspath(path)
+    pending: tuple[int, bytes] | None = None  # held back until we know whether it is the last line
     with open(path, "rb") as f:
-        f.seek(-1, os.SEEK_END)
-        return f.read(1) == b"\n"
+        for n, raw in enumerate(f, 1):
+            raw = raw.strip()
+            if not raw:
+                continue
+            if pending is not None:
+                got = _parse(path, *pending, last=False, damaged=damaged)
+                if got is not None:
+                    yield got
+            pending = (n, raw)
+    if pending is not None:
+        got = _parse(path, *pending, last=True, damaged=damaged)
+        if got is not None:
+            yield got
+
+
+def read_journal(path: str | os.PathLike, damaged: list[int] | None = None) -> Iterator[dict[str, Any]]:
+    """Yield the journal's records (see :func:`iter_journal` for damage handling).
+
+    Parameters
+    ----------
+    path
+        The journal file.
+    damaged
+        If given, the numbers of damaged (skipped) lines are appended to it.
+
+    Yields
+    ------
+    dict
+        Each readable record, in order.
+
+    Raises
+    ------
+    ValueError
+        If a record has a newer schema version than this reader knows.
+    """
+    for _, record in iter_journal(path, damaged):
+        yield record
+
+
+def _parse(path: str, n: int, raw: bytes, *, last: bool,
+           damaged: list[int] | None) -> tuple[int, dict[str, Any]] | None:
+    try:
+        record = json.loads(raw.decode("utf-8"))
+    except UnicodeDecodeError as e:
+        problem = f"not valid UTF-8 ({e.reason} at byte {e.start})"
+    except ValueError as e:
+        problem = f"not valid JSON ({e})"
+    else:
+        problem = _check(record)
+        if problem is None:
+            if record.get("v", 0) > SCHEMA_VERSION:
+                raise ValueError(f"journal {path}: line {n} has schema v={record['v']}, this reader knows "
+                                 f"v<={SCHEMA_VERSION}")
+            return n, record
+        last = False  # complete JSON is not a torn write
+    if not last:
+        warn_damaged(f"journal {path}", n, problem, damaged)
+    return None
+
+
+def _check(record: Any) -> str | None:
+    if not isinstance(record, dict):
+        return f"a JSON {type(record).__name__}, not an object"
+    if not isinstance(record.get("event"), str):
+        return "no string 'event' field"
+    v = record.get("v", 0)
+    if not isinstance(v, int) or isinstance(v, bool):
+        return f"schema version v={v!r} is not an integer"
+    return None
+
+
+def warn_damaged(source: str, n: int, problem: str, damaged: list[int] | None, unit: str = "line") -> None:
+    """Report a damaged, skipped journal line: warn and record its number.
+
+    Parameters
+    ----------
+    source
+        What was read, e.g. ``"journal <path>"``.
+    n
+        The line (or record) number.
+    problem
+        What is wrong with it.
+    damaged
+        If given, ``n`` is appended to it.
+    unit
+        What ``n`` counts (``"line"`` or ``"record"``).
+    """
+    warnings.warn(f"{source}: {unit} {n} is damaged and was skipped: {problem}", JournalWarning, stacklevel=3)
+    if damaged is not None:
+        damaged.append(n)
+
+
+def _repair_tail(path: str) -> None:
+    """Seal or cut off a torn last line so the next event starts on a fresh line."""
+    if not os.path.exists(path):
+        return
+    with open(path, "rb+") as f:
+        end = f.seek(0, os.SEEK_END)
+        if end == 0:
+            return
+        f.seek(end - 1)
+        if f.read(1) == b"\n":
+            return
+        start = _last_line_start(f, end)
+        f.seek(start)
+        tail = f.read()
+        try:
+            json.loads(tail.decode("utf-8"))
+            complete = True
+        except ValueError:  # includes UnicodeDecodeError
+            complete = False
+        if complete:
+            f.seek(end)
+            f.write(b"\n")  # complete JSON that lost only its newline: keep it
+        else:
+            f.truncate(start)  # a crash mid-write: drop the fragment
+        f.flush()
+        os.fsync(f.fileno())
+
+
+def _last_line_start(f: Any, end: int) -> int:
+    pos = end
+    while pos > 0:
+        step = min(_CHUNK, pos)
+        f.seek(pos - step)
+        chunk = f.read(step)
+        i = chunk.rfind(b"\n")
+        if i >= 0:
+            return pos - step + i + 1
+        pos -= step
+    return 0
 
 
 def _jsonable(value: Any) -> Any:

@@ -92,12 +92,9 @@ class Runner:
         if fut is not None:
             fut.cancel()
 
-    def signal_stop(self, trial_id: int, reason: str) -> None:
-        """Ask the trial to stop at its next epoch boundary, wherever it runs."""
-        self._broadcast(W.request_stop, self.study_id, trial_id, reason)
-
-    def clear_stop(self, trial_id: int) -> None:
-        self._broadcast(W.clear_stop, self.study_id, trial_id)
+    def signal_stop(self, trial_id: int, attempt: int, reason: str) -> None:
+        """Ask this attempt of the trial to stop at its next epoch boundary, wherever it runs."""
+        self._broadcast(W.request_stop, self.study_id, trial_id, attempt, reason)
 
     def set_paused(self, paused: bool) -> None:
         """Gate the workers: a step that starts while paused returns at once, unstarted."""

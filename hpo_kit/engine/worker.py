@@ -23,7 +23,7 @@ from .checkpoint import CheckpointStore
 # Worker-process state. Plain containers: Client.run mutates them on the worker's event
 # loop thread, the task thread only reads them, and single dict/set operations are atomic.
 _PAUSED: set[str] = set()
-_STOP: dict[tuple[str, int], str] = {}
+_STOP: dict[tuple[str, int, int], str] = {}  # (study, trial, attempt) -> reason
 _DATA: dict[str, Any] = {}
 
 
@@ -43,13 +43,13 @@ def set_paused(study: str, paused: bool) -> None:
     (_PAUSED.add if paused else _PAUSED.discard)(study)
 
 
-def request_stop(study: str, trial_id: int, reason: str) -> None:
-    """Worker side of a kill or stop decision (run through ``Client.run``)."""
-    _STOP[(study, trial_id)] = reason
+def request_stop(study: str, trial_id: int, attempt: int, reason: str) -> None:
+    """Worker side of a kill or stop decision (run through ``Client.run``).
 
-
-def clear_stop(study: str, trial_id: int) -> None:
-    _STOP.pop((study, trial_id), None)
+    Keyed by attempt: a flag stops that attempt's step wherever it runs, and can never
+    reach a later attempt of the same trial, so no flag ever needs clearing.
+    """
+    _STOP[(study, trial_id, attempt)] = reason
 
 
 def load_data(loader: Callable[[], Any] | None) -> Any:
@@ -97,7 +97,8 @@ class StepResult:
     pid: int | None = None
     started: float = 0.0
     ended: float = 0.0
-    busy: float = 0.0
+    busy: float = 0.0  # seconds of training: the step's wall time less data loading (``setup``)
+    setup: float = 0.0  # seconds this step spent loading the study's data (first step on a worker)
 
 
 class Reporter:
@@ -122,11 +123,14 @@ class Reporter:
         self._probes: list[Callable[[], dict]] = []
         self._data_loaded = False
         self._data: Any = None
+        self.setup_seconds = 0.0
 
     @property
     def data(self) -> Any:
         if not self._data_loaded:
+            t0 = time.perf_counter()
             self._data, self._data_loaded = load_data(self._spec.data), True
+            self.setup_seconds += time.perf_counter() - t0  # warm-up, not training: kept out of T
         return self._data
 
     @property
@@ -139,9 +143,13 @@ class Reporter:
         """Attach a callable whose dict is sent with every report under ``"diag"`` (e.g. a Watcher)."""
         self._probes.append(probe)
 
+    @property
+    def _flag(self) -> tuple[str, int, int]:
+        return (self._spec.study, self._spec.trial_id, self._spec.attempt)
+
     def should_stop(self) -> bool:
-        """True once a kill or stop was requested for this trial."""
-        return (self._spec.study, self._spec.trial_id) in _STOP
+        """True once a kill or stop was requested for this attempt of the trial."""
+        return self._flag in _STOP
 
     def resend(self, metrics: dict[str, float]) -> None:
         """Send again the report of the checkpoint a step resumes from (the driver drops duplicates)."""
@@ -161,8 +169,12 @@ class Reporter:
         epoch = self.epoch + 1 if epoch is None else epoch
         if not isinstance(epoch, int) or isinstance(epoch, bool) or epoch <= self.epoch:
             raise ValueError(f"report: epoch={epoch!r} must be an int > the last reported epoch {self.epoch}")
+        if self.max_epochs is not None and epoch > self.max_epochs:
+            raise ValueError(f"report: epoch={epoch} is beyond this step's budget of {self.max_epochs} epochs")
         clean: dict[str, float] = {}
         for name, value in metrics.items():
+            if isinstance(value, bool):
+                raise ValueError(f"report: metric {name}={value!r} is a bool, not a number")
             try:
                 clean[name] = float(value)
             except (TypeError, ValueError):
@@ -178,7 +190,7 @@ class Reporter:
         self.reports.append(msg)
         self._emit(msg)
         if self.should_stop():
-            raise TrialStopped(_STOP.get((self._spec.study, self._spec.trial_id)))
+            raise TrialStopped(_STOP.get(self._flag))
         if self.max_epochs is not None and epoch >= self.max_epochs:
             raise BudgetReached()
 
@@ -226,8 +238,8 @@ def _run(spec: StepSpec, emit: Callable[[dict], None], address: str | None) -> S
     res = StepResult(spec.trial_id, spec.attempt, "not_started", worker=address, pid=os.getpid())
     if spec.study in _PAUSED:
         return res
-    if (spec.study, spec.trial_id) in _STOP:
-        res.outcome, res.reason = "stopped", _STOP[(spec.study, spec.trial_id)]
+    if (spec.study, spec.trial_id, spec.attempt) in _STOP:
+        res.outcome, res.reason = "stopped", _STOP[(spec.study, spec.trial_id, spec.attempt)]
         return res
     if spec.torch_threads and "torch" in sys.modules:
         sys.modules["torch"].set_num_threads(spec.torch_threads)
@@ -248,12 +260,13 @@ def _run(spec: StepSpec, emit: Callable[[dict], None], address: str | None) -> S
         res.outcome = "budget"
     except TrialStopped as stop:
         res.outcome, res.reason = "stopped", str(stop.args[0]) if stop.args else None
-    except Exception as exc:  # the trial's own failure: record it, the study goes on
+    except BaseException as exc:  # noqa: BLE001 - the trial's own failure (SystemExit included): record it
         res.outcome, res.error = "failed", f"{type(exc).__name__}: {exc}"
         res.traceback = traceback.format_exc()
     res.reports = reporter.reports
     res.ended = time.time()
-    res.busy = time.perf_counter() - t0
+    res.setup = reporter.setup_seconds
+    res.busy = max(0.0, time.perf_counter() - t0 - res.setup)
     return res
 
 
@@ -279,7 +292,9 @@ def _run_trainable(spec: StepSpec, reporter: Reporter) -> None:
     reporter.epoch, reporter.max_epochs = start, None  # the loop below owns the budget
     for epoch in range(start + 1, spec.budget + 1):
         metrics = trainable.train_epoch(epoch)
-        if spec.store is not None and (epoch % spec.checkpoint_every == 0 or epoch == spec.budget):
+        # A stopped attempt writes no checkpoint: a requeued attempt of the trial may own the folder now.
+        if spec.store is not None and not reporter.should_stop() \
+                and (epoch % spec.checkpoint_every == 0 or epoch == spec.budget):
             spec.store.save(spec.trial_id, epoch, trainable.state_dict(), report=metrics)
         reporter.report(epoch=epoch, **metrics)
     raise BudgetReached()

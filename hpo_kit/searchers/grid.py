@@ -3,11 +3,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from ..decisions import Start, check_int
 from ..trial import Observation, Trial
-from .base import Optimizer, Start
+from .base import Searcher
 
 
-class GridSearch(Optimizer):
+class GridSearch(Searcher):
     """Enumerate the space's grid (every categorical choice, ``points_per_dimension`` per numeric axis).
 
     Never proposes a configuration twice, also across a restart: :meth:`restore` skips
@@ -18,8 +19,7 @@ class GridSearch(Optimizer):
 
     def __init__(self, points_per_dimension: int = 3, seed: int | None = 0) -> None:
         super().__init__(seed)
-        if points_per_dimension < 1:
-            raise ValueError(f"GridSearch: points_per_dimension={points_per_dimension!r} must be >= 1")
+        check_int("GridSearch", "points_per_dimension", points_per_dimension, 1, optional=False)
         self.points_per_dimension = points_per_dimension
         self._todo: list[dict] | None = None
 
@@ -28,7 +28,7 @@ class GridSearch(Optimizer):
             self._todo = list(self.space.grid(self.points_per_dimension))
         return self._todo
 
-    def suggest(self, trial_id: int) -> Start | None:
+    def ask(self, trial_id: int) -> Start | None:
         todo = self._grid()
         if not todo:
             self.finished = True
@@ -36,7 +36,7 @@ class GridSearch(Optimizer):
         config = todo.pop(0)
         if not todo:
             self.finished = True
-        return Start(config)
+        return Start(config, info={"source": "grid"})
 
     def restore(self, trials: Sequence[Trial], observations: Sequence[Observation]) -> None:
         seen = [t.config for t in trials]

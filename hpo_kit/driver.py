@@ -1,0 +1,322 @@
+"""The loop's handler: suggestions become steps, step results become observations.
+
+A :class:`Driver` is the :class:`~hpo_kit.engine.runner.Handler` of one running study. It
+runs on the runner's loop thread only, and changes trial state only through the
+:class:`~hpo_kit.ledger.Ledger`. What it keeps itself is step bookkeeping (which trial
+has a step in flight under which future key, stop requests not yet settled, retries),
+never trial status. Controls reach it through ``Runner.call_soon`` after the study has
+validated them in the caller's thread.
+
+Rules kept here:
+
+* Concurrency means running trials: steps in flight (queued or running) never exceed
+  ``concurrency``; ``prefetch`` steps more are queued only when the cluster has no more
+  threads than ``concurrency``, so a queued step cannot start beside them.
+* A step ends once: reports carried by a step's result are reconciled *before* the step
+  is settled, so a STOP decided during reconciliation becomes the step's outcome (a
+  report can never revive a settled trial: the ledger refuses it).
+* A kill with ``discard=True`` tells no policy; every other end is told once.
+* A pause gates the workers (a step that starts while paused returns unstarted and is
+  requeued as a new attempt); steps already running finish. Nothing is cancelled on a
+  pause, so no step can run on unseen while its trial is requeued.
+"""
+from __future__ import annotations
+
+import math
+import os
+import time
+import traceback as tb
+from typing import Any
+
+from distributed import CancelledError
+
+from .decisions import Decision, Resume, Start
+from .engine.runner import Runner
+from .engine.worker import StepResult, StepSpec
+from .ledger import Ledger
+from .trial import Trial, TrialStatus
+
+KILL_STATUS = {"user": TrialStatus.KILLED, "policy": TrialStatus.STOPPED, "monitor": TrialStatus.STOPPED}
+
+
+class MetricNotReported(RuntimeError):
+    """The study's metric appears in no report: a typo such as ``metric="val_los"``."""
+
+
+class Driver:
+    """Drives one study's policy, monitor and steps on a :class:`Runner` (see the module docstring)."""
+
+    def __init__(self, study: Any, ledger: Ledger, runner: Runner, slots: int) -> None:
+        self.study, self.ledger, self.runner = study, ledger, runner
+        self.policy, self.goal = study.optimizer, study.goal
+        self.slots = slots
+        self.in_flight: dict[int, str] = {}  # trial -> future key of its step
+        self.step_started: dict[int, float] = {}
+        self.pending_stop: dict[int, tuple[str, str, bool]] = {}  # trial -> (source, reason, discard)
+        self.retries: dict[int, int] = {}
+        self.requeue: list[int] = []
+        self.paused = False
+        self.stopping = False
+        self.exhausted = False
+        self.metric_seen = any(t.values(self.goal.metric) for t in ledger)
+        self._reconciling = False
+        self._best_at, self._best_shown = -math.inf, None
+
+    # -- deciding what runs ---------------------------------------------------------------------
+    @property
+    def capacity(self) -> int:
+        """Steps that may be in flight: ``concurrency``, plus ``prefetch`` where they cannot run beside them."""
+        c = self.study.concurrency
+        return c + (self.study.prefetch if self.slots <= c else 0)
+
+    def fill(self, runner: Runner) -> None:
+        if self.paused or self.stopping:
+            return
+        s = self.study
+        while len(self.in_flight) < self.capacity:
+            if self.requeue:
+                self._submit(self.ledger[self.requeue.pop(0)])
+                continue
+            if s.time_spent():
+                return
+            tid = self.ledger.next_id()
+            self.policy.may_start = s.n_trials is None or len(self.ledger) < s.n_trials
+            suggestion = self.policy.suggest(tid)
+            self._journal_policy_events()
+            if suggestion is None or (isinstance(suggestion, Start) and not self.policy.may_start):
+                self.exhausted = True  # for now: a later result may allow a Resume
+                return
+            self.exhausted = False
+            if isinstance(suggestion, Start):
+                budget = suggestion.budget if suggestion.budget is not None else s.max_epochs
+                t = self.ledger.create(s.space.validate(suggestion.config), budget, suggestion.parent,
+                                       suggestion.info)
+            elif isinstance(suggestion, Resume):
+                t = self.ledger.resume(suggestion.trial_id, suggestion.budget, suggestion.info)
+            else:
+                raise TypeError(f"{self.policy.name}.suggest returned {suggestion!r}")
+            self._submit(t)
+
+    def finished(self) -> bool:
+        if self.stopping or self.paused:
+            return self.stopping
+        if self.requeue:
+            return False
+        return self.policy.finished or self.exhausted or self.study.time_spent()
+
+    def _submit(self, t: Trial) -> None:
+        s = self.study
+        spec = StepSpec(study=self.runner.study_id, trial_id=t.id, attempt=t.attempt, config=t.config,
+                        objective=s.objective, budget=t.budget, parent=t.parent, store=s.store, data=s.data,
+                        metric=self.goal.metric, checkpoint_every=s.checkpoint_every,
+                        torch_threads=max(1, (os.cpu_count() or 1) // max(1, s.concurrency)))
+        self.in_flight[t.id] = self.runner.submit(spec, s.resources)
+
+    # -- what comes back --------------------------------------------------------------------------
+    def on_message(self, msg: dict[str, Any]) -> None:
+        t = self.ledger.trials.get(msg.get("trial"))
+        if t is None or t.status.is_terminal or msg.get("attempt", 0) != t.attempt or t.id not in self.in_flight:
+            return  # a stale step's message (an older attempt, or a step already settled)
+        if msg["kind"] == "start":
+            if self.ledger.start(t.id, msg.get("worker"), msg.get("pid"), msg.get("t")):
+                self.step_started[t.id] = time.time()
+        elif msg["kind"] == "report":
+            self._add_report(t, msg)
+
+    def _add_report(self, t: Trial, msg: dict[str, Any]) -> None:
+        if t.status is TrialStatus.PENDING and self.ledger.start(t.id, t.worker, None, msg["t"]):
+            self.step_started.setdefault(t.id, time.time())
+        report = {"epoch": msg["epoch"], "t": msg["t"], "metrics": msg["metrics"]}
+        if "diag" in msg:
+            report["diag"] = msg["diag"]
+        if not self.ledger.report(t.id, report):
+            return
+        value = msg["metrics"].get(self.goal.metric)
+        self.metric_seen = self.metric_seen or value is not None
+        if t.id in self.pending_stop:
+            return
+        loss = self.goal.loss(value) if value is not None and math.isfinite(value) else None
+        if self.policy.on_report(t.id, msg["epoch"], loss) is Decision.STOP:
+            self.request_stop(t.id, "policy", f"{self.policy.name} stopped it at epoch {msg['epoch']}", False)
+            return
+        s = self.study
+        if s.monitor is not None and s.on_flag != "off":
+            finding = s.monitor.check(t, self.ledger.trials, s.max_epochs)
+            if finding is not None and self.ledger.flag(t.id, finding.to_dict(), s.on_flag) and s.on_flag == "stop":
+                self.request_stop(t.id, "monitor", f"{finding.indicator} at epoch {finding.epoch}", False)
+
+    def on_done(self, spec: StepSpec, result: StepResult | BaseException) -> None:
+        t = self.ledger[spec.trial_id]
+        if spec.attempt != t.attempt or t.status.is_terminal:
+            return  # already settled (timed out, killed while queued) or an older attempt
+        if isinstance(result, StepResult):
+            self._reconciling = True  # stop decisions now become this step's outcome
+            try:
+                for msg in result.reports:  # nothing lost, nothing twice
+                    self._add_report(t, msg)
+            finally:
+                self._reconciling = False
+        self.in_flight.pop(t.id, None)
+        self.step_started.pop(t.id, None)
+        stop = self.pending_stop.pop(t.id, None)
+        if not isinstance(result, StepResult):
+            self._step_lost(t, result, stop)
+            return
+        if result.worker:
+            t.worker = result.worker
+        if result.outcome == "not_started":
+            if stop is not None:
+                self._end(t, KILL_STATUS[stop[0]], reason=stop[1], discard=stop[2])
+            else:
+                self.ledger.requeue(t.id)
+                self.requeue.append(t.id)
+            return
+        busy = result.busy
+        if stop is not None:  # a stop decided by now wins over how the step ended
+            self._end(t, KILL_STATUS[stop[0]], reason=stop[1], discard=stop[2], busy=busy)
+        elif result.outcome == "budget":
+            top = self.policy.top_epochs or self.study.max_epochs
+            full = top is None or t.epochs >= top
+            self._end(t, TrialStatus.COMPLETED if full else TrialStatus.PAUSED, busy=busy)
+        elif result.outcome == "completed":
+            self._end(t, TrialStatus.COMPLETED, busy=busy)
+        elif result.outcome == "stopped":
+            self._end(t, TrialStatus.KILLED, reason=result.reason or "stopped", busy=busy)
+        else:
+            self._end(t, TrialStatus.FAILED, error=result.error, traceback=result.traceback, busy=busy)
+        if result.reports and not self.metric_seen:
+            keys = sorted({k for m in result.reports for k in m["metrics"]})
+            raise MetricNotReported(f"metric={self.goal.metric!r} is in none of the reports; trial {t.id} "
+                                    f"reported {keys}: check the metric's name")
+
+    def _step_lost(self, t: Trial, exc: BaseException, stop: tuple[str, str, bool] | None) -> None:
+        if stop is not None:
+            self._end(t, KILL_STATUS[stop[0]], reason=stop[1], discard=stop[2])
+            return
+        if isinstance(exc, CancelledError):
+            if not self.stopping:
+                self.ledger.requeue(t.id)
+                self.requeue.append(t.id)
+            else:
+                self._end(t, TrialStatus.KILLED, reason="study stopped")
+            return
+        tries = self.retries[t.id] = self.retries.get(t.id, 0) + 1
+        text = "".join(tb.format_exception(type(exc), exc, exc.__traceback__))
+        if tries <= self.study.max_retries and _is_worker_loss(exc):
+            self.ledger.requeue(t.id, retry=f"{type(exc).__name__}: {exc}")
+            self.requeue.append(t.id)
+        else:
+            self._end(t, TrialStatus.FAILED, error=f"{type(exc).__name__}: {exc}", traceback=text)
+
+    def _end(self, t: Trial, status: TrialStatus, **kw: Any) -> None:
+        obs = self.ledger.end_step(t.id, status, **kw)
+        if not kw.get("discard"):  # a discarded trial is as if never told
+            self.policy.on_result(obs)
+            self._journal_policy_events()
+        progress = self.study._progress
+        if status.is_terminal and progress is not None:
+            progress.trial_ended(self._best_for_progress(), len(self.ledger.with_status(TrialStatus.RUNNING)))
+
+    def _best_for_progress(self) -> float | None:
+        """The progress bar's best score; the O(trials) scan runs at most every 0.5 s."""
+        now = time.monotonic()
+        if now - self._best_at >= 0.5 or not self.in_flight:
+            best = self.study.best_trial
+            self._best_shown, self._best_at = (best.score(self.goal) if best else None), now
+        return self._best_shown
+
+    def on_tick(self) -> None:
+        self.study._journal.sync()  # group commit: once per batch of events, before the next fill
+        s = self.study
+        if s.time_spent() and not self.stopping and self.in_flight:
+            self.stop("time budget spent", "policy")
+        if s.trial_timeout is None:
+            return
+        now = time.time()
+        for tid, since in list(self.step_started.items()):
+            if now - since > s.trial_timeout:
+                self._time_out(self.ledger[tid])
+
+    def _time_out(self, t: Trial) -> None:
+        key = self.in_flight.pop(t.id, None)
+        self.step_started.pop(t.id, None)
+        self.pending_stop.pop(t.id, None)
+        self._end(t, TrialStatus.FAILED, error=f"TrialTimeout: step ran over trial_timeout="
+                  f"{self.study.trial_timeout}s", reason="timeout")
+        if key is not None:
+            self.runner.cancel(key)
+        if t.worker:  # the hung thread holds the worker: only a restart frees it
+            self.runner.restart_worker(t.worker)
+
+    # -- controls (validated by the study; run on the loop thread) ------------------------------------
+    def request_stop(self, tid: int, source: str, reason: str, discard: bool) -> None:
+        t = self.ledger[tid]
+        if t.status.is_terminal or tid in self.pending_stop:
+            return
+        self.ledger.control("kill", source, reason, trial=tid, discard=discard)
+        if tid in self.in_flight:
+            self.pending_stop[tid] = (source, reason, discard)
+            if not self._reconciling:  # a step being settled has already returned
+                self.runner.signal_stop(tid, t.attempt, reason)
+                if t.status is TrialStatus.PENDING:
+                    self.runner.cancel(self.in_flight[tid])  # queued: the flag keeps a started one from writing
+        else:
+            if tid in self.requeue:
+                self.requeue.remove(tid)
+            self._end(t, KILL_STATUS[source], reason=reason, discard=discard)
+
+    def set_paused(self, paused: bool, reason: str, source: str) -> None:
+        if paused == self.paused:
+            return
+        self.paused = paused
+        self.runner.set_paused(paused)
+        self.study.state = "paused" if paused else "running"
+        self.ledger.control("pause" if paused else "resume", source, reason)
+
+    def stop(self, reason: str, source: str = "user") -> None:
+        if self.stopping:
+            return
+        self.ledger.control("stop", source, reason)
+        for tid in list(self.in_flight) + list(self.requeue):
+            self.request_stop(tid, "user", reason, False)
+        self.stopping = True
+
+    def tune(self, params: dict[str, Any], reason: str, source: str) -> None:
+        try:
+            self.policy.update(**params)
+        except Exception as exc:  # noqa: BLE001 - validated in the caller; a control never ends the loop
+            self.ledger.control("tune", source, reason, value=params, refused=f"{type(exc).__name__}: {exc}")
+            return
+        self.ledger.control("tune", source, reason, value=params)
+        self._journal_policy_events()
+
+    def set_concurrency(self, n: int, reason: str, source: str) -> None:
+        self.study.concurrency = n
+        self.ledger.control("concurrency", source, reason, value=n)
+
+    def _journal_policy_events(self) -> None:
+        for event in self.policy.drain_events():
+            action = event.pop("action")
+            self.ledger.control(action, "policy", event.pop("reason", ""), value=event or None)
+
+    def settle_paused(self) -> None:
+        """At a natural end, end the trials still PAUSED: no policy will resume them now.
+
+        A study stopped by the user or by its time budget keeps them PAUSED, so that
+        ``Study.resume(path)`` can still promote them.
+        """
+        if self.stopping or self.study.time_spent():
+            return
+        for t in sorted(self.ledger.with_status(TrialStatus.PAUSED), key=lambda t: t.id):
+            self._end(t, TrialStatus.STOPPED, reason=f"paused at epoch {t.epochs}; "
+                      f"{self.policy.name} did not resume it before the study ended")
+
+
+def _is_worker_loss(exc: BaseException) -> bool:
+    """A step lost with its worker (retried) rather than one that cannot run at all (FAILED).
+
+    Trial errors never get here (``run_step`` records them); what does is Dask's own:
+    workers that died under the step, lost connections, or a spec that cannot be unpickled.
+    """
+    names = {c.__name__ for c in type(exc).__mro__}
+    return bool(names & {"KilledWorker", "CommClosedError", "FutureCancelledError", "StreamClosedError"})

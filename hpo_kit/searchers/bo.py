@@ -1,0 +1,349 @@
+"""Time-aware asynchronous Bayesian optimisation (seed: time-constrained-parallel-bo.md), as a searcher.
+
+The cost told to the surrogate is ``Z = L + b*T`` until a switch point and ``Z = L`` after
+it, so that early trials favour cheap configurations and later ones recover accuracy.
+
+Units. ``L`` is the trial's told loss (minimisation orientation, the engine's one rule) and
+``T`` the observation's ``duration`` (busy seconds), in seconds or in median trials
+(``time_unit``, default ``"median"``: then ``b = 0.1`` means "a trial of median length
+costs 0.1 of loss" on any hardware); the rules are in :mod:`.cost`.
+
+Asynchronous parallel BO *without prediction* (the seed): every worker starts on its own
+random configuration (``max(n_initial_points, concurrency)`` random starts); afterwards
+each new trial gets a point the surrogate proposes from all results told so far.
+``strategy="constant_liar"`` instead tells running trials (those with no result yet) a
+lie (the lowest cost so far, skopt's ``cl_min``) before fitting, for comparison.
+
+Random points (the initial ones and every fallback) come from :meth:`Policy.rng` of the
+trial id, a pure function of ``(seed, trial_id)``; each refit's seed is derived from
+``(seed, number of told trials)``. So a searcher rebuilt by :meth:`restore` draws and
+refits exactly as an uninterrupted one would, without replaying any generator.
+
+Intermediate results (under ASHA, Hyperband, ...), BOHB-style (Falkner et al. 2018):
+:meth:`tell` receives every observation and the searcher keeps per trial its latest one
+(``epochs``, ``loss``, ``duration``) at each budget it reached. Each refit is fitted on the
+observations at the highest budget (``epochs``) measured by at least ``n_min = len(space) + 2``
+trials, else on every trial's latest (:mod:`.cost` documents the details);
+``Start.info["budget"]`` journals the budget a surrogate point's model was fitted on
+(``None``: mixed). Under FIFO every observation is final at the study's full budget, so
+nothing changes there. Only finite losses are told.
+
+Latency. A skopt refit takes seconds at a few hundred observations, so in the default
+``background=True`` mode the searcher refits on a daemon thread: :meth:`ask` returns at
+once the best unused candidate of the newest refit (a random point while none is ready)
+and journals in ``Start.info`` how many results that surrogate lacked. With
+``background=False`` every refit happens inside the calls, so seeded runs (tests, the
+simulator benchmarks) are reproducible.
+
+Enough prepared points (issue "BO that stays Bayesian"): each refit yields a batch of
+``2 * concurrency`` distinct candidates from its one fitted model (:mod:`.surrogate`),
+given out in rank order as workers free up: up to ``concurrency`` trials may start before
+the next refit lands, and up to ``concurrency`` candidates may be skipped as equal to a
+running trial's configuration. A change of the cost discards the batch.
+
+Journal. Each ``Start.info`` holds ``phase``, ``cost``, ``lacked`` (results the surrogate had
+not seen) and ``source``: ``"initial"`` (a random start), ``"surrogate"`` (with ``rank``, its
+position in the batch, and ``budget``), ``"random"`` (no unused candidate was ready) or
+``"duplicate"`` (every unused candidate was a running trial's configuration, so a random
+point was sent instead).
+
+Switching. The switch (by finished trials, by elapsed seconds since :meth:`setup`, or by
+:meth:`switch`) is one-way. Any change of the cost (the switch, a new ``b``) refits the
+surrogate on the whole history under the new cost; candidates chosen under the old cost
+are dropped. In a running study call ``study.tune(b=...)`` or
+``study.tune(switch_after_trials=0)`` (an immediate, journalled switch); a direct
+``searcher.switch()`` takes effect but is not journalled, so a restart would not replay it.
+"""
+from __future__ import annotations
+
+import threading
+import time
+import traceback
+import warnings
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+
+from ..decisions import Start
+from ..goal import Goal
+from ..space import Space
+from ..trial import Observation, Trial, TrialStatus
+from .base import Searcher
+from .cost import STRATEGIES, History, TimeCost, Told, check_choice, check_initial, costs, fit_set, remember
+from .surrogate import ACQ_FUNCS, Proposal, RefitThread, Snapshot, check_estimator, refit, to_point, warm_up
+
+#: Seed stream of the refits (stream 0 of :meth:`Policy.rng` gives the trials' random points).
+_REFIT_STREAM = 1
+
+
+class TimeAwareBO(TimeCost, Searcher):
+    """Asynchronous BO over scikit-optimize whose cost trades loss against trial time.
+
+    Parameters
+    ----------
+    b
+        Time penalty ``b >= 0`` of ``Z = L + b*T`` before the switch; ``0`` is standard BO.
+        Choose it on the scale of your loss (see ``time_unit``).
+    switch_after_trials
+        Switch to ``Z = L`` once this many trials have finished (``None``: not by count).
+    switch_after_seconds
+        Switch once this many seconds have passed since :meth:`setup` (``None``: not by time).
+    time_unit
+        ``"median"`` (T in median trial durations) or ``"seconds"``; see the module docstring.
+    n_initial_points
+        Random configurations before the surrogate is used; at least ``concurrency`` are
+        drawn so that every worker starts on its own random configuration.
+    base_estimator
+        Surrogate model: ``"GP"``, ``"RF"`` or ``"ET"`` (``GBRT``/``DUMMY`` are refused:
+        they fail with scikit-optimize 0.10.2 on scikit-learn >= 1.6).
+    acq_func
+        ``"EI"``, ``"PI"``, ``"LCB"`` or ``"gp_hedge"`` (its gains carry over between refits
+        of one cost). ``"EI"`` by default: one acquisition per refit, the cheapest.
+    strategy
+        ``"none"`` (the seed: no prediction of running trials) or ``"constant_liar"``.
+    seed
+        Seed of the random points and of every refit; ``None`` for fresh entropy.
+    background
+        Refit on a daemon thread (``True``, for studies) or inside the calls (``False``,
+        reproducible; for tests and simulations).
+    clock
+        Seconds for ``switch_after_seconds`` (default ``time.monotonic``; a simulator may
+        pass its virtual clock).
+    """
+
+    name = "bo"
+
+    def __init__(self, b: float = 0.0, *, switch_after_trials: int | None = None,
+                 switch_after_seconds: float | None = None, time_unit: str = "median", n_initial_points: int = 10,
+                 base_estimator: str = "GP", acq_func: str = "EI", strategy: str = "none", seed: int | None = 0,
+                 background: bool = True, clock: Callable[[], float] = time.monotonic) -> None:
+        super().__init__(seed)
+        self._init_cost(b, switch_after_trials, switch_after_seconds, time_unit, clock)
+        self.n_initial_points = check_initial(n_initial_points)
+        self.acq_func = check_choice("acq_func", acq_func, ACQ_FUNCS)
+        self.strategy = check_choice("strategy", strategy, STRATEGIES)
+        self.base_estimator = check_estimator(base_estimator)
+        self.background = bool(background)
+        self._lock = threading.RLock()
+        self._thread: RefitThread | None = None
+        self._reset()
+
+    def _reset(self) -> None:
+        self._told: dict[int, History] = {}  # per trial, its finite-loss observation at each budget
+        self._pending: dict[int, dict[str, Any]] = {}  # asked and not final (running or paused)
+        self._finished: set[int] = set()
+        self._n_started = 0
+        self._dirty = False
+        self._proposal: Proposal | None = None
+        self._used: set[int] = set()  # ranks of the newest batch already given to a trial
+        self._n_refits = 0
+        self._last_refit: dict[str, Any] | None = None
+        self._error: str | None = None
+        self._reset_cost()
+
+    # -- the Searcher interface ----------------------------------------------------------------
+    def setup(self, space: Space, goal: Goal, concurrency: int = 1) -> None:
+        super().setup(space, goal, concurrency)
+        self.close()
+        with self._lock:
+            self._reset()
+        if self.background:
+            self._start_thread()
+
+    def ask(self, trial_id: int) -> Start:
+        assert self.space is not None, "call setup() first"
+        with self._lock:
+            self._check_switch()
+            if not self.background and self._wants_refit():
+                self._refit_once()  # synchronous mode: the surrogate knows every result
+            config, info = self._next_config(trial_id)
+            self._pending[trial_id] = config
+            self._n_started += 1
+            if self.strategy == "constant_liar" or self._n_started == self._n_initial:
+                self._touch()  # a new running point (liar), or the surrogate is needed from now on
+        return Start(config, info=info)
+
+    def tell(self, obs: Observation) -> None:
+        with self._lock:
+            epoch = self._epoch
+            self._learn(obs)
+            self._refit_if_cost_changed(epoch)
+
+    def _learn(self, obs: Observation) -> None:
+        if obs.final:
+            self._pending.pop(obs.trial_id, None)
+            self._finished.add(obs.trial_id)
+        if obs.loss is not None and np.isfinite(obs.loss):
+            told = Told(to_point(self.space, obs.config), float(obs.loss), float(obs.duration), int(obs.epochs))
+            remember(self._told.setdefault(obs.trial_id, {}), obs.epochs, told, obs.status is TrialStatus.FAILED)
+        else:  # tell nothing (a discard, or no loss scale known yet)
+            self._told.pop(obs.trial_id, None)
+        self._touch()
+        self._check_switch()
+
+    def restore(self, trials: Sequence[Trial], observations: Sequence[Observation]) -> None:
+        """Re-learn the journal's history under the current cost and continue the clock.
+
+        Random points need no replay (they are drawn per trial id), so this only rebuilds
+        what was told, which trials run, and the elapsed time; one refit follows.
+        """
+        with self._lock:
+            for obs in observations:
+                self._learn(obs)
+            self._n_started = max(self._n_started, len(trials))
+            for t in trials:
+                if not t.status.is_terminal and t.id not in self._pending:
+                    self._pending[t.id] = dict(t.config)
+            stamps = [s for t in trials for s in (t.created, t.started, t.ended) if s]
+            self._elapsed_offset = (max(stamps) - min(stamps)) if stamps else 0.0
+            self._check_switch()
+            self._touch()
+            if not self.background and self._wants_refit():
+                self._refit_once()
+
+    def _start_thread(self) -> None:
+        self._thread = RefitThread(self._refit_job, name=f"hpo-kit-bo-refit-{id(self):x}", warm_up=warm_up)
+
+    def close(self) -> None:
+        """Stop the refit thread (the searcher can still propose random points)."""
+        thread, self._thread = self._thread, None
+        if thread is not None:
+            thread.close(timeout=60)
+
+    # -- views (phase, cost and elapsed are TimeCost's) -----------------------------------------------------
+    @property
+    def n_min(self) -> int:
+        """Points a budget needs before the surrogate is fitted on it alone (BOHB's rule)."""
+        return len(self.space) + 2 if self.space is not None else 2
+
+    @property
+    def surrogate(self) -> Any:
+        """The skopt ``Optimizer`` of the newest refit (its ``yi`` are the told costs), or ``None``."""
+        with self._lock:
+            return None if self._proposal is None else self._proposal.model
+
+    def params(self) -> dict[str, Any]:
+        return {"seed": self.seed, "b": self.b, "switch_after_trials": self.switch_after_trials,
+                "switch_after_seconds": self.switch_after_seconds, "time_unit": self.time_unit,
+                "n_initial_points": self.n_initial_points, "base_estimator": self.base_estimator,
+                "acq_func": self.acq_func, "strategy": self.strategy, "background": self.background}
+
+    def state(self) -> dict[str, Any]:
+        with self._lock:
+            return {"b": self.b, "phase": self.phase, "cost": self.cost, "time_unit": self.time_unit,
+                    "switch_after_trials": self.switch_after_trials,
+                    "switch_after_seconds": self.switch_after_seconds, "switched": self._switched,
+                    "n_observations": self._n_observations, "n_trials_told": len(self._told),
+                    "n_finished": len(self._finished), "n_pending": len(self._pending), "refits": self._n_refits,
+                    "last_refit": self._last_refit,
+                    "error": self._error or (self._thread.error if self._thread else None)}
+
+    # -- refits --------------------------------------------------------------------------------------
+    @property
+    def _n_initial(self) -> int:
+        return max(self.n_initial_points, self.concurrency)
+
+    @property
+    def _batch(self) -> int:
+        # Candidates per refit: the trials that may start before the next refit lands, plus as
+        # many spares for candidates skipped as equal to a running trial (module docstring).
+        return 2 * max(1, self.concurrency)
+
+    def _on_new_cost(self) -> None:
+        self._proposal, self._used = None, set()  # a point chosen under the old cost is not offered
+        self._touch()
+
+    def _touch(self) -> None:
+        self._dirty = True
+        if self._thread is not None and self._wants_refit():
+            self._thread.wake()
+
+    @property
+    def _initial_done(self) -> bool:
+        # Results told without asks (a restart, a warm start) count as initial points.
+        return max(self._n_started, len(self._finished), len(self._told)) >= self._n_initial
+
+    @property
+    def _n_observations(self) -> int:
+        return sum(len(h) for h in self._told.values())
+
+    def _wants_refit(self) -> bool:
+        return self._dirty and len(self._told) >= 2 and self._initial_done
+
+    def _snapshot(self) -> Snapshot:
+        fitted, budget = fit_set(self._told.values(), self.n_min)
+        zs = costs(fitted, self._b_now, self.time_unit)
+        pending = ([to_point(self.space, c) for tid, c in self._pending.items() if tid not in self._told]
+                   if self.strategy != "none" else [])  # a paused trial's result is told, not lied about
+        n = self._n_observations
+        seed = None if self.seed is None else int(np.random.SeedSequence([self.seed, _REFIT_STREAM, n])
+                                                   .generate_state(1)[0] % (2**31 - 1))
+        previous = self._proposal.model if self._proposal is not None else None
+        return Snapshot([t.point for t in fitted], zs, pending, min(zs) if pending else None, n, self._epoch, seed,
+                        previous, budget, self._batch)
+
+    def _refit_once(self) -> bool:
+        """Snapshot (locked), fit (unlocked), publish (locked); False when nothing was to do."""
+        with self._lock:
+            if not self._wants_refit():
+                return False
+            snap = self._snapshot()
+            self._dirty = False
+            self._n_refits += 1
+        try:
+            proposal = refit(self.space, snap, self.base_estimator, self.acq_func)
+        except Exception:  # noqa: BLE001 - the study goes on with random points
+            with self._lock:
+                self._error = traceback.format_exc()
+            warnings.warn(f"TimeAwareBO: refit failed, proposing random points:\n{self._error}", RuntimeWarning)
+            return False
+        with self._lock:
+            if proposal.epoch == self._epoch:
+                self._proposal, self._used, self._error = proposal, set(), None
+                self._last_refit = {"seconds": round(proposal.seconds, 4), "at": round(self.elapsed, 3),
+                                    "n_observations": proposal.n_observations, "n_fitted": len(snap.points),
+                                    "budget": proposal.budget, "candidates": len(proposal.configs)}
+        return True
+
+    def _refit_job(self) -> None:
+        while self._thread is not None and self._refit_once():
+            pass
+
+    def _refit_if_cost_changed(self, epoch: int) -> None:
+        # Synchronous mode re-tells at once, so the surrogate never shows a stale cost;
+        # the background thread was already woken by _new_cost.
+        if self._epoch != epoch and not self.background and self._wants_refit():
+            self._refit_once()
+
+    def _next_config(self, trial_id: int) -> tuple[dict[str, Any], dict[str, Any]]:
+        info: dict[str, Any] = {"phase": self.phase, "cost": self.cost}
+        if not self._initial_done:
+            return self.space.sample(self.rng(trial_id)), {**info, "source": "initial"}
+        p = self._proposal
+        info["lacked"] = max(0, self._n_observations - (p.n_observations if p is not None else 0))
+        source = "random"  # no refit ready yet, or its whole batch given to other trials
+        if p is not None:
+            running = list(self._pending.values())
+            for rank, config in enumerate(p.configs):
+                if rank in self._used:
+                    continue
+                if config in running:  # no prediction: a running point may come back
+                    source = "duplicate"
+                    continue
+                self._used.add(rank)
+                return dict(config), {**info, "source": "surrogate", "rank": rank, "budget": p.budget}
+        return self.space.sample(self.rng(trial_id)), {**info, "source": source}
+
+    # -- pickling (the study saves its searcher beside the journal) ---------------------------------
+    def __getstate__(self) -> dict[str, Any]:
+        state = dict(self.__dict__)
+        state["_lock"], state["_thread"], state["_proposal"], state["_used"] = None, None, None, set()
+        state["_dirty"] = bool(self._told)
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self._lock = threading.RLock()
+        if self.background and self.space is not None:
+            self._start_thread()

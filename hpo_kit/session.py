@@ -1,0 +1,145 @@
+"""A study's life cycle: open (journal, cluster, policy, driver), drive the loop, close.
+
+Split from :mod:`hpo_kit.study` so the facade reads in one sitting. The journal lock is
+taken first (a locked journal must not start a cluster) and released on every path
+out, including a start that fails half-way; a loop that crashes is journalled
+``study_end state="failed"`` with its error, never "finished".
+"""
+from __future__ import annotations
+
+import os
+import time
+import traceback
+import uuid
+import warnings
+from typing import TYPE_CHECKING, Any
+
+import cloudpickle
+
+from .driver import Driver
+from .engine.cluster import connect, worker_count
+from .engine.journal import Journal
+from .engine.runner import Runner
+from .progress import Progress
+from .resume import restore_into, resume_from  # noqa: F401 - Study.resume(path)
+
+if TYPE_CHECKING:
+    from .study import Study
+
+
+class _Locked:
+    """The driver as the runner's handler, each call under the study lock (reads from other threads)."""
+
+    def __init__(self, driver: Driver, lock: Any) -> None:
+        self._driver, self._lock = driver, lock
+
+    def __getattr__(self, name: str) -> Any:
+        fn = getattr(self._driver, name)
+
+        def call(*args: Any) -> Any:
+            with self._lock:
+                return fn(*args)
+
+        return call
+
+
+def settings_of(study: "Study") -> dict[str, Any]:
+    """Everything a resume needs to rebuild the study's settings (journalled at start)."""
+    return {"n_trials": study.n_trials, "time_budget": study.time_budget, "trial_timeout": study.trial_timeout,
+            "max_epochs": study.max_epochs, "concurrency": study.concurrency, "prefetch": study.prefetch,
+            "on_flag": study.on_flag, "resources": study.resources, "max_retries": study.max_retries,
+            "on_interrupted": study.on_interrupted, "checkpoint_every": study.checkpoint_every,
+            "checkpoints": study.store.url}
+
+
+def open_study(study: "Study", progress: bool) -> None:
+    """Take the journal, connect the cluster, bind the policy and start the driver."""
+    if study.state != "created":
+        raise RuntimeError(f"study {study.name!r} is {study.state}; create a new Study or use Study.resume(path)")
+    path = study.journal_path
+    if study._resumed is None and os.path.exists(path) and os.path.getsize(path) > 0:
+        raise FileExistsError(f"journal={path!r} already holds a study: continue it with Study.resume(path) "
+                              f"or give a new journal path")
+    study._journal = study._journal or Journal(path)
+    try:
+        study.ledger.journal = study._journal
+        study.client, study._owned = connect(study.cluster, study.n_workers)
+        slots = worker_count(study.client)
+        if study.concurrency is not None and study.concurrency > slots:
+            warnings.warn(f"concurrency={study.concurrency} exceeds the cluster's {slots} worker threads: "
+                          f"at most {slots} trials run at once", RuntimeWarning, stacklevel=3)
+        study.concurrency = study.concurrency or slots
+        study.prefetch = study.concurrency if study.prefetch is None else study.prefetch
+        study.optimizer.setup(study.space, study.goal, study.max_epochs, study.concurrency, study.ledger.trials)
+        study._runner = Runner(study.client, uuid.uuid4().hex[:12])
+        study._driver = Driver(study, study.ledger, study._runner, slots)
+        study._t0 = time.time()
+        if study._resumed is None:
+            _save_code(study)
+            study.ledger.log("study_start", name=study.name, goal=vars(study.goal), space=study.space.to_dict(),
+                             optimizer=study.optimizer.describe(), settings=settings_of(study),
+                             dashboard=getattr(study.client, "dashboard_link", None))
+        else:
+            restore_into(study, study._resumed)
+        total = None if study.n_trials is None else max(0, study.n_trials - len(study.ledger))
+        study._progress = Progress(total, study.name, enabled=progress)
+        study.state = "running"
+    except BaseException:
+        close_study(study, None, journal_end=False)
+        raise
+
+
+def drive(study: "Study") -> None:
+    """Run the loop to its end and close; what ended a crashed loop goes to ``study.error``."""
+    error: BaseException | None = None
+    try:
+        study._runner.run(_Locked(study._driver, study._lock))
+        with study._lock:
+            study._driver.settle_paused()
+    except BaseException as exc:  # noqa: BLE001 - journalled as a failed study, re-raised by wait()/run()
+        error = exc
+        if study._thread is not None:
+            traceback.print_exc()
+    finally:
+        close_study(study, error)
+
+
+def close_study(study: "Study", error: BaseException | None, journal_end: bool = True) -> None:
+    """Journal the end, then release the journal, the progress bar, the runner, the policy and the cluster."""
+    with study._lock:
+        driver = study._driver
+        stopped = driver is not None and driver.stopping
+        state = "failed" if error is not None else "stopped" if stopped else "finished"
+        try:
+            if study._journal is not None and journal_end:
+                fields = {"error": f"{type(error).__name__}: {error}"} if error is not None else {}
+                study.ledger.log("study_end", state=state, n_trials=len(study.ledger), **fields)
+        finally:
+            if study._journal is not None:
+                study._journal.close()
+                study._journal = None
+            study.ledger.journal = None
+            for closer in (getattr(study._progress, "close", None), getattr(study._runner, "close", None),
+                           study.optimizer.close, *(getattr(o, "close", None) for o in study._owned)):
+                if closer is None:
+                    continue
+                try:
+                    closer()
+                except Exception:  # noqa: BLE001 - closing a dying cluster must not mask results
+                    pass
+            study.error = error
+            study.state = state if journal_end else "created"
+
+
+def _save_code(study: "Study") -> None:
+    # The objective and data loader are code, not JSON: keep them beside the journal so
+    # Study.resume(path) needs nothing but the path (cloudpickle handles notebook functions).
+    try:
+        blob = cloudpickle.dumps({"objective": study.objective, "data": study.data, "optimizer": study.optimizer,
+                                  "monitor": study.monitor})
+    except Exception as exc:  # noqa: BLE001 - resume then needs the objective passed again
+        warnings.warn(f"study {study.name!r}: cannot pickle its code for Study.resume ({type(exc).__name__}: "
+                      f"{exc}); a resume will need objective= and data= again", RuntimeWarning, stacklevel=3)
+        return
+    with open(study.journal_path + ".pkl", "wb") as f:
+        f.write(blob)
