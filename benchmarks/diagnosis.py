@@ -5,7 +5,7 @@
                no statistics, with naive per-layer reductions every batch (kept on the device, and
                with an ``.item()`` each), and with the Watcher every batch and at its default period.
                Goal: the default costs <= 5% of epoch time.
-(b) search     The same random search (and time-aware BO, when ``hpo_kit.optimizers.bo`` has it) with
+(b) search     The same random search (and time-aware BO, when ``hpo_kit.searchers.bo`` has it) with
                and without ``Diagnosis`` on a small CNN over sklearn's 8x8 digits, in a space with
                bad regions (activation incl. sigmoid, optimizer, lr over six decades, init scale),
                same time budget, paired seeds (both arms draw the same configurations in the same
@@ -228,9 +228,9 @@ def cnn_objective(config: dict[str, Any], reporter: Any, watch: bool = False) ->
 def _optimizers() -> dict[str, Any]:
     out: dict[str, Any] = {"random": RandomSearch}
     try:
-        from hpo_kit.optimizers.bo import TimeAwareBO  # written by another engineer; may not exist yet
+        from hpo_kit.searchers.bo import TimeAwareBO  # written by another engineer; may not exist yet
     except ImportError:
-        print("\nnote: hpo_kit.optimizers.bo.TimeAwareBO not found; BO arms skipped")
+        print("\nnote: hpo_kit.searchers.bo.TimeAwareBO not found; BO arms skipped")
     else:
         out["bo"] = TimeAwareBO
     return out

@@ -257,7 +257,8 @@ class Driver:
         if tid in self.in_flight:
             self.pending_stop[tid] = (source, reason, discard)
             if not self._reconciling:  # a step being settled has already returned
-                self.runner.signal_stop(tid, t.attempt, reason)
+                worker = t.worker if t.status is TrialStatus.RUNNING else None
+                self.runner.signal_stop(tid, t.attempt, reason, worker)
                 if t.status is TrialStatus.PENDING:
                     self.runner.cancel(self.in_flight[tid])  # queued: the flag keeps a started one from writing
         else:

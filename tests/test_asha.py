@@ -334,14 +334,14 @@ def test_rungs_read_the_loss_at_their_epoch_with_sparse_reports():
 @pytest.mark.parametrize("cut", [6.0, 12.5, 30.0])
 def test_restore_without_a_replay_gives_the_uninterrupted_next_suggestion(make, cut, monkeypatch):
     res = simulate(live := make(), SPACE, GOAL, curve, uneven, n_workers=4, max_epochs=27, time_budget=cut)
-    ledger = Ledger(GOAL)  # the journal's view: trials, and the observations in told (step end) order
-    told = ledger.restore(res.trials, [tid for _, tid, _, _ in res.timeline])
-    live.trials = ledger.trials
-    if (s := live.suggest(ledger.next_id())) is not None:  # handed out; it reports to its budget, then a crash
-        t = ledger.create(s.config, s.budget) if isinstance(s, Start) else ledger.resume(s.trial_id, s.budget)
-        ledger.start(t.id, "w0")
+    run = res.ledger
+    if (s := live.suggest(run.next_id())) is not None:  # handed out; it reports to its budget, then a crash
+        t = run.create(s.config, s.budget) if isinstance(s, Start) else run.resume(s.trial_id, s.budget)
+        run.start(t.id, "w0")
         for epoch in range(t.epochs + 1, t.budget + 1):
-            ledger.report(t.id, {"epoch": epoch, "t": 0.0, "metrics": {"val_loss": curve(t.config, epoch)}})
+            run.report(t.id, {"epoch": epoch, "t": 0.0, "metrics": {"val_loss": curve(t.config, epoch)}})
+    ledger = Ledger(GOAL)  # the journal's view: trials, and the observations in told order
+    told = ledger.restore(dict(res.trials), list(run.ends))
     (again := make()).setup(SPACE, GOAL, 27, 4, ledger.trials)
     with monkeypatch.context() as m:  # configurations come from the journal, never from a replayed RNG
         m.setattr(Space, "sample", lambda *_: pytest.fail("restore redrew a configuration"))

@@ -58,7 +58,8 @@ class Runner:
         self._events: queue.Queue = queue.Queue()
         self._specs: dict[str, StepSpec] = {}
         self._futures: dict[str, Future] = {}
-        self._ac = as_completed(loop=client.loop, with_results=True, raise_errors=False)  # not default_client()'s
+        # Results are not gathered for every future: a step settled by its "done" event needs no fetch.
+        self._ac = as_completed(loop=client.loop, with_results=False, raise_errors=False)  # not default_client()'s
         self._added = threading.Event()
         self._closing = threading.Event()
         self._stop = False
@@ -92,24 +93,32 @@ class Runner:
         if fut is not None:
             fut.cancel()
 
-    def signal_stop(self, trial_id: int, attempt: int, reason: str) -> None:
-        """Ask this attempt of the trial to stop at its next epoch boundary, wherever it runs."""
-        self._broadcast(W.request_stop, self.study_id, trial_id, attempt, reason)
+    def signal_stop(self, trial_id: int, attempt: int, reason: str, worker: str | None = None) -> None:
+        """Ask this attempt of the trial to stop at its next epoch boundary: on ``worker`` when known
+        (the step runs there), else on every worker (a queued step may start anywhere)."""
+        self._broadcast(W.request_stop, self.study_id, trial_id, attempt, reason,
+                        workers=[worker] if worker else None)
 
     def set_paused(self, paused: bool) -> None:
         """Gate the workers: a step that starts while paused returns at once, unstarted."""
         self._broadcast(W.set_paused, self.study_id, paused)
 
     def restart_worker(self, address: str) -> None:
-        """Kill and restart a worker process (a hung trial cannot be interrupted otherwise)."""
-        try:
-            self.client.restart_workers([address], timeout=30, raise_for_error=False)
-        except Exception:  # noqa: BLE001 - a worker without a nanny cannot restart: report, go on
-            log.warning("could not restart worker %s", address, exc_info=True)
+        """Kill and restart a worker process (a hung trial cannot be interrupted otherwise).
 
-    def _broadcast(self, fn: Callable, *args: Any) -> None:
+        On a thread of its own: a restart takes seconds, and the loop must go on meanwhile.
+        """
+        def restart() -> None:
+            try:
+                self.client.restart_workers([address], timeout=30, raise_for_error=False)
+            except Exception:  # noqa: BLE001 - a worker without a nanny cannot restart: report, go on
+                log.warning("could not restart worker %s", address, exc_info=True)
+
+        threading.Thread(target=restart, name="hpo-kit-restart", daemon=True).start()
+
+    def _broadcast(self, fn: Callable, *args: Any, workers: list[str] | None = None) -> None:
         try:
-            self.client.run(fn, *args, on_error="ignore")
+            self.client.run(fn, *args, workers=workers, on_error="ignore")
         except Exception:  # noqa: BLE001 - a worker lost mid-broadcast must not end the study
             log.warning("broadcast %s failed", fn.__name__, exc_info=True)
 
@@ -172,7 +181,13 @@ class Runner:
     def _feed(self) -> None:
         while not self._closing.is_set():
             try:
-                for fut, result in self._ac:
+                for fut in self._ac:
+                    if fut.key not in self._specs:
+                        continue  # settled by its "done" event already: no fetch from the worker
+                    try:
+                        result: Any = fut.result()
+                    except BaseException as exc:  # noqa: BLE001 - errors and cancellations are outcomes
+                        result = exc
                     self._events.put(("done", fut, result))
             except Exception:  # noqa: BLE001 - keep feeding; the loop sees failures as results
                 log.exception("as_completed feeder")

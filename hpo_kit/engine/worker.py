@@ -295,6 +295,6 @@ def _run_trainable(spec: StepSpec, reporter: Reporter) -> None:
         # A stopped attempt writes no checkpoint: a requeued attempt of the trial may own the folder now.
         if spec.store is not None and not reporter.should_stop() \
                 and (epoch % spec.checkpoint_every == 0 or epoch == spec.budget):
-            spec.store.save(spec.trial_id, epoch, trainable.state_dict(), report=metrics)
+            spec.store.save(spec.trial_id, epoch, trainable.state_dict(), report=metrics, attempt=spec.attempt)
         reporter.report(epoch=epoch, **metrics)
     raise BudgetReached()

@@ -185,6 +185,12 @@ def rungs(records: Records) -> tuple[Columns, Columns]:
     return per_trial, per_rung
 
 
+def policy_params(records: Records) -> dict[str, Any]:
+    """The journalled parameters of the study's scheduler and its searcher, in one dict (scheduler's win)."""
+    opt = dict(study_start(records).get("optimizer", {}) or {})
+    return {**(opt.pop("searcher", None) or {}), **opt}
+
+
 def bo_cost(records: Records, state: dict[str, Any] | None = None) -> tuple[Columns, Columns]:
     """Time-aware BO's view: each result's loss L, time T and cost Z = L + b*T, and the b/switch changes.
 
@@ -205,7 +211,7 @@ def bo_cost(records: Records, state: dict[str, Any] | None = None) -> tuple[Colu
     state = state or {}
     records = list(records)
     t0 = t0_of(records)
-    params = study_start(records).get("optimizer", {})
+    params = policy_params(records)
     b = float(params.get("b", 0.0) or 0.0)
     median_unit = state.get("time_unit", params.get("time_unit", "median")) == "median"
     switch = next((r for r in records if r.get("event") == "control" and r.get("action") == "switch"), None)

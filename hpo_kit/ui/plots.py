@@ -74,7 +74,7 @@ def views_for(records: D.Records) -> tuple[str, ...]:
     views = ["curves", "best", "timeline"]
     if any(r.get("event") in ("trial_pause", "trial_resume") for r in records):
         views.append("rungs")
-    if "b" in D.study_start(records).get("optimizer", {}):
+    if "b" in D.policy_params(records):
         views.append("cost")
     return tuple(views)
 
