@@ -123,6 +123,8 @@ def trials_table(df: Any, goal: Any, columns: Sequence[str] | None = None, head:
     rows = df.sort_values("score", ascending=goal.mode == "min", na_position="last", kind="stable")
     if head is not None:
         rows = rows.head(head)
+    if not columns:  # only the trial id
+        return rows.index.to_frame(index=False).to_string(index=False)
     return rows[list(columns)].to_string(max_colwidth=max_colwidth, float_format=lambda v: f"{v:.4g}")
 
 

@@ -33,14 +33,11 @@ from distributed import CancelledError
 from .decisions import Decision, Resume, Start
 from .engine.runner import Runner
 from .engine.worker import StepResult, StepSpec
+from .errors import LOST_AFTER, MetricNotReported, SchedulerLost, is_worker_loss
 from .ledger import Ledger
 from .trial import Trial, TrialStatus
 
 KILL_STATUS = {"user": TrialStatus.KILLED, "policy": TrialStatus.STOPPED, "monitor": TrialStatus.STOPPED}
-
-
-class MetricNotReported(RuntimeError):
-    """The study's metric appears in no report: a typo such as ``metric="val_los"``."""
 
 
 class Driver:
@@ -60,6 +57,7 @@ class Driver:
         self.exhausted = False
         self.metric_seen = any(t.values(self.goal.metric) for t in ledger)
         self._reconciling = False
+        self._lost_since: float | None = None
         self._best_at, self._best_shown = -math.inf, None
 
     # -- deciding what runs ---------------------------------------------------------------------
@@ -118,7 +116,9 @@ class Driver:
         if t is None or t.status.is_terminal or msg.get("attempt", 0) != t.attempt or t.id not in self.in_flight:
             return  # a stale step's message (an older attempt, or a step already settled)
         if msg["kind"] == "start":
-            if self.ledger.start(t.id, msg.get("worker"), msg.get("pid"), msg.get("t")):
+            if t.status is TrialStatus.RUNNING and msg.get("worker") != t.worker:
+                self._dask_rerun(t, msg.get("worker"))
+            elif self.ledger.start(t.id, msg.get("worker"), msg.get("pid"), msg.get("t")):
                 self.step_started[t.id] = time.time()
         elif msg["kind"] == "report":
             self._add_report(t, msg)
@@ -189,6 +189,22 @@ class Driver:
             raise MetricNotReported(f"metric={self.goal.metric!r} is in none of the reports; trial {t.id} "
                                     f"reported {keys}: check the metric's name")
 
+    def _dask_rerun(self, t: Trial, worker: str | None) -> None:
+        """Dask re-ran a step after its worker died: that counts as one of ``max_retries`` retries.
+
+        (A remote scheduler may allow such re-runs; the embedded one does not.) Past the limit
+        the step is cancelled and the trial FAILED, so ``max_retries`` means what it says.
+        """
+        tries = self.retries[t.id] = self.retries.get(t.id, 0) + 1
+        t.worker = worker or t.worker
+        self.ledger.log("trial_retry", trial=t.id, attempt=t.attempt, error="re-run by Dask after its worker died")
+        if tries > self.study.max_retries:
+            key = self.in_flight.pop(t.id)
+            self.step_started.pop(t.id, None)
+            self.runner.forget(key)
+            self._end(t, TrialStatus.FAILED, error=f"WorkerLost: the step's worker died {tries} times "
+                      f"(max_retries={self.study.max_retries})")
+
     def _step_lost(self, t: Trial, exc: BaseException, stop: tuple[str, str, bool] | None) -> None:
         if stop is not None:
             self._end(t, KILL_STATUS[stop[0]], reason=stop[1], discard=stop[2])
@@ -202,7 +218,7 @@ class Driver:
             return
         tries = self.retries[t.id] = self.retries.get(t.id, 0) + 1
         text = "".join(tb.format_exception(type(exc), exc, exc.__traceback__))
-        if tries <= self.study.max_retries and _is_worker_loss(exc):
+        if tries <= self.study.max_retries and is_worker_loss(exc):
             self.ledger.requeue(t.id, retry=f"{type(exc).__name__}: {exc}")
             self.requeue.append(t.id)
         else:
@@ -215,7 +231,7 @@ class Driver:
             self._journal_policy_events()
         progress = self.study._progress
         if status.is_terminal and progress is not None:
-            progress.trial_ended(self._best_for_progress(), len(self.ledger.with_status(TrialStatus.RUNNING)))
+            progress.trial_ended(self._best_for_progress(), len(self.step_started))  # running, not queued
 
     def _best_for_progress(self) -> float | None:
         """The progress bar's best score; the O(trials) scan runs at most every 0.5 s."""
@@ -227,6 +243,7 @@ class Driver:
 
     def on_tick(self) -> None:
         self.study._journal.sync()  # group commit: once per batch of events, before the next fill
+        self._check_client()
         s = self.study
         if s.time_spent() and not self.stopping and self.in_flight:
             self.stop("time budget spent", "policy")
@@ -236,6 +253,22 @@ class Driver:
         for tid, since in list(self.step_started.items()):
             if now - since > s.trial_timeout:
                 self._time_out(self.ledger[tid])
+
+    def _check_client(self) -> None:
+        """End the study (an error: journalled "failed") once its scheduler is gone for ``LOST_AFTER`` s.
+
+        A client that lost its scheduler keeps reconnecting; without this check the loop would
+        wait for results forever.
+        """
+        status = getattr(self.runner.client, "status", "running")
+        if status == "running":
+            self._lost_since = None
+            return
+        now = time.monotonic()
+        self._lost_since = self._lost_since or now
+        if status in ("closed", "failed") or now - self._lost_since > LOST_AFTER:
+            raise SchedulerLost(f"the Dask scheduler is unreachable (client status {status!r} for "
+                                f"{now - self._lost_since:.0f} s); every result received was journalled")
 
     def _time_out(self, t: Trial) -> None:
         key = self.in_flight.pop(t.id, None)
@@ -311,13 +344,3 @@ class Driver:
         for t in sorted(self.ledger.with_status(TrialStatus.PAUSED), key=lambda t: t.id):
             self._end(t, TrialStatus.STOPPED, reason=f"paused at epoch {t.epochs}; "
                       f"{self.policy.name} did not resume it before the study ended")
-
-
-def _is_worker_loss(exc: BaseException) -> bool:
-    """A step lost with its worker (retried) rather than one that cannot run at all (FAILED).
-
-    Trial errors never get here (``run_step`` records them); what does is Dask's own:
-    workers that died under the step, lost connections, or a spec that cannot be unpickled.
-    """
-    names = {c.__name__ for c in type(exc).__mro__}
-    return bool(names & {"KilledWorker", "CommClosedError", "FutureCancelledError", "StreamClosedError"})

@@ -201,6 +201,32 @@ class Ledger:
                 pass
         return record
 
+    def dump(self, path: str, **start: Any) -> None:
+        """Write every trial as a new journal at ``path`` (``start``: the ``study_start`` fields).
+
+        For a study whose journal was lost or could not be written: the records in memory
+        become a journal that ``Study.resume`` and ``read_journal`` accept.
+        """
+        from .engine.journal import Journal
+
+        with Journal(path) as j:
+            j.write("study_start", **start, settings={}, saved=True)
+            for t in sorted(self._trials.values(), key=lambda t: t.id):
+                j.write("trial_create", t=t.created, trial=t.id, config=t.config, budget=t.budget, parent=t.parent,
+                        info={})
+                if t.started is not None:
+                    j.write("trial_start", t=t.started, trial=t.id, attempt=t.attempt, worker=t.worker, pid=None)
+                for r in t.reports:
+                    j.write("report", trial=t.id, **r)
+                for f in t.flags:
+                    j.write("flag", trial=t.id, finding=f, policy="saved")
+                if t.status is TrialStatus.PAUSED or t.status.is_terminal:
+                    j.write("trial_pause" if t.status is TrialStatus.PAUSED else "trial_end",
+                            t=t.ended or self.clock(), trial=t.id, status=t.status.value, score=t.score(self.goal),
+                            told=None, epochs=t.epochs, busy=t.busy, reason=t.reason, discard=t.discard,
+                            error=t.error, traceback=t.traceback)
+            j.write("study_end", state="saved", n_trials=len(self._trials))
+
     # -- restart -----------------------------------------------------------------------------------------
     def restore(self, trials: Mapping[int, Trial],
                 ends: list[tuple[int, TrialStatus, int, float]]) -> list[Observation]:

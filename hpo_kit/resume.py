@@ -67,6 +67,19 @@ def resume_from(cls: type, path: str | os.PathLike, objective: Any = None, *, da
     resumed from their checkpoint (or restarted) or failed, per ``on_interrupted``.
     """
     path = os.fspath(path)
+    from .engine.journal import Journal
+
+    journal = Journal(path)  # the lock first: a second process must not replay and re-run the same trials
+    try:
+        return _resume_locked(cls, path, journal, objective, data=data, optimizer=optimizer, monitor=monitor,
+                              **kwargs)
+    except BaseException:
+        journal.close()
+        raise
+
+
+def _resume_locked(cls: type, path: str, journal: Any, objective: Any, *, data: Any, optimizer: Any,
+                   monitor: Any, **kwargs: Any) -> "Study":
     rep = replay(path)
     saved: dict[str, Any] = {}
     if os.path.exists(path + ".pkl"):
@@ -95,7 +108,11 @@ def resume_from(cls: type, path: str | os.PathLike, objective: Any = None, *, da
                 optimizer=optimizer or saved.get("optimizer"), data=data or saved.get("data"),
                 monitor=monitor or saved.get("monitor"), journal=path, name=rep.start.get("name"),
                 checkpoints=rep.start.get("settings", {}).get("checkpoints"), **settings)
-    study._resumed = rep
+    study._resumed, study._journal = rep, journal
+    study.ledger.restore(rep.trials, rep.ends)  # study.trials shows the journal's trials before it runs
+    if rep.damaged:
+        warnings.warn(f"resume: {len(rep.damaged)} damaged line(s) of {path} were skipped: "
+                      f"{rep.damaged[:10]}", RuntimeWarning, stacklevel=3)
     return study
 
 

@@ -7,7 +7,9 @@ out, including a start that fails half-way; a loop that crashes is journalled
 """
 from __future__ import annotations
 
+import multiprocessing
 import os
+import sys
 import time
 import traceback
 import uuid
@@ -60,11 +62,18 @@ def open_study(study: "Study", progress: bool) -> None:
     if study._resumed is None and os.path.exists(path) and os.path.getsize(path) > 0:
         raise FileExistsError(f"journal={path!r} already holds a study: continue it with Study.resume(path) "
                               f"or give a new journal path")
+    if study.cluster is None and getattr(multiprocessing.current_process(), "_inheriting", False):
+        # A spawned child is importing the user's script (Python's own check, _check_not_importing_main).
+        raise RuntimeError("a Study with the embedded LocalCluster was started while a worker process imported "
+                           "your script: put the code that runs the study under `if __name__ == \"__main__\":` "
+                           "(the cluster's worker processes import the main module)")
     study._journal = study._journal or Journal(path)
     try:
         study.ledger.journal = study._journal
-        study.client, study._owned = connect(study.cluster, study.n_workers)
+        study.client, study._owned = _connect(study)
         slots = worker_count(study.client)
+        if study.resources:
+            check_resources(study.client, study.resources, study.resource_wait)
         if study.concurrency is not None and study.concurrency > slots:
             warnings.warn(f"concurrency={study.concurrency} exceeds the cluster's {slots} worker threads: "
                           f"at most {slots} trials run at once", RuntimeWarning, stacklevel=3)
@@ -114,6 +123,9 @@ def close_study(study: "Study", error: BaseException | None, journal_end: bool =
             if study._journal is not None and journal_end:
                 fields = {"error": f"{type(error).__name__}: {error}"} if error is not None else {}
                 study.ledger.log("study_end", state=state, n_trials=len(study.ledger), **fields)
+        except OSError as exc:  # the journal is gone or the disk is full: end "failed", release everything
+            state = "failed"
+            error = error or exc
         finally:
             if study._journal is not None:
                 study._journal.close()
@@ -129,6 +141,45 @@ def close_study(study: "Study", error: BaseException | None, journal_end: bool =
                     pass
             study.error = error
             study.state = state if journal_end else "created"
+
+
+def _connect(study: "Study") -> tuple[Any, list[Any]]:
+    address = study.cluster
+    if isinstance(address, str) and address.startswith("tls://") and study.security is None:
+        raise ValueError(f"Study: cluster={address!r} is a TLS address: pass security=Security(...) "
+                         f"(distributed.security.Security) with the cluster's certificates")
+    if isinstance(address, str) and study.security is not None:
+        from distributed import Client
+
+        client = Client(address, security=study.security)
+        return client, [client]
+    try:
+        return connect(address, study.n_workers)
+    except RuntimeError as exc:
+        main = sys.modules.get("__main__")
+        if address is None and getattr(main, "__file__", None) and "failed to start" in str(exc):
+            raise RuntimeError(f"the embedded LocalCluster's workers failed to start. In a script, put the code "
+                               f"that runs the study under `if __name__ == \"__main__\":` ({main.__file__} is "
+                               f"imported by every worker process)") from None
+        raise
+
+
+def check_resources(client: Any, resources: dict[str, float], wait: float) -> None:
+    """Wait up to ``wait`` seconds for a worker that has every requested resource; else raise.
+
+    Dask would queue such steps forever without a word (no worker can ever run them).
+    """
+    deadline = time.monotonic() + wait
+    while True:
+        workers = client.scheduler_info(n_workers=-1).get("workers", {})
+        have = {addr: w.get("resources", {}) for addr, w in workers.items()}
+        if any(all(r.get(k, 0) >= v for k, v in resources.items()) for r in have.values()):
+            return
+        if time.monotonic() >= deadline:
+            raise ValueError(f"Study: resources={resources!r}: no worker has them after {wait:g} s; the workers "
+                             f"have {sorted({str(r) for r in have.values()}) or 'none'} (start workers with "
+                             f"--resources, e.g. `dask worker ADDRESS --resources GPU=1`)")
+        time.sleep(0.5)
 
 
 def _save_code(study: "Study") -> None:

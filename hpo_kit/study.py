@@ -19,6 +19,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from .decisions import check_int
+from .settings import check_settings
 from .engine.checkpoint import CheckpointStore, default_store
 from .goal import Goal
 from .ledger import Ledger
@@ -42,11 +43,6 @@ class _hybrid:
         if obj is None:
             return self.cls_fn.__get__(owner, owner)
         return self.inst_fn.__get__(obj, owner)
-
-
-def _check_seconds(field: str, value: Any) -> None:
-    if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0):
-        raise ValueError(f"Study: {field}={value!r} must be a number of seconds > 0")
 
 
 class Study:
@@ -97,6 +93,9 @@ class Study:
         from scratch for function trials) or ``"fail"``-ed.
     checkpoint_every
         Epochs between checkpoints of a Trainable (the last epoch of a step always is one).
+    security, resource_wait
+        A ``distributed.security.Security`` for a ``tls://`` scheduler address; seconds to wait at
+        start for a worker that has the requested ``resources`` before raising.
     """
 
     def __init__(self, objective: Any, space: Space | dict, metric: str = "loss", mode: str = "min",
@@ -107,39 +106,19 @@ class Study:
                  data: Callable[[], Any] | None = None, journal: str | os.PathLike | None = None,
                  checkpoints: str | CheckpointStore | None = None, monitor: Monitor | None = None,
                  on_flag: str = "stop", resources: dict[str, float] | None = None, max_retries: int = 3,
-                 on_interrupted: str = "resume", name: str | None = None, checkpoint_every: int = 1) -> None:
+                 on_interrupted: str = "resume", name: str | None = None, checkpoint_every: int = 1,
+                 security: Any = None, resource_wait: float = 30.0) -> None:
         if not callable(objective):
             raise TypeError(f"Study: objective={objective!r} must be a function or a Trainable subclass")
         self.objective = objective
         self.space = space if isinstance(space, Space) else Space(space)
         self.goal = goal or Goal(metric, mode, score)
-        for field, value, low in (("n_trials", n_trials, 1), ("max_epochs", max_epochs, 1),
-                                  ("concurrency", concurrency, 1), ("n_workers", n_workers, 1),
-                                  ("prefetch", prefetch, 0)):
-            check_int("Study", field, value, low)
-        check_int("Study", "max_retries", max_retries, 0, optional=False)
-        check_int("Study", "checkpoint_every", checkpoint_every, 1, optional=False)
-        _check_seconds("time_budget", time_budget)
-        _check_seconds("trial_timeout", trial_timeout)
-        if on_flag not in ("stop", "flag", "off"):
-            raise ValueError(f"Study: on_flag={on_flag!r} must be 'stop', 'flag' or 'off'")
-        if on_interrupted not in ("resume", "fail"):
-            raise ValueError(f"Study: on_interrupted={on_interrupted!r} must be 'resume' or 'fail'")
-        if data is not None and not callable(data):
-            raise TypeError(f"Study: data={data!r} must be a zero-argument loader (a function), not the data")
-        if resources is not None:
-            if not isinstance(resources, Mapping) or not all(
-                    isinstance(k, str) and not isinstance(v, bool) and isinstance(v, (int, float)) and v > 0
-                    for k, v in resources.items()):
-                raise ValueError(f"Study: resources={resources!r} must map resource names to amounts > 0, "
-                                 f"e.g. {{'GPU': 0.25}}")
-            resources = dict(resources)
-        if isinstance(objective, type) and issubclass(objective, Trainable) and max_epochs is None:
-            raise ValueError("Study: max_epochs is required for a Trainable objective")
-        if name is not None and (not isinstance(name, str) or not name or "/" in name or "\\" in name
-                                 or name.startswith(".")):
-            raise ValueError(f"Study: name={name!r} must be a non-empty file name (no path separators, no "
-                             f"leading '.')")
+        resources = check_settings(n_trials=n_trials, max_epochs=max_epochs, concurrency=concurrency,
+                                   n_workers=n_workers, prefetch=prefetch, max_retries=max_retries,
+                                   checkpoint_every=checkpoint_every, time_budget=time_budget,
+                                   trial_timeout=trial_timeout, resource_wait=resource_wait, on_flag=on_flag,
+                                   on_interrupted=on_interrupted, data=data, resources=resources, name=name,
+                                   trainable=isinstance(objective, type) and issubclass(objective, Trainable))
         if optimizer is None and searcher is None and scheduler is None:
             optimizer = "random"
         self.optimizer = make_policy(optimizer, searcher, scheduler)
@@ -148,6 +127,7 @@ class Study:
         self.concurrency, self.prefetch, self.data = concurrency, prefetch, data
         self.monitor, self.on_flag, self.resources = monitor, on_flag, resources
         self.max_retries, self.on_interrupted, self.checkpoint_every = max_retries, on_interrupted, checkpoint_every
+        self.security, self.resource_wait = security, resource_wait
         self.name = name or time.strftime("study-%Y%m%d-%H%M%S-") + os.urandom(2).hex()
         self.journal_path = os.fspath(journal or os.path.join("hpo-runs", f"{self.name}.jsonl"))
         if isinstance(checkpoints, CheckpointStore):
@@ -178,13 +158,19 @@ class Study:
     def run(self, progress: bool = True) -> "Study":
         """Run the study to the end in this thread, with a progress bar; returns the study.
 
+        In a notebook the loop runs on a thread while this call waits as :meth:`wait` does
+        (the panel's buttons work meanwhile; an interrupt pauses the study).
+
         Raises
         ------
         Exception
             Whatever ended the loop (the journal then says ``study_end state="failed"``).
         """
+        from .ui.poll import drive_in_kernel
+
         session.open_study(self, progress)
-        session.drive(self)
+        if not drive_in_kernel(self, session.drive):  # a script: the loop runs in this thread
+            session.drive(self)
         if self.error is not None:
             raise self.error
         return self
@@ -198,10 +184,15 @@ class Study:
         return self
 
     def wait(self, timeout: float | None = None) -> bool:
-        """Block until a background study ends; True if it ended. Re-raises what ended the loop."""
+        """Block until a background study ends; True if it ended. Re-raises what ended the loop.
+
+        In a notebook, widget messages (the panel's buttons) are handled while it waits; an
+        interrupt pauses the study and re-raises ``KeyboardInterrupt`` (see :mod:`hpo_kit.ui.poll`).
+        """
         if self._thread is not None:
-            self._thread.join(timeout)
-            if self._thread.is_alive():
+            from .ui.poll import wait_loop
+
+            if not wait_loop(self, self._thread, timeout):
                 return False
         if self.error is not None:
             raise self.error
@@ -338,6 +329,12 @@ class Study:
     def time_spent(self) -> bool:
         """True once the study's ``time_budget`` is used up."""
         return self.time_budget is not None and self.elapsed >= self.time_budget
+
+    def save(self, path: str | os.PathLike) -> None:
+        """Write the study's trials as a new journal at ``path`` (e.g. after its journal was lost)."""
+        with self._lock:
+            self.ledger.dump(os.fspath(path), name=self.name, goal=vars(self.goal), space=self.space.to_dict(),
+                             optimizer=self.optimizer.describe())
 
     def __repr__(self) -> str:
         return f"Study({self.name!r}, state={self.state}, trials={len(self.ledger)})"

@@ -16,36 +16,6 @@ from hpo_kit.testing import pid_and_sleep
 
 
 
-def _start(args, **kw):
-    return subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True, **kw)
-
-
-@pytest.fixture
-def remote_cluster(tmp_path):
-    """A scheduler and two single-threaded worker processes on 127.0.0.1, started like a user would."""
-    sfile = tmp_path / "scheduler.json"
-    bindir = os.path.dirname(sys.executable)
-    dask = shutil.which("dask", path=bindir) or shutil.which("dask")
-    procs = [_start([dask, "scheduler", "--host", "127.0.0.1", "--port", "0", "--dashboard-address", "127.0.0.1:0",
-                     "--scheduler-file", str(sfile)])]
-    deadline = time.time() + 60
-    while not sfile.exists() and time.time() < deadline:
-        time.sleep(0.1)
-    assert sfile.exists(), "dask scheduler did not start"
-    time.sleep(0.3)
-    address = json.loads(sfile.read_text())["address"]
-    procs.append(_start([dask, "worker", address, "--nworkers", "2", "--nthreads", "1", "--host", "127.0.0.1",
-                         "--no-dashboard"]))
-    yield address
-    for p in procs[::-1]:
-        os.killpg(p.pid, signal.SIGTERM)
-    for p in procs[::-1]:
-        try:
-            p.wait(20)
-        except subprocess.TimeoutExpired:
-            os.killpg(p.pid, signal.SIGKILL)
-
-
 def test_study_by_scheduler_address(remote_cluster, journal):
     from distributed import Client
 

@@ -1,7 +1,21 @@
-"""Where trials run: an embedded LocalCluster by default, or a given Client / scheduler address."""
+"""Where trials run: an embedded LocalCluster by default, or a given Client / scheduler address.
+
+The embedded cluster's worker processes never see a SIGINT. Jupyter interrupts a kernel
+by signalling its whole process group (and a terminal's Ctrl+C does the same), so
+without this a *Kernel -> Interrupt* killed every worker ("Worker process died
+unexpectedly") and left the study waiting on steps that would never return. SIGINT is
+blocked in the creating thread while the cluster starts: the cluster's event-loop
+thread is created then and inherits the mask, and so does every thread it starts and
+every worker process spawned from those threads (a blocked signal stays blocked across
+``fork`` and ``exec``), including workers that a nanny restarts later. The caller's
+thread gets its own mask back at once, so the kernel itself still sees the interrupt.
+"""
 from __future__ import annotations
 
+import contextlib
 import os
+import signal
+from collections.abc import Iterator
 from typing import Any
 
 import dask
@@ -25,10 +39,26 @@ def local_cluster(n_workers: int | None = None, resources: dict[str, float] | No
         dask.config.set({"distributed.deploy.lost-worker-timeout": "10 minutes"})
     # Several threads only make sense with fractional resources (small trials sharing a GPU).
     with dask.config.set({"distributed.scheduler.worker-saturation": "inf",
-                          "distributed.admin.low-level-log-length": 20000}):
+                          "distributed.admin.low-level-log-length": 20000}), sigint_blocked():
         return LocalCluster(n_workers=n_workers, threads_per_worker=threads_per_worker, processes=True, host="127.0.0.1",
                             dashboard_address="127.0.0.1:0", resources=resources,
                             silence_logs=kwargs.pop("silence_logs", 40), **kwargs)
+
+
+@contextlib.contextmanager
+def sigint_blocked() -> Iterator[None]:
+    """Block SIGINT in this thread (and so in the threads and processes started meanwhile), then restore.
+
+    A no-op where signal masks do not exist (Windows).
+    """
+    if not hasattr(signal, "pthread_sigmask"):
+        yield
+        return
+    old = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, old)
 
 
 def connect(cluster: Any = None, n_workers: int | None = None) -> tuple[Client, list[Any]]:

@@ -41,6 +41,10 @@ class JournalLocked(RuntimeError):
     """Another journal writer (in this or another process) holds the journal."""
 
 
+class JournalLost(OSError):
+    """The journal file disappeared (or was replaced) under a running study."""
+
+
 class JournalWarning(UserWarning):
     """A journal line is damaged and was skipped."""
 
@@ -109,10 +113,24 @@ class Journal:
         return record
 
     def sync(self) -> None:
-        """fsync the durable events written since the last sync (one fsync per batch)."""
+        """fsync the durable events written since the last sync (one fsync per batch).
+
+        Raises
+        ------
+        JournalLost
+            If the file was deleted or replaced since it was opened: appends would land in an
+            unlinked file, so the study must end "failed" rather than "finished" with nothing on disk.
+        """
         if self._unsynced:
             os.fsync(self._f.fileno())
             self._unsynced = False
+        try:
+            same = os.stat(self.path).st_ino == os.fstat(self._f.fileno()).st_ino
+        except FileNotFoundError:
+            same = False
+        if not same:
+            raise JournalLost(f"journal {self.path!r} was deleted or replaced while the study ran; the results "
+                              f"are still in memory: save them with study.save(path)")
 
     def close(self) -> None:
         """Flush, fsync and close the file, then release the lock (always, even on error).

@@ -88,6 +88,12 @@ class Runner:
         self._added.set()
         return fut.key
 
+    def forget(self, key: str) -> None:
+        """Cancel a step and drop it: its later messages and result are ignored."""
+        self.cancel(key)
+        self._specs.pop(key, None)
+        self._futures.pop(key, None)
+
     def cancel(self, key: str) -> None:
         fut = self._futures.get(key)
         if fut is not None:

@@ -1,0 +1,22 @@
+"""What can end a study or a step from outside the trial: the errors, and how a lost step is told apart."""
+from __future__ import annotations
+
+LOST_AFTER = 20.0  # seconds a client may be disconnected from its scheduler before the study fails
+
+
+class SchedulerLost(RuntimeError):
+    """The study's Dask scheduler went away (died, restarted, or the network to it broke)."""
+
+
+class MetricNotReported(RuntimeError):
+    """The study's metric appears in no report: a typo such as ``metric="val_los"``."""
+
+
+def is_worker_loss(exc: BaseException) -> bool:
+    """A step lost with its worker (retried) rather than one that cannot run at all (FAILED).
+
+    Trial errors never get here (``run_step`` records them); what does is Dask's own:
+    workers that died under the step, lost connections, or a spec that cannot be unpickled.
+    """
+    names = {c.__name__ for c in type(exc).__mro__}
+    return bool(names & {"KilledWorker", "CommClosedError", "FutureCancelledError", "StreamClosedError"})

@@ -1,0 +1,122 @@
+"""Waiting for a study without freezing its panel: ``study.wait()`` / ``study.run()`` in a notebook.
+
+A Jupyter kernel handles widget messages (a click on *Pause*) on its main thread, between
+cells. A cell blocked in ``thread.join()`` would hold them until it ends, so in a kernel's
+main thread :func:`join` waits in short slices and, between slices, lets the kernel
+process the UI messages that arrived, with `jupyter_ui_poll
+<https://pypi.org/project/jupyter-ui-poll/>`_ (its ``ui_events``). Cells queued behind the
+blocked one (*Run All*) stay queued: jupyter_ui_poll replays them after it. Without
+jupyter_ui_poll, or outside a kernel, or from any other thread, it is a plain join.
+
+An interrupt while waiting (*Kernel -> Interrupt*, Ctrl+C) **pauses** the study and
+re-raises ``KeyboardInterrupt``, so control returns and *Run All* stops there; the
+workers stay alive (see :mod:`hpo_kit.engine.cluster`), and ``study.resume()`` then
+``study.wait()`` carries on, or ``study.stop()`` ends it. A pause rather than a stop: an
+interrupt is often a "wait, let me look", and a paused study loses nothing.
+"""
+from __future__ import annotations
+
+import sys
+import threading
+import time
+from typing import Any
+
+#: Reason journalled with the pause that an interrupt makes.
+INTERRUPT_REASON = "interrupted (KeyboardInterrupt): study.resume() to go on, study.stop() to end"
+
+_active = False  # a polling wait is running (ui_events cannot nest: a widget callback that waits joins plainly)
+
+
+def in_kernel() -> bool:
+    """True in the main thread of a Jupyter (ipykernel) kernel."""
+    if threading.current_thread() is not threading.main_thread() or "ipykernel" not in sys.modules:
+        return False
+    try:
+        from IPython import get_ipython
+    except ImportError:
+        return False
+    shell = get_ipython()
+    return shell is not None and getattr(shell, "kernel", None) is not None
+
+
+def _ui_events() -> Any:
+    """jupyter_ui_poll's context manager, or ``None`` where it cannot be used."""
+    if _active or not in_kernel():
+        return None
+    try:
+        from jupyter_ui_poll import ui_events
+    except ImportError:  # optional: pip install jupyter-ui-poll (the notebooks extra has it)
+        return None
+    try:
+        return ui_events()
+    except Exception:  # noqa: BLE001 - an unknown kernel: fall back to a plain join
+        return None
+
+
+def join(thread: threading.Thread, timeout: float | None = None, every: float = 0.05) -> bool:
+    """Join ``thread``, handling the kernel's widget messages meanwhile; True if it ended.
+
+    Parameters
+    ----------
+    thread
+        The thread to wait for.
+    timeout
+        Seconds at most (``None``: until it ends).
+    every
+        Seconds between two looks at the UI queue (a click waits at most about this long).
+    """
+    global _active
+    events = _ui_events()
+    if events is None:
+        thread.join(timeout)
+        return not thread.is_alive()
+    deadline = None if timeout is None else time.monotonic() + timeout
+    _active = True
+    try:
+        with events as poll:
+            while thread.is_alive():
+                poll(20)  # at most 20 queued messages per slice
+                left = every if deadline is None else min(every, deadline - time.monotonic())
+                if left <= 0:
+                    break
+                thread.join(left)
+    finally:
+        _active = False
+    return not thread.is_alive()
+
+
+def wait_loop(study: Any, thread: threading.Thread, timeout: float | None = None) -> bool:
+    """:func:`join` the study's loop thread; an interrupt pauses the study, then re-raises."""
+    try:
+        return join(thread, timeout)
+    except KeyboardInterrupt:
+        pause_on_interrupt(study)
+        raise
+
+
+def pause_on_interrupt(study: Any) -> bool:
+    """Pause ``study`` after an interrupt and say so; False if it could not be paused (not running)."""
+    try:
+        study.pause(reason=INTERRUPT_REASON).result(10)
+    except Exception:  # noqa: BLE001 - ended, already paused or stopping: nothing to pause
+        return False
+    print(f"hpo_kit: interrupted; study {study.name!r} is paused and its workers are alive. "
+          f"study.resume() then study.wait() to go on; study.stop() to end it.", file=sys.stderr)
+    return True
+
+
+def drive_in_kernel(study: Any, drive: Any) -> bool:
+    """``study.run()`` in a kernel: ``drive(study)`` on a thread, waited for as :func:`wait_loop` does.
+
+    Returns False (and does nothing) outside a kernel's main thread. After an interrupt the
+    thread is ``study._thread``, so that ``study.wait()`` waits for the resumed loop.
+    """
+    if not in_kernel():
+        return False
+    loop = threading.Thread(target=drive, args=(study,), name=f"hpo-kit-{study.name}", daemon=True)
+    loop.start()
+    try:
+        wait_loop(study, loop)
+    finally:
+        study._thread = loop
+    return True
