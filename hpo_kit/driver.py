@@ -25,22 +25,20 @@ from __future__ import annotations
 import math
 import os
 import time
-import traceback as tb
 from typing import Any
-
-from distributed import CancelledError
 
 from .decisions import Decision, Resume, Start
 from .engine.runner import Runner
 from .engine.worker import StepResult, StepSpec
-from .errors import LOST_AFTER, MetricNotReported, SchedulerLost, is_worker_loss
+from .errors import MetricNotReported, SchedulerLost  # noqa: F401 - re-exported for callers
 from .ledger import Ledger
+from .promotion import RungPromotion
+from .recovery import KILL_STATUS, Recovery
 from .trial import Trial, TrialStatus
 
-KILL_STATUS = {"user": TrialStatus.KILLED, "policy": TrialStatus.STOPPED, "monitor": TrialStatus.STOPPED}
 
 
-class Driver:
+class Driver(RungPromotion, Recovery):
     """Drives one study's policy, monitor and steps on a :class:`Runner` (see the module docstring)."""
 
     def __init__(self, study: Any, ledger: Ledger, runner: Runner, slots: int) -> None:
@@ -58,6 +56,7 @@ class Driver:
         self.metric_seen = any(t.values(self.goal.metric) for t in ledger)
         self._reconciling = False
         self._lost_since: float | None = None
+        self._init_promotion()
         self._best_at, self._best_shown = -math.inf, None
 
     # -- deciding what runs ---------------------------------------------------------------------
@@ -91,6 +90,9 @@ class Driver:
                                        suggestion.info)
             elif isinstance(suggestion, Resume):
                 t = self.ledger.resume(suggestion.trial_id, suggestion.budget, suggestion.info)
+                if t.id in self.draining:  # its last step is still ending on its worker: submit after it
+                    self.after_drain.add(t.id)
+                    continue
             else:
                 raise TypeError(f"{self.policy.name}.suggest returned {suggestion!r}")
             self._submit(t)
@@ -104,10 +106,15 @@ class Driver:
 
     def _submit(self, t: Trial) -> None:
         s = self.study
+        top = self.policy.top_epochs or s.max_epochs
+        in_step = self.promotes_in_step and t.budget is not None and top is not None and t.budget < top
         spec = StepSpec(study=self.runner.study_id, trial_id=t.id, attempt=t.attempt, config=t.config,
                         objective=s.objective, budget=t.budget, parent=t.parent, store=s.store, data=s.data,
                         metric=self.goal.metric, checkpoint_every=s.checkpoint_every,
-                        torch_threads=max(1, (os.cpu_count() or 1) // max(1, s.concurrency)))
+                        torch_threads=max(1, (os.cpu_count() or 1) // max(1, s.concurrency)),
+                        top=top if in_step else None)
+        (self.in_step.add if in_step else self.in_step.discard)(t.id)
+        self.counted.pop(t.id, None)
         self.in_flight[t.id] = self.runner.submit(spec, s.resources)
 
     # -- what comes back --------------------------------------------------------------------------
@@ -120,6 +127,7 @@ class Driver:
                 self._dask_rerun(t, msg.get("worker"))
             elif self.ledger.start(t.id, msg.get("worker"), msg.get("pid"), msg.get("t")):
                 self.step_started[t.id] = time.time()
+                self.seg_t0[t.id] = msg.get("t") or time.time()
         elif msg["kind"] == "report":
             self._add_report(t, msg)
 
@@ -144,6 +152,9 @@ class Driver:
             finding = s.monitor.check(t, self.ledger.trials, s.max_epochs)
             if finding is not None and self.ledger.flag(t.id, finding.to_dict(), s.on_flag) and s.on_flag == "stop":
                 self.request_stop(t.id, "monitor", f"{finding.indicator} at epoch {finding.epoch}", False)
+                return
+        if t.id in self.in_step and msg["epoch"] == t.budget and not self._reconciling:
+            self._at_rung(t, msg["t"])
 
     def on_done(self, spec: StepSpec, result: StepResult | BaseException) -> None:
         t = self.ledger[spec.trial_id]
@@ -158,6 +169,10 @@ class Driver:
                 self._reconciling = False
         self.in_flight.pop(t.id, None)
         self.step_started.pop(t.id, None)
+        counted = self.counted.pop(t.id, 0.0)
+        if t.id in self.draining:  # its trial paused at a rung already: the step's end adds only time
+            self._drained(t, result, counted)
+            return
         stop = self.pending_stop.pop(t.id, None)
         if not isinstance(result, StepResult):
             self._step_lost(t, result, stop)
@@ -171,9 +186,13 @@ class Driver:
                 self.ledger.requeue(t.id)
                 self.requeue.append(t.id)
             return
-        busy = result.busy
+        busy = max(0.0, result.busy - counted)
         if stop is not None:  # a stop decided by now wins over how the step ended
             self._end(t, KILL_STATUS[stop[0]], reason=stop[1], discard=stop[2], busy=busy)
+        elif result.outcome == "budget" and t.budget is not None and t.epochs < t.budget:
+            self.ledger.requeue(t.id)  # promoted in the step after the worker stopped waiting: a new step
+            self.ledger.add_busy(t.id, busy)
+            self.requeue.append(t.id)
         elif result.outcome == "budget":
             top = self.policy.top_epochs or self.study.max_epochs
             full = top is None or t.epochs >= top
@@ -189,46 +208,13 @@ class Driver:
             raise MetricNotReported(f"metric={self.goal.metric!r} is in none of the reports; trial {t.id} "
                                     f"reported {keys}: check the metric's name")
 
-    def _dask_rerun(self, t: Trial, worker: str | None) -> None:
-        """Dask re-ran a step after its worker died: that counts as one of ``max_retries`` retries.
-
-        (A remote scheduler may allow such re-runs; the embedded one does not.) Past the limit
-        the step is cancelled and the trial FAILED, so ``max_retries`` means what it says.
-        """
-        tries = self.retries[t.id] = self.retries.get(t.id, 0) + 1
-        t.worker = worker or t.worker
-        self.ledger.log("trial_retry", trial=t.id, attempt=t.attempt, error="re-run by Dask after its worker died")
-        if tries > self.study.max_retries:
-            key = self.in_flight.pop(t.id)
-            self.step_started.pop(t.id, None)
-            self.runner.forget(key)
-            self._end(t, TrialStatus.FAILED, error=f"WorkerLost: the step's worker died {tries} times "
-                      f"(max_retries={self.study.max_retries})")
-
-    def _step_lost(self, t: Trial, exc: BaseException, stop: tuple[str, str, bool] | None) -> None:
-        if stop is not None:
-            self._end(t, KILL_STATUS[stop[0]], reason=stop[1], discard=stop[2])
-            return
-        if isinstance(exc, CancelledError):
-            if not self.stopping:
-                self.ledger.requeue(t.id)
-                self.requeue.append(t.id)
-            else:
-                self._end(t, TrialStatus.KILLED, reason="study stopped")
-            return
-        tries = self.retries[t.id] = self.retries.get(t.id, 0) + 1
-        text = "".join(tb.format_exception(type(exc), exc, exc.__traceback__))
-        if tries <= self.study.max_retries and is_worker_loss(exc):
-            self.ledger.requeue(t.id, retry=f"{type(exc).__name__}: {exc}")
-            self.requeue.append(t.id)
-        else:
-            self._end(t, TrialStatus.FAILED, error=f"{type(exc).__name__}: {exc}", traceback=text)
-
     def _end(self, t: Trial, status: TrialStatus, **kw: Any) -> None:
         obs = self.ledger.end_step(t.id, status, **kw)
         if not kw.get("discard"):  # a discarded trial is as if never told
             self.policy.on_result(obs)
             self._journal_policy_events()
+        elif self.ledger.told.count(t.id):
+            self.policy.forget(t.id)  # told at earlier rungs: drop those too
         progress = self.study._progress
         if status.is_terminal and progress is not None:
             progress.trial_ended(self._best_for_progress(), len(self.step_started))  # running, not queued
@@ -253,33 +239,6 @@ class Driver:
         for tid, since in list(self.step_started.items()):
             if now - since > s.trial_timeout:
                 self._time_out(self.ledger[tid])
-
-    def _check_client(self) -> None:
-        """End the study (an error: journalled "failed") once its scheduler is gone for ``LOST_AFTER`` s.
-
-        A client that lost its scheduler keeps reconnecting; without this check the loop would
-        wait for results forever.
-        """
-        status = getattr(self.runner.client, "status", "running")
-        if status == "running":
-            self._lost_since = None
-            return
-        now = time.monotonic()
-        self._lost_since = self._lost_since or now
-        if status in ("closed", "failed") or now - self._lost_since > LOST_AFTER:
-            raise SchedulerLost(f"the Dask scheduler is unreachable (client status {status!r} for "
-                                f"{now - self._lost_since:.0f} s); every result received was journalled")
-
-    def _time_out(self, t: Trial) -> None:
-        key = self.in_flight.pop(t.id, None)
-        self.step_started.pop(t.id, None)
-        self.pending_stop.pop(t.id, None)
-        self._end(t, TrialStatus.FAILED, error=f"TrialTimeout: step ran over trial_timeout="
-                  f"{self.study.trial_timeout}s", reason="timeout")
-        if key is not None:
-            self.runner.cancel(key)
-        if t.worker:  # the hung thread holds the worker: only a restart frees it
-            self.runner.restart_worker(t.worker)
 
     # -- controls (validated by the study; run on the loop thread) ------------------------------------
     def request_stop(self, tid: int, source: str, reason: str, discard: bool) -> None:

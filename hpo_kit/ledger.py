@@ -175,6 +175,10 @@ class Ledger:
                  reason=reason, discard=discard, error=t.error, traceback=t.traceback)
         return obs
 
+    def add_busy(self, trial_id: int, seconds: float) -> None:
+        """Training time of a step that ended after its trial's status was already settled (no event)."""
+        self._trials[trial_id].busy += seconds
+
     def flag(self, trial_id: int, finding: dict[str, Any], policy: str) -> bool:
         """Record a monitor's finding once per indicator; False if that indicator already flagged it."""
         t = self._trials[trial_id]

@@ -89,3 +89,15 @@ class CountingTrainable(TorchTrainable):
 
     def predict(self, inputs: Any) -> Any:
         return self.model(inputs)
+
+
+def raises_base(config: dict[str, Any], reporter: Any) -> None:
+    """Reports once, then raises ``config['raise']`` (``"SystemExit"``, ``"KeyboardInterrupt"``, ...) or ends."""
+    import builtins
+
+    reporter.report(epoch=1, loss=config.get("x", 0.0))
+    name = config.get("raise", "none")
+    if name == "SystemExit":
+        raise SystemExit(3)
+    if name != "none":
+        raise getattr(builtins, name)()

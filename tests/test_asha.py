@@ -73,6 +73,8 @@ class Hand:
         if not discard:  # the engine's rule: a discarded trial is told nothing
             self.opt.on_result(obs)
             self.told.append(obs)
+        else:  # ... and what it was told at earlier rungs is forgotten (Driver._end)
+            self.opt.forget(tid)
         return obs
 
     def restored(self, opt, workers: int = 1):

@@ -228,7 +228,7 @@ def test_pause_requeues_no_running_step(client, journal):
     space = {"lr": Real(0.01, 0.2), "sleep": Categorical([0.1])}
     study = Study(CountingTrainable, space, n_trials=4, max_epochs=6, concurrency=2, cluster=client,
                   journal=journal).start()
-    _until(lambda: len(study.trials) >= 1, timeout=60)
+    _until(lambda: _count(study, TrialStatus.RUNNING, TrialStatus.COMPLETED) >= 1, timeout=60)
     study.pause(reason="look")
     time.sleep(1.5)  # paused for a while; correctness does not depend on it
     study.resume()
@@ -242,7 +242,9 @@ def test_pause_requeues_no_running_step(client, journal):
         assert [r["epoch"] for r in study.trials[tid].reports] == [1, 2, 3, 4, 5, 6]
         attempts = [r["attempt"] for r in starts[tid]]
         assert attempts == sorted(set(attempts)), f"trial {tid} had two steps of one attempt: {attempts}"
-    # the checkpoint attempt (CheckpointStore.load_payload) is not checked: the worker saves none
+        if hasattr(study.store, "load_payload"):  # every kept checkpoint is the last attempt's (f344c31 kept none)
+            kept = [study.store.load_payload(tid, e)["attempt"] for e in study.store.epochs(tid)]
+            assert kept and set(kept) == {study.trials[tid].attempt}, (tid, kept, study.trials[tid].attempt)
 
 
 # 9 ---------------------------------------------------------------------------------------------

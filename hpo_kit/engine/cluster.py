@@ -9,12 +9,16 @@ thread is created then and inherits the mask, and so does every thread it starts
 every worker process spawned from those threads (a blocked signal stays blocked across
 ``fork`` and ``exec``), including workers that a nanny restarts later. The caller's
 thread gets its own mask back at once, so the kernel itself still sees the interrupt.
+(multiprocessing's resource tracker *unblocks* SIGINT in the thread that first starts it,
+so it is started before.) Belt and braces, each worker also sets SIGINT to ``SIG_IGN``
+as it starts (this module is the workers' preload, :func:`dask_setup`).
 """
 from __future__ import annotations
 
 import contextlib
 import os
 import signal
+import threading
 from collections.abc import Iterator
 from typing import Any
 
@@ -38,10 +42,11 @@ def local_cluster(n_workers: int | None = None, resources: dict[str, float] | No
     if dask.config.get("distributed.deploy.lost-worker-timeout") == "15s":
         dask.config.set({"distributed.deploy.lost-worker-timeout": "10 minutes"})
     # Several threads only make sense with fractional resources (small trials sharing a GPU).
+    preload = [*(kwargs.pop("preload", None) or []), __name__]  # workers ignore SIGINT (dask_setup)
     with dask.config.set({"distributed.scheduler.worker-saturation": "inf",
                           "distributed.admin.low-level-log-length": 20000}), sigint_blocked():
         return LocalCluster(n_workers=n_workers, threads_per_worker=threads_per_worker, processes=True, host="127.0.0.1",
-                            dashboard_address="127.0.0.1:0", resources=resources,
+                            dashboard_address="127.0.0.1:0", resources=resources, preload=preload,
                             silence_logs=kwargs.pop("silence_logs", 40), **kwargs)
 
 
@@ -54,11 +59,20 @@ def sigint_blocked() -> Iterator[None]:
     if not hasattr(signal, "pthread_sigmask"):
         yield
         return
+    from multiprocessing import resource_tracker
+
+    resource_tracker.ensure_running()  # started later, it would unblock SIGINT in the cluster's loop thread
     old = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
     try:
         yield
     finally:
         signal.pthread_sigmask(signal.SIG_SETMASK, old)
+
+
+def dask_setup(worker: Any) -> None:
+    """Worker preload of the embedded cluster: the worker process ignores SIGINT from now on."""
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 def connect(cluster: Any = None, n_workers: int | None = None) -> tuple[Client, list[Any]]:

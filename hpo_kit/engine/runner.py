@@ -105,6 +105,18 @@ class Runner:
         self._broadcast(W.request_stop, self.study_id, trial_id, attempt, reason,
                         workers=[worker] if worker else None)
 
+    def answer(self, worker: str | None, trial_id: int, attempt: int, epoch: int, budget: int | None) -> None:
+        """Answer a step waiting at its budget: go on to ``budget`` epochs, or (``None``) end the step now.
+
+        Fire and forget (``wait=False``): the loop never blocks on it; a step that hears nothing
+        ends by itself after a while and its trial resumes in a new step.
+        """
+        try:
+            self.client.run(W.answer, self.study_id, trial_id, attempt, epoch, budget,
+                            workers=[worker] if worker else None, wait=False, on_error="ignore")
+        except Exception:  # noqa: BLE001 - a lost worker must not end the study
+            log.warning("answer to trial %s failed", trial_id, exc_info=True)
+
     def set_paused(self, paused: bool) -> None:
         """Gate the workers: a step that starts while paused returns at once, unstarted."""
         self._broadcast(W.set_paused, self.study_id, paused)

@@ -204,6 +204,7 @@ class StepSpec:
     metric: str = "loss"
     checkpoint_every: int = 1
     torch_threads: int | None = None
+    top: int | None = None  # set: at ``budget`` wait for the driver's answer, up to ``top`` (hpo_kit.promotion)
 
     def __getstate__(self) -> dict[str, Any]:
         state = dict(self.__dict__)

@@ -257,7 +257,6 @@ class ASHA(Scheduler):
     # -- decisions -----------------------------------------------------------------------------
     def suggest(self, trial_id: int) -> Start | Resume | None:
         rungs = self._all_rungs()
-        forget_discarded(rungs, self.trials)
         found = next_promotion(rungs, self.eta, PausedEpochs(self.trials))
         if found is not None:
             rung, tid = found
@@ -275,6 +274,22 @@ class ASHA(Scheduler):
         if self.n_configs is not None and len(self._bracket_of) >= self.n_configs and not self._may_resume():
             self.finished = True
         return None
+
+    def promote_now(self, trial_id: int) -> Resume | None:
+        """Promote a trial that just paused at a rung within the same step, if it is in the top ``1/eta``
+        of its rung now (the pruner's way: its worker waits for the answer and goes on, no round trip)."""
+        t = self.trials.get(trial_id)
+        if t is None or trial_id not in self._bracket_of:
+            return None
+        for rung in self.rungs[self._bracket_of[trial_id]]:
+            if rung.epochs == t.epochs and rung.next_epochs is not None \
+                    and trial_id in promotable(rung, self.eta, {trial_id: t.epochs}):
+                rung.promoted.add(trial_id)
+                return Resume(trial_id, rung.next_epochs, info={"from_rung": rung.epochs, "in_step": True})
+        return None
+
+    def forget(self, trial_id: int) -> None:
+        forget_discarded(self._all_rungs(), self.trials)
 
     def _next_bracket(self) -> int:
         # Smooth weighted round robin (nginx): deterministic, interleaved, restore-friendly.

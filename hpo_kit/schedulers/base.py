@@ -108,6 +108,14 @@ class Scheduler(Policy):
         """A trial's step ended (paused at budget, completed, stopped, killed or failed)."""
         self.searcher.tell(obs)
 
+    def promote_now(self, trial_id: int) -> Resume | None:
+        """A running trial just reached its step's budget and paused there (already told): a Resume
+        continues it in the same step, on the same worker, without a round trip. ``None``: it waits."""
+        return None
+
+    def forget(self, trial_id: int) -> None:
+        """A trial was discarded after earlier results were told: drop what was learned from it."""
+
     def restore(self, trials: Sequence[Trial], observations: Sequence[Observation]) -> None:
         """Rebuild from the ledger after a restart (``trials`` in id order, configurations from the
         journal; ``observations`` in told order). The default re-tells the searcher."""

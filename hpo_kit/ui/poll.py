@@ -53,8 +53,24 @@ def _ui_events() -> Any:
         return None
 
 
+def alive(thread: threading.Thread) -> bool:
+    """``thread.is_alive()``, without the lock dance that an interrupt can break.
+
+    In CPython 3.11/3.12 a ``KeyboardInterrupt`` that lands inside ``Thread.join()`` or
+    ``is_alive()`` releases the running thread's state lock and marks it stopped, so every
+    later join returns at once. Reading whether that lock is held takes no part in it.
+    """
+    lock = getattr(thread, "_tstate_lock", None)
+    if lock is not None:
+        return lock.locked()
+    return thread.is_alive()  # 3.13+: no such lock, and no such bug
+
+
 def join(thread: threading.Thread, timeout: float | None = None, every: float = 0.05) -> bool:
-    """Join ``thread``, handling the kernel's widget messages meanwhile; True if it ended.
+    """Wait for ``thread`` to end, handling the kernel's widget messages meanwhile; True if it ended.
+
+    Waits in ``time.sleep`` slices (never in ``Thread.join``, see :func:`alive`), so an
+    interrupt lands in a sleep and leaves the thread as it was.
 
     Parameters
     ----------
@@ -63,26 +79,28 @@ def join(thread: threading.Thread, timeout: float | None = None, every: float = 
     timeout
         Seconds at most (``None``: until it ends).
     every
-        Seconds between two looks at the UI queue (a click waits at most about this long).
+        Seconds between two looks (a click waits at most about this long).
     """
     global _active
-    events = _ui_events()
-    if events is None:
-        thread.join(timeout)
-        return not thread.is_alive()
     deadline = None if timeout is None else time.monotonic() + timeout
-    _active = True
+    events = _ui_events()
+    poll = None
+    if events is not None:
+        poll = events.__enter__()
+        _active = True
     try:
-        with events as poll:
-            while thread.is_alive():
+        while alive(thread):
+            if poll is not None:
                 poll(20)  # at most 20 queued messages per slice
-                left = every if deadline is None else min(every, deadline - time.monotonic())
-                if left <= 0:
-                    break
-                thread.join(left)
+            left = every if deadline is None else min(every, deadline - time.monotonic())
+            if left <= 0:
+                break
+            time.sleep(left)
     finally:
-        _active = False
-    return not thread.is_alive()
+        if events is not None:
+            _active = False
+            events.__exit__(None, None, None)
+    return not alive(thread)
 
 
 def wait_loop(study: Any, thread: threading.Thread, timeout: float | None = None) -> bool:
