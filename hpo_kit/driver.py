@@ -153,7 +153,8 @@ class Driver(RungPromotion, Recovery):
             if finding is not None and self.ledger.flag(t.id, finding.to_dict(), s.on_flag) and s.on_flag == "stop":
                 self.request_stop(t.id, "monitor", f"{finding.indicator} at epoch {finding.epoch}", False)
                 return
-        if t.id in self.in_step and msg["epoch"] == t.budget and not self._reconciling:
+        top = self.policy.top_epochs or s.max_epochs
+        if t.id in self.in_step and msg["epoch"] == t.budget and t.budget < top and not self._reconciling:
             self._at_rung(t, msg["t"])
 
     def on_done(self, spec: StepSpec, result: StepResult | BaseException) -> None:

@@ -82,7 +82,8 @@ def _resume_locked(cls: type, path: str, journal: Any, objective: Any, *, data: 
                    monitor: Any, **kwargs: Any) -> "Study":
     rep = replay(path)
     saved: dict[str, Any] = {}
-    if os.path.exists(path + ".pkl"):
+    given = objective is not None and optimizer is not None
+    if os.path.exists(path + ".pkl") and not given:  # nothing is unpickled that the caller passed
         try:
             with open(path + ".pkl", "rb") as f:
                 saved = cloudpickle.load(f)
@@ -90,6 +91,10 @@ def _resume_locked(cls: type, path: str, journal: Any, objective: Any, *, data: 
             warnings.warn(f"resume: {path}.pkl cannot be read ({type(exc).__name__}: {exc}); rebuilding from "
                           f"the journal", RuntimeWarning, stacklevel=3)
     objective = objective or saved.get("objective")
+    if saved.get("code_files"):
+        from .engine.worker import restore_code_files
+
+        restore_code_files(objective, saved["code_files"])  # tracebacks name the user's file, not <dynamic-code>
     if objective is None:
         raise ValueError(f"resume: {path}.pkl is missing or unreadable; pass objective=")
     if optimizer is None and saved.get("optimizer") is None:
@@ -107,7 +112,8 @@ def _resume_locked(cls: type, path: str, journal: Any, objective: Any, *, data: 
     study = cls(objective, Space.from_dict(rep.start["space"]), goal=Goal(**rep.start["goal"]),
                 optimizer=optimizer or saved.get("optimizer"), data=data or saved.get("data"),
                 monitor=monitor or saved.get("monitor"), journal=path, name=rep.start.get("name"),
-                checkpoints=rep.start.get("settings", {}).get("checkpoints"), **settings)
+                checkpoints=settings.pop("checkpoints", None) or rep.start.get("settings", {}).get("checkpoints"),
+                **settings)
     study._resumed, study._journal = rep, journal
     study.ledger.restore(rep.trials, rep.ends)  # study.trials shows the journal's trials before it runs
     if rep.damaged:

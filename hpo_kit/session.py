@@ -22,8 +22,10 @@ from .driver import Driver
 from .engine.cluster import connect, worker_count
 from .engine.journal import Journal
 from .engine.runner import Runner
+from .engine.worker import code_files
 from .progress import Progress
 from .resume import restore_into, resume_from  # noqa: F401 - Study.resume(path)
+from .summary import warn_if_all_failed
 
 if TYPE_CHECKING:
     from .study import Study
@@ -141,6 +143,8 @@ def close_study(study: "Study", error: BaseException | None, journal_end: bool =
                     pass
             study.error = error
             study.state = state if journal_end else "created"
+    if journal_end:
+        warn_if_all_failed(study)
 
 
 def _connect(study: "Study") -> tuple[Any, list[Any]]:
@@ -187,7 +191,7 @@ def _save_code(study: "Study") -> None:
     # Study.resume(path) needs nothing but the path (cloudpickle handles notebook functions).
     try:
         blob = cloudpickle.dumps({"objective": study.objective, "data": study.data, "optimizer": study.optimizer,
-                                  "monitor": study.monitor})
+                                  "monitor": study.monitor, "code_files": code_files(study.objective)})
     except Exception as exc:  # noqa: BLE001 - resume then needs the objective passed again
         warnings.warn(f"study {study.name!r}: cannot pickle its code for Study.resume ({type(exc).__name__}: "
                       f"{exc}); a resume will need objective= and data= again", RuntimeWarning, stacklevel=3)

@@ -199,8 +199,11 @@ def arm_stats(table: Table, res: Any, labels: Mapping[int, str]) -> dict[str, An
 
 
 def paired(table: Table, make_policy: Callable[[int], Any], make_monitor: Callable[[], Any], seeds: Iterable[int],
-           labels: Mapping[int, str], **replay_kw: Any) -> list[dict[str, Any]]:
+           labels: Mapping[int, str], cache: dict[int, Any] | None = None, **replay_kw: Any) -> list[dict[str, Any]]:
     """Per seed: the same policy without and with the monitor (``on_flag="stop"``) on ``table``.
+
+    ``cache`` (seed -> baseline result) reuses baseline arms across calls with the same policy and
+    ``replay_kw`` (e.g. when several monitors are compared).
 
     Returns one dict per seed: ``base`` and ``diag`` (:func:`arm_stats`), ``hit`` (top-10 hit ratio
     of the monitored arm's trials pooled with the baseline's), ``gain`` (top-10 gain) and ``tsba``.
@@ -210,7 +213,11 @@ def paired(table: Table, make_policy: Callable[[int], Any], make_monitor: Callab
 
     out = []
     for seed in seeds:
-        base = replay(table, make_policy(seed), **replay_kw)
+        base = cache.get(seed) if cache is not None else None
+        if base is None:
+            base = replay(table, make_policy(seed), **replay_kw)
+            if cache is not None:
+                cache[seed] = base
         diag = replay(table, make_policy(seed), monitor=make_monitor(), on_flag="stop", **replay_kw)
         kw = {"metric": table.metric, "mode": table.mode}
         out.append({"seed": seed, "base": arm_stats(table, base, labels), "diag": arm_stats(table, diag, labels),

@@ -8,12 +8,13 @@ the scheduler. ipywidgets, Bokeh and jupyter_bokeh are imported only when a view
 
 >>> study.start()                      # doctest: +SKIP
 >>> hpo_kit.ui.show(study)             # doctest: +SKIP
+>>> study.wait()                       # doctest: +SKIP  (the panel still answers while it blocks)
 """
 from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["show", "publish", "LiveView", "Feed"]
+__all__ = ["show", "publish", "wait_until", "LiveView", "Feed"]
 
 
 def show(study: Any, interval: float = 1.0, views: tuple[str, ...] | None = None, dashboard: bool = True) -> Any:
@@ -28,6 +29,13 @@ def publish(study: Any) -> Any:
     from .dashboard import publish as _publish
 
     return _publish(study)
+
+
+def wait_until(done: Any, timeout: float | None = None) -> bool:
+    """Wait until ``done()`` is true; in a notebook the panel keeps answering meanwhile (see :mod:`.poll`)."""
+    from .poll import wait_until as _wait_until
+
+    return _wait_until(done, timeout)
 
 
 def __getattr__(name: str) -> Any:

@@ -5,25 +5,25 @@ Two halves, joined by Dask's event log:
 * Driver side, :class:`Publisher`: every journal record of the study (from its
   :class:`~hpo_kit.ui.feed.Feed`) is batched and sent to the scheduler with
   ``client.log_event("hpo-kit-ui", ...)`` every ``interval`` seconds, off the study's
-  loop thread. (The workers' own report events already reach the scheduler under
+  loop thread, with a heartbeat while nothing happens. The study's last records
+  (``study_end``) are sent at once, from the thread that writes them, *before* the study
+  closes its client; with an embedded cluster, whose scheduler closes with the study, the
+  close then waits (at most ``linger`` seconds) until a page that is open has shown the
+  end. (The workers' own report events already reach the scheduler under
   ``hpo-kit-<runner id>``, but trial ends, flags and controls happen on the driver, so
   the page reads the journal records, the one complete story.)
 * Scheduler side, :class:`StudyBoard`: a ``SchedulerPlugin`` whose ``log_event`` hook
-  keeps each study's records, and which adds three routes to the scheduler's HTTP
-  server (the one that serves the dashboard): ``/hpo-kit/`` (the studies),
-  ``/hpo-kit/<study>`` (the page: header, figures, trial table) and
-  ``/hpo-kit/<study>/data.json`` (what the page polls to redraw itself).
+  keeps each study's records, which adds routes to the scheduler's HTTP server (the
+  one that serves the dashboard): ``/hpo-kit/`` (the studies), ``/hpo-kit/<study>`` (the
+  page: header, figures, trial table) and ``/hpo-kit/<study>/data.json`` (what the page
+  polls), and which puts *hpo_kit studies* in the dashboard's **More...** menu.
 
-The page draws with the same functions as the notebook (:func:`hpo_kit.ui.plots.view_data`,
-:class:`~hpo_kit.ui.plots.StudyPlots`, :mod:`hpo_kit.ui.status`). BokehJS is inlined
-from the installed package (no internet), once per page load; updates are JSON.
-The scheduler needs hpo_kit importable (the same environment as the driver).
+The page draws with the same functions as the notebook (:mod:`hpo_kit.ui.page`). The
+scheduler needs hpo_kit importable (the same environment as the driver).
 """
 from __future__ import annotations
 
-import html
 import json
-import math
 import threading
 import time
 import urllib.parse
@@ -31,13 +31,15 @@ from typing import Any
 
 from distributed.diagnostics.plugin import SchedulerPlugin
 
-from . import plots as P
-from . import status as S
+from .controls import ENDED
 from .feed import Feed
+from .importance import ImportanceCache
+from .page import ROUTE, index_page, page_data, render_page, strict  # noqa: F401 - re-exported
 
 TOPIC = "hpo-kit-ui"
-ROUTE = "/hpo-kit"
 PLUGIN_NAME = "hpo-kit-board"
+MENU_ENTRY = {"url": "hpo-kit/", "name": "hpo_kit studies"}
+WATCHED_S = 3.0  # a page that polled this recently is open
 
 
 def page_url(client: Any, study_name: str) -> str:
@@ -47,72 +49,17 @@ def page_url(client: Any, study_name: str) -> str:
     return f"{base}{ROUTE}/{urllib.parse.quote(study_name)}"
 
 
-def _strict(value: Any) -> Any:
-    """JSON for browsers: NaN and infinities become null."""
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if isinstance(value, dict):
-        return {k: _strict(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_strict(v) for v in value]
-    return value
-
-
-def page_data(records: list[dict[str, Any]], now: float | None = None) -> dict[str, Any]:
-    """What the page shows, as strict JSON-able data: summary, header and table HTML, figure columns."""
-    now = time.time() if now is None else now
-    s = S.summary(records, now)
-    view = P.view_data(records, None, now)
-    return _strict({"summary": s, "header": S.header_html(s), "table": S.table_html(S.trial_rows(records)[:50],
-                                                                                    s["metric"]), **view})
-
-
-_SCRIPT = """
-<script>
-(function() {
-  const url = %(url)s;
-  async function tick() {
-    try {
-      const r = await fetch(url, {cache: "no-store"});
-      const d = await r.json();
-      document.getElementById("hpo-header").innerHTML = d.header;
-      document.getElementById("hpo-table").innerHTML = d.table;
-      const doc = window.Bokeh && Bokeh.documents[0];
-      if (doc) {
-        for (const [name, cols] of Object.entries(d.sources)) {
-          const src = doc.get_model_by_name("hpo-" + name);
-          if (src) src.data = cols;
-        }
-        const ticks = doc.get_model_by_name("hpo-worker-ticks");
-        if (ticks) ticks.ticks = d.workers.map((_, i) => i);
-        const axis = doc.get_model_by_name("hpo-worker-axis");
-        if (axis) axis.major_label_overrides = new Map(d.workers.map((w, i) => [i, w]));
-      }
-    } catch (e) { console.log("hpo-kit page update failed", e); }
-    setTimeout(tick, %(ms)d);
-  }
-  setTimeout(tick, %(ms)d);
-})();
-</script>
-"""
-
-
-def render_page(name: str, records: list[dict[str, Any]], refresh_s: float = 2.0) -> str:
-    """The full HTML page of one study (figures embedded with inline BokehJS)."""
-    from bokeh.embed import components
-    from bokeh.resources import Resources
-
-    data = page_data(records)
-    plots = P.StudyPlots(data["summary"]["metric"], views=P.views_for(records))
-    plots.update(records)
-    script, div = components(plots.layout)
-    url = json.dumps(f"{ROUTE}/{urllib.parse.quote(name)}/data.json")
-    bokehjs = Resources(mode="inline", components=["bokeh"]).render()
-    return (f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>hpo_kit: {html.escape(name)}</title>"
-            f"{bokehjs}</head><body style='font-family:sans-serif;margin:12px'>"
-            f"<p><a href='{ROUTE}/'>hpo_kit studies</a> · <a href='/status'>Dask dashboard</a></p>"
-            f"<div id='hpo-header'>{data['header']}</div>{div}<div id='hpo-table'>{data['table']}</div>"
-            f"{script}{_SCRIPT % {'url': url, 'ms': int(refresh_s * 1000)}}</body></html>")
+def add_to_menu(scheduler: Any) -> bool:
+    """Put :data:`MENU_ENTRY` in the Dask dashboard's *More...* list (the individual pages); True if there."""
+    try:
+        from distributed.dashboard.scheduler import template_variables
+    except ImportError:  # no bokeh dashboard on this scheduler
+        return False
+    plots = template_variables(scheduler)["plots"]  # memoized: the list the dashboard pages render
+    if MENU_ENTRY not in plots:
+        plots.append(dict(MENU_ENTRY))
+        plots.sort(key=lambda d: d["name"].lower())
+    return True
 
 
 class StudyBoard(SchedulerPlugin):
@@ -126,6 +73,10 @@ class StudyBoard(SchedulerPlugin):
 
     def __init__(self) -> None:
         self.studies: dict[str, list[dict[str, Any]]] = {}
+        self.heard: dict[str, float] = {}  # study -> when the scheduler last heard from it
+        self.polled: dict[str, float] = {}  # study -> when a page last polled it
+        self.shown_end: dict[str, bool] = {}  # study -> a page was served its study_end
+        self._importance: dict[str, ImportanceCache] = {}
 
     def start(self, scheduler: Any) -> None:
         from tornado import web
@@ -144,9 +95,7 @@ class StudyBoard(SchedulerPlugin):
 
         class Index(Base):
             def get(self) -> None:
-                items = "".join(f"<li><a href='{ROUTE}/{urllib.parse.quote(n)}'>{html.escape(n)}</a>: "
-                                f"{S.header_html(S.summary(r))}</li>" for n, r in board.studies.items())
-                self.write(f"<html><body><h3>hpo_kit studies</h3><ul>{items or 'none yet'}</ul></body></html>")
+                self.write(index_page(board.studies))
 
         class Page(Base):
             def get(self, name: str) -> None:
@@ -155,14 +104,45 @@ class StudyBoard(SchedulerPlugin):
         class Data(Base):
             def get(self, name: str) -> None:
                 self.set_header("Content-Type", "application/json")
-                self.write(json.dumps(page_data(self.records(name))))
+                self.write(json.dumps(board.data(urllib.parse.unquote(name), self.records(name),
+                                                 self.get_argument("n", None))))
 
+        ImportanceCache()  # its imports, now, on this thread (see ImportanceCache.__init__)
         scheduler.http_application.add_handlers(r".*", [
             (rf"{ROUTE}/?", Index), (rf"{ROUTE}/([^/]+)/data.json", Data), (rf"{ROUTE}/([^/]+)/?", Page)])
+        add_to_menu(scheduler)
+
+    def data(self, name: str, records: list[dict[str, Any]], seen: str | None = None) -> dict[str, Any]:
+        """``data.json``: the page's data, or ``{"unchanged": true, ...}`` when the page has them all."""
+        now = time.time()
+        self.polled[name] = now
+        silent = now - self.heard.get(name, now)
+        ended = bool(records) and any(r.get("event") == "study_end" for r in records[-3:])
+        if ended:
+            self.shown_end[name] = True
+        if seen is not None and seen == str(len(records)):
+            return strict({"unchanged": True, "ended": ended, "silent_s": silent,
+                           "disconnected": not ended and silent > 10.0})
+        cache = self._importance.setdefault(name, ImportanceCache())
+        return page_data(records, importance=cache.get(records), silent_s=silent)
+
+    def watch_state(self, name: str) -> dict[str, bool]:
+        """Is a page open on ``name`` (polled in the last :data:`WATCHED_S`), and has it been shown the end?"""
+        return {"watched": time.time() - self.polled.get(name, 0.0) < WATCHED_S,
+                "shown_end": self.shown_end.get(name, False)}
 
     def log_event(self, topic: str, msg: Any) -> None:
         if topic == TOPIC and isinstance(msg, dict) and "study" in msg:
-            self.studies.setdefault(msg["study"], []).extend(json.loads(msg["records"]))
+            name = msg["study"]
+            self.heard[name] = time.time()
+            if "records" in msg:
+                self.studies.setdefault(name, []).extend(json.loads(msg["records"]))
+                self.shown_end.setdefault(name, False)
+
+
+def _watch_state(name: str, dask_scheduler: Any = None) -> dict[str, bool]:
+    board = dask_scheduler.plugins.get(PLUGIN_NAME)
+    return board.watch_state(name) if board is not None else {"watched": False, "shown_end": False}
 
 
 class Publisher:
@@ -175,19 +155,27 @@ class Publisher:
     feed
         The study's feed (one is made if not given).
     interval
-        Seconds between batches.
+        Seconds between batches (a heartbeat is sent every ``heartbeat`` seconds without one).
+    linger
+        With an embedded cluster: seconds the study's close may wait for an open page to
+        show the end (0: never wait).
     """
 
-    def __init__(self, study: Any, feed: Feed | None = None, interval: float = 0.5) -> None:
+    def __init__(self, study: Any, feed: Feed | None = None, interval: float = 0.5, heartbeat: float = 2.0,
+                 linger: float = 4.0) -> None:
         if study.client is None:
             raise RuntimeError("publish: the study has no client yet; call study.start() first")
-        self.study, self.client, self.interval = study, study.client, interval
+        self.study, self.client, self.interval, self.heartbeat = study, study.client, interval, heartbeat
+        self.linger = linger if study.cluster is None else 0.0
         self.feed = feed or Feed(study)
         self.url = page_url(self.client, study.name)
         self.client.register_plugin(StudyBoard(), name=PLUGIN_NAME)
         self._lock = threading.Lock()
+        self._send = threading.Lock()  # one batch at a time, in order
         self._pending: list[dict[str, Any]] = []
+        self._sent_at = time.monotonic()
         self._stop = threading.Event()
+        self.ended = False
         self._add(self.feed.subscribe(self._add))
         self.flush()  # the page exists once this returns
         self._thread = threading.Thread(target=self._run, name=f"hpo-kit-publish-{study.name}", daemon=True)
@@ -196,15 +184,37 @@ class Publisher:
     def _add(self, records: list[dict[str, Any]]) -> None:
         with self._lock:
             self._pending.extend(records)
+        if any(r.get("event") == "study_end" for r in records) and not self.ended:
+            # Called by the thread that journals the end, before the study closes its client.
+            self.ended = True
+            try:
+                self.flush()
+                self._wait_for_page()
+            except Exception:  # noqa: BLE001 - the cluster may be gone already; never delay the close for it
+                pass
 
     def flush(self) -> int:
         """Send what is pending now; returns the number of records sent."""
-        with self._lock:
-            batch, self._pending = self._pending, []
-        if batch:
-            slim = [{k: v for k, v in r.items() if k != "traceback"} for r in batch]
-            self.client.log_event(TOPIC, {"study": self.study.name, "records": json.dumps(slim, default=str)})
+        with self._send:
+            with self._lock:
+                batch, self._pending = self._pending, []
+            if batch:
+                slim = [{k: v for k, v in r.items() if k != "traceback"} for r in batch]
+                self.client.log_event(TOPIC, {"study": self.study.name, "records": json.dumps(slim, default=str)})
+                self._sent_at = time.monotonic()
+            elif time.monotonic() - self._sent_at >= self.heartbeat:
+                self.client.log_event(TOPIC, {"study": self.study.name, "alive": time.time()})
+                self._sent_at = time.monotonic()
         return len(batch)
+
+    def _wait_for_page(self) -> None:
+        """Embedded cluster: keep the scheduler up until an open page has shown the end (at most ``linger`` s)."""
+        deadline = time.monotonic() + self.linger
+        while time.monotonic() < deadline:
+            state = self.client.run_on_scheduler(_watch_state, self.study.name)
+            if not state["watched"] or state["shown_end"]:
+                return
+            time.sleep(0.2)
 
     def _run(self) -> None:
         while not self._stop.wait(self.interval):
@@ -212,7 +222,7 @@ class Publisher:
                 self.flush()
             except Exception:  # noqa: BLE001 - the cluster went away (the study closed it): stop quietly
                 return
-            if self.study.state in ("finished", "stopped") and not self._pending:
+            if self.study.state in ENDED and not self._pending:
                 return
 
     def close(self) -> None:

@@ -80,11 +80,13 @@ def learning_curves(records: Records, metric: str | None = None) -> Columns:
     return out
 
 
-def best_so_far(records: Records) -> Columns:
-    """The best score seen so far against wall time, one point per improvement.
+def best_so_far(records: Records, now: float | None = None) -> Columns:
+    """The best score seen so far against wall time: one point per improvement, then one at ``now``.
 
     With ``score="best"`` every finite report counts the moment it arrives; with
     ``score="last"`` a trial counts once its step ends (its last report is then known).
+    The last point repeats the best at ``now`` (default: the last record's time), so a
+    step line drawn through the points reaches the present.
 
     Returns
     -------
@@ -107,6 +109,78 @@ def best_so_far(records: Records) -> Columns:
         out["elapsed"].append(rec["t"] - t0)
         out["best"].append(best)
         out["trial"].append(rec["trial"])
+    end = (now if now is not None else records[-1]["t"] if records else t0) - t0
+    if out["elapsed"] and end > out["elapsed"][-1]:
+        for name, value in (("elapsed", end), ("best", best), ("trial", out["trial"][-1])):
+            out[name].append(value)
+    return out
+
+
+def trial_scores(records: Records) -> Columns:
+    """Every trial's score, as a point at the time its (last) step ended; NaN scores left out.
+
+    Returns
+    -------
+    dict
+        ``elapsed`` (s), ``score``, ``trial``, ``status``, ``category``.
+    """
+    goal, t0 = goal_of(records), t0_of(records)
+    trials = fold_trials(records)
+    at = {r["trial"]: r["t"] for r in records if r.get("event") in ("trial_end", "trial_pause")}
+    out: Columns = {"elapsed": [], "score": [], "trial": [], "status": [], "category": []}
+    for t in trials.values():
+        score = t.score(goal)
+        if t.id not in at or score is None or not math.isfinite(score):
+            continue
+        for name, value in (("elapsed", at[t.id] - t0), ("score", float(score)), ("trial", t.id),
+                            ("status", t.status.value), ("category", category(t))):
+            out[name].append(value)
+    return out
+
+
+def robust_range(values: Iterable[float], log: bool = False, pad: float = 0.05) -> tuple[float, float] | None:
+    """A y range that shows the bulk of ``values`` and leaves far outliers (a diverged trial) outside.
+
+    Values beyond 3 interquartile ranges from the quartiles are outliers; the range spans
+    the rest, padded by ``pad`` of its width. ``log=True`` works on log10 of the positive
+    values (for a log axis). ``None`` when there is nothing finite to show.
+    """
+    xs = sorted(math.log10(v) if log else float(v) for v in values
+                if v is not None and math.isfinite(v) and (v > 0 or not log))
+    if not xs:
+        return None
+    q1, q3 = _quantile(xs, 0.25), _quantile(xs, 0.75)
+    fence = 3.0 * (q3 - q1)
+    inliers = [x for x in xs if q1 - fence <= x <= q3 + fence] or xs
+    lo, hi = inliers[0], inliers[-1]
+    if hi <= lo:  # one value: a window around it, never an empty range
+        half = max(abs(hi) * 0.1, 0.5 if not log else 0.1) / 2
+        lo, hi = lo - half, hi + half
+    width = hi - lo
+    lo, hi = lo - pad * width, hi + pad * width
+    return (10 ** lo, 10 ** hi) if log else (lo, hi)
+
+
+def _quantile(sorted_xs: list[float], q: float) -> float:
+    pos = q * (len(sorted_xs) - 1)
+    i = int(pos)
+    frac = pos - i
+    return sorted_xs[i] if i + 1 >= len(sorted_xs) else sorted_xs[i] * (1 - frac) + sorted_xs[i + 1] * frac
+
+
+def stagger(xs: Sequence[float], span: float, levels: int = 4, gap: float = 0.12) -> list[int]:
+    """A label level (0 = top) for each x, so labels closer than ``gap * span`` sit on different levels.
+
+    Levels cycle once all ``levels`` are taken; the result is in the order of ``xs``.
+    """
+    order = sorted(range(len(xs)), key=lambda i: xs[i])
+    last: list[float] = [-math.inf] * levels
+    out = [0] * len(xs)
+    min_gap = gap * span if span > 0 else 0.0
+    for k, i in enumerate(order):
+        level = next((lv for lv in range(levels) if xs[i] - last[lv] >= min_gap), k % levels)
+        last[level] = xs[i]
+        out[i] = level
     return out
 
 

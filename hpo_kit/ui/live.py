@@ -1,13 +1,20 @@
-"""The notebook view of a running study: panel + live plots, redrawn by a background thread.
+"""The notebook view of a running study: panel + live plots + trial table, redrawn by a background thread.
 
-``hpo_kit.ui.show(study)`` builds a :class:`LiveView` and returns its widget. A daemon
-thread takes a snapshot of the study's records every ``interval`` seconds and hands it
-to the panel and the plots, so the figures move while the study runs in its own
-background thread and the kernel stays free for other cells. Widget updates from a
-thread reach the browser through ipykernel's IOPub thread; the plots are a
-``jupyter_bokeh`` ``BokehModel`` widget, so a change to a Bokeh source is sent as a
-small document patch. The thread stops after the study ends (one last redraw) or on
-:meth:`LiveView.close`.
+``hpo_kit.ui.show(study)`` builds a :class:`LiveView` and returns it. A daemon thread
+takes a snapshot of the study's records every ``interval`` seconds and hands it to the
+panel and the plots, so the figures move while the study runs in its own background
+thread. Widget updates from a thread reach the browser through ipykernel's IOPub
+thread; the plots are a ``jupyter_bokeh`` ``BokehModel`` widget, so a change to a Bokeh
+source is sent as a small document patch. The thread stops after the study ends (one
+last redraw) or on :meth:`LiveView.close`.
+
+A ``BokehModel`` view renders the document as it was serialised, and drops the patches
+that arrive before the browser has created the view; so the view re-serialises its
+document when it is displayed, once a few seconds later, and at the end (a change made
+once, like the timeline's worker labels, is then never lost, and a reloaded page shows
+the final picture). A click on a table row (synced from the browser) shows that trial's
+detail and highlights it; hyperparameter importance is computed off this thread
+(:class:`~hpo_kit.ui.importance.ImportanceCache`).
 """
 from __future__ import annotations
 
@@ -15,15 +22,18 @@ import threading
 import time
 from typing import Any
 
+from .controls import ENDED
 from .feed import Feed
+from .importance import ImportanceCache
 from .panel import ControlPanel
 from .plots import StudyPlots, default_views, load_bokehjs
+from .trials import detail_html, trial_detail
 
-_ENDED = ("finished", "stopped")
+RESYNC_AFTER = 3.0  # seconds after display: re-send the whole document once
 
 
 class LiveView:
-    """Control panel and live Bokeh plots of one study.
+    """Control panel, live Bokeh plots and the trial table of one study.
 
     Parameters
     ----------
@@ -49,13 +59,21 @@ class LiveView:
 
         self.study, self.interval, self.dashboard = study, interval, dashboard
         self.feed = Feed(study)
-        self.panel = ControlPanel(study)
-        self.plots = StudyPlots(study.goal.metric, views or default_views(study.optimizer))
+        self.panel = ControlPanel(study, records=self.feed.records)
+        self.plots = StudyPlots(study.goal.metric, views or default_views(study.optimizer),
+                                specs=study.space.to_dict())
+        self.importance = ImportanceCache()
         self.publisher: Any = None
         self.redraws = 0
+        self.selected: int | None = None
+        self.workers_max: int | None = None
+        self._lock = threading.RLock()  # the Bokeh document: redraws, clicks and re-serialisation
+        self._resync_at: float | None = None
         self.plot_widget = BokehModel(self.plots.layout)
         self.plot_widget.add_class("hpo-plots")
-        self.widget = W.VBox([self.panel.widget, self.plot_widget])
+        self.plots.sources["table"].selected.on_change("indices", self._on_select)
+        self.widget = W.VBox([self.panel.widget, self.plot_widget, self.panel.detail])
+        self.widget.add_class("hpo-view")
         self._stop = threading.Event()
         self.refresh()
         self._thread = threading.Thread(target=self._run, name=f"hpo-kit-view-{study.name}", daemon=True)
@@ -63,8 +81,8 @@ class LiveView:
 
     def refresh(self) -> None:
         """Redraw once from the current records (what the thread does every ``interval``)."""
-        if self.dashboard and self.publisher is None and self.study.client is not None \
-                and self.study.state not in _ENDED:
+        ended = self.study.state in ENDED
+        if self.dashboard and self.publisher is None and self.study.client is not None and not ended:
             from .dashboard import Publisher
 
             try:
@@ -73,23 +91,59 @@ class LiveView:
             except Exception:  # noqa: BLE001 - the dashboard page is optional; the notebook view goes on
                 self.dashboard = False
         records = self.feed.records()
-        now = time.time() if self.study.state not in _ENDED else None
+        now = None if ended else time.time()
         try:
             state = self.study.optimizer.state()
         except Exception:  # noqa: BLE001 - a policy's live facts are optional
             state = {}
-        self.panel.refresh(records, now)
-        self.plots.update(records, state, now)
+        workers = None if ended else self._workers()
+        self.panel.refresh(records, now, workers, self.workers_max)
+        importance = self.importance.get(records, self.plots.specs, block=ended)
+        with self._lock:
+            self.plots.update(records, state, now, importance)
+            self.plots.select(self.selected)
+            if self.selected is not None:
+                self.panel.detail.value = detail_html(trial_detail(records, self.selected))
+            if self._resync_at is not None and time.time() >= self._resync_at:
+                self._resync_at = None
+                self.resync()
         self.redraws += 1
+
+    def _workers(self) -> int | None:
+        """Workers connected now (and the most seen), for the panel's lost-worker warning."""
+        client = self.study.client
+        try:
+            n = len(client.nthreads()) if client is not None else None
+        except Exception:  # noqa: BLE001 - a client that is closing
+            return None
+        if n is not None:
+            self.workers_max = max(self.workers_max or 0, n)
+        return n
+
+    def _on_select(self, attr: str, old: Any, new: Any) -> None:
+        """A row clicked in the browser's trial table: show that trial (the kernel's thread or the UI pump's)."""
+        trials = list(self.plots.sources["table"].data.get("trial", []))
+        rows = [i for i in (new or []) if 0 <= i < len(trials)]
+        self.selected = trials[rows[0]] if rows else None
+        self.panel.detail.value = detail_html(None if self.selected is None
+                                              else trial_detail(self.feed.records(), self.selected))
+
+    def resync(self) -> None:
+        """Send the whole Bokeh document to the browser again (see the module docstring)."""
+        with self._lock:
+            self.plot_widget.update_from_model(self.plots.layout)
 
     def _run(self) -> None:
         while not self._stop.wait(self.interval):
-            ended = self.study.state in _ENDED
+            ended = self.study.state in ENDED
             try:
                 self.refresh()
+                if ended:
+                    self.resync()  # the final picture, also for a page reloaded later
             except Exception as exc:  # noqa: BLE001 - keep the view alive; say what broke
                 self.panel.message.value = f"<span style='color:#c00'>view refresh failed: {exc!r}</span>"
             if ended:
+                self.importance.close()
                 return
 
     def close(self) -> None:
@@ -98,11 +152,14 @@ class LiveView:
         self._thread.join(timeout=2 * self.interval + 1)
         if self.publisher is not None:
             self.publisher.close()
+        self.importance.close()
         self.feed.close()
 
     def _ipython_display_(self) -> None:
         from IPython.display import display
 
+        self.resync()
+        self._resync_at = time.time() + RESYNC_AFTER
         display(self.widget)
 
 

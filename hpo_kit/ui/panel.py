@@ -2,110 +2,170 @@
 
 Every button calls one :class:`~hpo_kit.Study` method (``pause``, ``resume``, ``kill``,
 ``kill_flagged``, ``tune``, ``set_concurrency``), so each intervention is journalled
-by the study exactly as if it was typed in a cell, with ``source="user"``. What the
-panel shows comes from :func:`hpo_kit.ui.status.summary`, :func:`~hpo_kit.ui.status.trial_rows`
-and :func:`~hpo_kit.ui.status.live_controls`; the widgets only format it. ipywidgets
-is imported when a panel is built, never at package import.
+by the study exactly as if it was typed in a cell, with ``source="user"``. What a
+control answers comes from :func:`hpo_kit.ui.controls.outcome`: *applied* once the
+study's loop applied it (the returned ``Future``), *refused: <reason>* for the error it
+raised at once, the future's exception or a journalled refusal. What the panel shows
+comes from :mod:`hpo_kit.ui.status` and :mod:`hpo_kit.ui.controls`; the widgets only
+format it. ipywidgets is imported when a panel is built, never at package import.
 
 Every interactive widget carries a CSS class ``hpo-<name>`` (e.g. ``hpo-pause``) so
 that browser tests and custom themes can find it.
 """
 from __future__ import annotations
 
+import concurrent.futures
 import html
+import time
 from collections.abc import Callable
 from typing import Any
 
+from . import controls as C
 from . import status as S
+
+_STALE = object()  # an input that no longer shows the live value
 
 
 class ControlPanel:
-    """Buttons, inputs and a trial table for one study; ``.widget`` is what to display.
+    """Buttons, inputs, a banner and a trial detail for one study; ``.widget`` is what to display.
 
     Parameters
     ----------
     study
         The :class:`~hpo_kit.Study` to steer.
-    max_rows
-        Trials shown in the table (newest first).
+    records
+        A callable returning the study's records so far (``Feed.records``), to tell a
+        journalled refusal from an applied change.
     """
 
-    def __init__(self, study: Any, max_rows: int = 30) -> None:
+    def __init__(self, study: Any, records: Callable[[], list[dict[str, Any]]] | None = None) -> None:
         import ipywidgets as W
 
         self.study = study
-        self.max_rows = max_rows
+        self.records = records or (lambda: [])
         self.dashboard_url: str | None = None
-        lay = W.Layout
+        self._synced: dict[str, Any] = {}
+        lay, style = W.Layout, {"description_width": "initial"}
         self.header = W.HTML(layout=lay(width="100%"))
+        self.banner = W.HTML()
+        self.banner.add_class("hpo-banner-box")
         self.progress = W.IntProgress(min=0, max=1, layout=lay(width="320px"))
         self.message = W.HTML()
+        self.message.add_class("hpo-message")
         self.pause_btn = self._button(W, "Pause", "pause", lambda: study.pause(reason="from the panel"), "warning")
-        self.resume_btn = self._button(W, "Resume", "resume", lambda: study.resume(reason="from the panel"),
-                                       "success")
+        self.resume_btn = self._button(W, "Resume", "resume", lambda: study.resume(reason="from the panel"), "success")
         self.select = W.SelectMultiple(options=[], rows=5, description="Trials", layout=lay(width="230px"))
         self.select.add_class("hpo-select")
         self.kill_btn = self._button(W, "Kill selected", "kill", self._kill_selected, "danger")
-        self.kill_flagged_btn = self._button(W, "Kill all flagged", "kill-flagged",
-                                             lambda: study.kill_flagged(reason="flagged; killed from the panel"),
-                                             "danger")
-        self.concurrency = W.BoundedIntText(value=study.concurrency or 1, min=1, max=1024,
-                                            description="Concurrency", style={"description_width": "initial"},
-                                            layout=lay(width="170px"))
-        self.concurrency_btn = self._button(W, "Set", "concurrency",
-                                            lambda: study.set_concurrency(int(self.concurrency.value),
-                                                                          reason="from the panel"))
-        self.b = W.FloatText(value=0.0, step=0.05, description="b", style={"description_width": "initial"},
-                             layout=lay(width="120px"))
-        self.b_btn = self._button(W, "Apply b", "b", lambda: study.tune(b=float(self.b.value),
-                                                                         reason="from the panel"))
-        self.switch_trials = W.BoundedIntText(value=0, min=0, max=10**6, description="switch after",
-                                              style={"description_width": "initial"}, layout=lay(width="160px"))
-        self.switch_trials_btn = self._button(W, "trials", "switch-trials", lambda: study.tune(
-            switch_after_trials=int(self.switch_trials.value), reason="from the panel"))
-        self.switch_seconds = W.BoundedFloatText(value=60.0, min=0.0, max=1e9, description="or after",
-                                                 style={"description_width": "initial"}, layout=lay(width="150px"))
-        self.switch_seconds_btn = self._button(W, "seconds", "switch-seconds", lambda: study.tune(
-            switch_after_seconds=float(self.switch_seconds.value), reason="from the panel"))
+        self.kill_flagged_btn = self._button(W, "Kill all flagged", "kill-flagged", lambda: study.kill_flagged(
+            reason="flagged; killed from the panel"), "danger")
+        self.concurrency = W.BoundedIntText(value=study.concurrency or 1, min=1, max=1024, description="Concurrency",
+                                            style=style, layout=lay(width="170px"))
+        self.concurrency_btn = self._button(W, "Set", "concurrency", lambda: study.set_concurrency(
+            int(self.concurrency.value), reason="from the panel"))
+        state = self._policy_state()
+        self.b = W.Text(value=C.show_number(state.get("b")), placeholder="b >= 0", description="b", style=style,
+                        layout=lay(width="130px"))
+        self.b_btn = self._button(W, "Apply b", "b", lambda: self._tune("b", self.b.value, "b", False))
+        self.switch_trials = W.Text(value=C.show_number(state.get("switch_after_trials")), placeholder="trials",
+                                    description="switch after", style=style, layout=lay(width="170px"))
+        self.switch_trials_btn = self._button(W, "trials", "switch-trials", lambda: self._tune(
+            "switch_after_trials", self.switch_trials.value, "switch after", True))
+        self.switch_seconds = W.Text(value=C.show_number(state.get("switch_after_seconds")), placeholder="seconds",
+                                     description="or after", style=style, layout=lay(width="150px"))
+        self.switch_seconds_btn = self._button(W, "seconds", "switch-seconds", lambda: self._tune(
+            "switch_after_seconds", self.switch_seconds.value, "or after", False))
+        self._synced = {name: state.get(name) for name in S.BO_PARAMS}
         self.bo_hint = W.HTML()
         for name, w in (("concurrency-input", self.concurrency), ("b-input", self.b),
                         ("switch-trials-input", self.switch_trials), ("switch-seconds-input", self.switch_seconds)):
             w.add_class(f"hpo-{name}")
-        self.table = W.HTML()
-        self.table.add_class("hpo-table")
+        self.detail = W.HTML(value="<i>Click a trial in the table above to see its configuration, metrics and "
+                                   "journal events.</i>", layout=lay(width="100%"))  # shown under the table
+        self.detail.add_class("hpo-detail")
         box = W.HBox
         self.widget = W.VBox([
-            self.header, box([self.progress]),
+            self.header, self.banner, box([self.progress]),
             box([self.pause_btn, self.resume_btn, self.kill_flagged_btn, self.concurrency, self.concurrency_btn]),
             box([self.select, W.VBox([self.kill_btn])]),
             box([self.b, self.b_btn, self.switch_trials, self.switch_trials_btn, self.switch_seconds,
-                 self.switch_seconds_btn]), self.bo_hint,
-            self.message, self.table], layout=lay(border="1px solid #ddd", padding="6px"))
+                 self.switch_seconds_btn]), self.bo_hint, self.message],
+            layout=lay(border="1px solid var(--jp-border-color2, #ddd)", padding="6px"))
         self.widget.add_class("hpo-panel")
+        self._buttons = {"pause": self.pause_btn, "resume": self.resume_btn, "kill": self.kill_btn,
+                         "kill-flagged": self.kill_flagged_btn, "concurrency": self.concurrency_btn,
+                         "b": self.b_btn, "switch-trials": self.switch_trials_btn,
+                         "switch-seconds": self.switch_seconds_btn}
+        self._inputs = {"concurrency": self.concurrency, "kill": self.select, "b": self.b,
+                        "switch-trials": self.switch_trials, "switch-seconds": self.switch_seconds}
 
+    # -- controls ----------------------------------------------------------------------------
     def _button(self, W: Any, text: str, name: str, action: Callable[[], Any], style: str = "") -> Any:
         btn = W.Button(description=text, button_style=style, layout=W.Layout(width="auto"))
         btn.add_class(f"hpo-{name}")
         btn.on_click(lambda _: self._call(text, action))
         return btn
 
-    def _call(self, text: str, action: Callable[[], Any]) -> None:
+    def _call(self, text: str, action: Callable[[], Any], match: tuple[str, Any] | None = None) -> None:
+        """Run a control; say *sent*, then *applied* or *refused* when the loop has answered."""
+        since = time.time()
         try:
             result = action()
         except Exception as exc:  # noqa: BLE001 - shown to the user, who can fix the input
-            self.message.value = f"<span style='color:#c00'>{html.escape(text)}: {html.escape(str(exc))}</span>"
+            self._say(*C.outcome(text, exc))
             return
-        done = f" ({html.escape(str(result))})" if result else ""
-        self.message.value = f"<span style='color:#555'>{html.escape(text)}: sent{done}</span>"
+        if isinstance(result, tuple):  # (futures, match) from _tune
+            result, match = result
+        futures = [f for f in (result if isinstance(result, list) else [result])
+                   if isinstance(f, concurrent.futures.Future)]
+        if not futures:
+            self._say(*C.outcome(text))
+            return
+        self._say("sent", f"{text}: sent…")
 
-    def _kill_selected(self) -> list[int]:
+        def settled(_: Any) -> None:
+            if not all(f.done() for f in futures):
+                return
+            error = next((f.exception() for f in futures if f.exception() is not None), None)
+            record = C.matching_control(self.records(), *match, since=since) if match and error is None else None
+            level, message = C.outcome(text, error, record)
+            if level == "refused" and match:
+                self._synced.update(dict.fromkeys(match[1], _STALE))  # the box goes back to the live value
+            self._say(level, message)
+
+        for f in futures:
+            f.add_done_callback(settled)
+
+    def _say(self, level: str, text: str) -> None:
+        self.message.value = C.message_html(level, text)
+
+    def _tune(self, name: str, text: str, label: str, integer: bool) -> tuple[Any, tuple[str, Any]]:
+        value = C.parse_number(text, label, integer=integer)
+        if value is None:
+            raise ValueError(f"{label}: type a number first")
+        try:
+            future = self.study.tune(reason="from the panel", **{name: value})
+        except Exception:
+            self._synced[name] = _STALE  # refused: the box goes back to the live value at the next redraw
+            raise
+        self._synced[name] = value  # what the box shows is now the live value
+        return future, ("tune", {name: value})
+
+    def _kill_selected(self) -> list[Any]:
         ids = list(self.select.value)
-        for tid in ids:
-            self.study.kill(tid, reason="killed from the panel")
-        return ids
+        if not ids:
+            raise ValueError("select live trials in the list first")
+        return [self.study.kill(tid, reason="killed from the panel") for tid in ids]
+
+    def _policy_state(self) -> dict[str, Any]:
+        try:
+            return dict(self.study.optimizer.state() or {})
+        except Exception:  # noqa: BLE001 - a policy's live facts are optional
+            return {}
 
     # -- refresh (any thread) ----------------------------------------------------------------
-    def refresh(self, records: list[dict[str, Any]], now: float | None = None) -> None:
+    def refresh(self, records: list[dict[str, Any]], now: float | None = None, workers: int | None = None,
+                workers_max: int | None = None) -> None:
         """Redraw from the study's records, its live state and its optimizer's live parameters."""
         s = S.summary(records, now)
         s["name"] = s["name"] or self.study.name
@@ -114,39 +174,39 @@ class ControlPanel:
         self.progress.max = max(1, target or s["n_trials"])
         self.progress.value = min(self.progress.max, s["ended"])
         self.header.value = S.header_html(s, state, self.dashboard_url)
-        self.pause_btn.disabled = state != "running"
-        self.resume_btn.disabled = state != "paused"
-        self.kill_flagged_btn.disabled = not s["flagged"]
-        self.kill_flagged_btn.description = f"Kill all flagged ({len(s['flagged'])})"
-        self._refresh_controls()
+        self.banner.value = C.banner(state, records, workers, workers_max)
         rows = S.trial_rows(records)
-        live = [r["trial"] for r in rows if r["live"]]
+        live = sorted(r["trial"] for r in rows if r["live"])
         if list(self.select.options) != live:
             keep = tuple(t for t in self.select.value if t in live)
             self.select.options = live
             self.select.value = keep
-        self.kill_btn.disabled = not live
-        self.table.value = S.table_html(rows[: self.max_rows], s["metric"])
-
-    def _refresh_controls(self) -> None:
         opt = self.study.optimizer
-        try:
-            state = opt.state()
-        except Exception:  # noqa: BLE001 - a policy's live facts are optional
-            state = {}
-        controls = S.live_controls(tuple(getattr(opt, "live_params", ())), getattr(opt, "name", "optimizer"), state)
+        params = tuple(getattr(opt, "live_params", ()))
+        off = C.disabled(state, params, len(s["flagged"]), len(live))
+        for name, btn in self._buttons.items():
+            btn.disabled = off[name]
+            if name in self._inputs:
+                self._inputs[name].disabled = off[name]
+        self.kill_flagged_btn.description = f"Kill all flagged ({len(s['flagged'])})"
+        self._refresh_bo(params, getattr(opt, "name", "optimizer"))
+
+    def _refresh_bo(self, params: tuple[str, ...], name: str) -> None:
+        state = self._policy_state()
+        controls = S.live_controls(params, name, state)
+        boxes = {"b": self.b, "switch_after_trials": self.switch_trials, "switch_after_seconds": self.switch_seconds}
         hints = []
-        inputs = {"b": (self.b, self.b_btn), "switch_after_trials": (self.switch_trials, self.switch_trials_btn),
-                  "switch_after_seconds": (self.switch_seconds, self.switch_seconds_btn)}
-        for name, (box, btn) in inputs.items():
-            c = controls[name]
-            box.disabled = btn.disabled = not c["enabled"]
-            box.description_tooltip = btn.tooltip = c["hint"]
+        for param, box in boxes.items():
+            c = controls[param]
+            box.description_tooltip = c["hint"]
+            if c["enabled"] and c["value"] != self._synced.get(param):  # changed elsewhere: show the live value
+                box.value = C.show_number(c["value"])
+                self._synced[param] = c["value"]
             now = f" (now {S.fmt(c['value'])})" if c["enabled"] and c["value"] is not None else ""
             hints.append(html.escape(c["hint"]) + now)
         if not controls["b"]["enabled"]:
             hints = hints[:1]  # one line says why all three are off
         elif state.get("cost"):
             hints.append(f"cost now: Z = {html.escape(str(state['cost']))} ({html.escape(str(state.get('phase')))})")
-        self.bo_hint.value = "<small style='color:#666'>" + "<br>".join(hints) + "</small>"
-
+        self.bo_hint.value = ("<small style='color:var(--jp-ui-font-color2,#666)'>" + "<br>".join(hints) +
+                              "</small>")

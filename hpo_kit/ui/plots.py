@@ -2,8 +2,10 @@
 
 :func:`view_data` is the one place that decides *which* columns each figure shows
 (the notebook plots and the dashboard page both call it); :class:`StudyPlots` builds
-the figures once and then only swaps its sources' data. Colours are chosen here, from
-the ``category`` column (status, or ``FLAGGED``), never in the data functions.
+the figures once (:mod:`hpo_kit.ui.figures`) and then only swaps its sources' data and
+its ranges. Colours are chosen here, from the ``category`` column (status, or
+``FLAGGED``), never in the data functions; the theme follows the page
+(:mod:`hpo_kit.ui.theme`).
 
 Bokeh is imported lazily; BokehJS is loaded from the installed package (inline
 resources), so plots render with no internet.
@@ -14,25 +16,34 @@ import math
 from typing import Any
 
 from . import data as D
+from .importance import parallel_coordinates
+from .trials import config_text, param_specs, table_columns
 
-#: Colour of each trial category (status, or FLAGGED for a monitor's finding).
+#: Colour of each trial category (status, or FLAGGED for a monitor's finding); readable on light and dark.
 PALETTE = {"PENDING": "#bdbdbd", "RUNNING": "#1f77b4", "PAUSED": "#9467bd", "COMPLETED": "#2ca02c",
-           "STOPPED": "#ff7f0e", "KILLED": "#7f7f7f", "FAILED": "#000000", D.FLAGGED: "#d62728",
+           "STOPPED": "#ff7f0e", "KILLED": "#7f7f7f", "FAILED": "#e377c2", D.FLAGGED: "#d62728",
            "RETRIED": "#8c564b"}
 #: Figures shown, in order; ``rungs`` and ``cost`` are for ASHA-like and time-aware BO studies.
-VIEWS = ("curves", "best", "timeline", "rungs", "cost")
+VIEWS = ("curves", "best", "timeline", "rungs", "cost", "parallel", "importance")
+#: Named ranges that :func:`view_data` sets (start, end), for the notebook and the page alike.
+RANGES = ("hpo-curves-yrange", "hpo-curves-logyrange")
+EMPTY_IMPORTANCE = {"param": [], "importance": [], "n": []}
 
 
-def view_data(records: D.Records, state: dict[str, Any] | None = None, now: float | None = None) -> dict[str, Any]:
-    """All figures' columns, by source name, plus the timeline's worker rows.
+def view_data(records: D.Records, state: dict[str, Any] | None = None, now: float | None = None,
+              specs: dict[str, dict[str, Any]] | None = None, importance: D.Columns | None = None) -> dict[str, Any]:
+    """All figures' columns, by source name, plus the timeline's worker rows and the curves' ranges.
 
     Returns
     -------
     dict
-        ``{"sources": {name: columns}, "workers": [worker, ...]}``. Worker addresses are
-        shortened to ``host:port``; the timeline's ``row`` column is the worker's label and
-        ``y`` its index in ``workers`` (a numeric axis auto-ranges as workers appear).
+        ``{"sources": {name: columns}, "workers": [worker, ...], "ranges": {name: [start, end]}}``.
+        Worker addresses are shortened to ``host:port``; the timeline's ``row`` column is the
+        worker's label and ``y`` its index in ``workers``. The curves' ranges are robust
+        (:func:`~hpo_kit.ui.data.robust_range`: one diverged trial does not flatten the rest),
+        for the linear and the log axis; ``None`` while there is nothing to show.
     """
+    specs = param_specs(records) if specs is None else specs
     timeline = D.worker_timeline(records, now)
     timeline["row"] = [w.split("://")[-1] for w in timeline["worker"]]
     workers = sorted(set(timeline["row"]))
@@ -42,14 +53,30 @@ def view_data(records: D.Records, state: dict[str, Any] | None = None, now: floa
     points, markers = D.bo_cost(records, state)
     costs = [v for v in points["cost"] + points["loss"] if math.isfinite(v)]
     lo, hi = (min(costs), max(costs)) if costs else (0.0, 1.0)
+    span = max(points["elapsed"] + markers["elapsed"], default=1.0)
+    levels = D.stagger(markers["elapsed"], span)
     markers["y0"], markers["y1"] = [lo] * len(markers["elapsed"]), [hi] * len(markers["elapsed"])
+    markers["label_y"] = [hi - lv * 0.09 * (hi - lo or 1.0) for lv in levels]
     width = max(per_trial["trial"], default=0) + 0.5
     per_rung.update(x0=[-0.5] * len(per_rung["rung"]), x1=[width] * len(per_rung["rung"]),
                     label=[f"{n} reached" for n in per_rung["reached"]])
-    return {"sources": {"curves": D.learning_curves(records), "best": D.best_so_far(records),
+    curves = D.learning_curves(records)
+    table = table_columns(records, specs)
+    text = dict(zip(table["trial"], table["config"]))
+    curves["config"] = [text.get(t, "") for t in curves["trial"]]
+    values = [y for ys in curves["ys"] for y in ys]
+    lines, axes = parallel_coordinates(records, specs)
+    axes["top"] = [1.1] * len(axes["x"])
+    axes["one"] = [1.0] * len(axes["x"])
+    axes["zero"] = [0.0] * len(axes["x"])
+    scores = D.trial_scores(records)
+    return {"sources": {"curves": curves, "best": D.best_so_far(records, now), "scores": scores,
                         "timeline": timeline, "rungs": per_trial, "rung_levels": per_rung,
-                        "cost": points, "cost_markers": markers},
-            "workers": workers}
+                        "cost": points, "cost_markers": markers, "parallel": lines, "parallel_axes": axes,
+                        "importance": importance or dict(EMPTY_IMPORTANCE), "table": table},
+            "workers": workers,
+            "ranges": {"hpo-curves-yrange": D.robust_range(values),
+                       "hpo-curves-logyrange": D.robust_range(values, log=True)}}
 
 
 def default_views(optimizer: Any) -> tuple[str, ...]:
@@ -63,7 +90,7 @@ def default_views(optimizer: Any) -> tuple[str, ...]:
         views.append("rungs")
     if "b" in getattr(optimizer, "live_params", ()):
         views.append("cost")
-    return tuple(views)
+    return (*views, "parallel", "importance")
 
 
 def views_for(records: D.Records) -> tuple[str, ...]:
@@ -76,17 +103,17 @@ def views_for(records: D.Records) -> tuple[str, ...]:
         views.append("rungs")
     if "b" in D.policy_params(records):
         views.append("cost")
-    return tuple(views)
+    return (*views, "parallel", "importance")
 
 
-def _colour(field: str = "category") -> Any:
+def colour(field: str = "category") -> Any:
     from bokeh.transform import factor_cmap
 
     return factor_cmap(field, palette=list(PALETTE.values()), factors=list(PALETTE))
 
 
 class StudyPlots:
-    """The study's figures, in one Bokeh layout.
+    """The study's figures and its trial table, in one Bokeh layout.
 
     Parameters
     ----------
@@ -94,106 +121,64 @@ class StudyPlots:
         The goal's metric (axis label).
     views
         Which of :data:`VIEWS` to draw.
+    specs
+        The search space (``Space.to_dict()``), for the table's and the parallel plot's columns.
     width, height
         Size of each figure in pixels.
+    page
+        For the dashboard page: a click on a trial also writes its row into a ``Div``
+        (``hpo-detail``) in the browser; the notebook shows more, from the kernel.
     """
 
-    def __init__(self, metric: str = "loss", views: tuple[str, ...] = VIEWS[:3], width: int = 430,
-                 height: int = 250) -> None:
-        from bokeh.layouts import gridplot
+    def __init__(self, metric: str = "loss", views: tuple[str, ...] = VIEWS[:3], specs: dict | None = None,
+                 width: int = 430, height: int = 250, page: bool = False) -> None:
         from bokeh.models import ColumnDataSource
+
+        from . import figures as F
 
         unknown = set(views) - set(VIEWS)
         if unknown:
             raise ValueError(f"views={views!r}: unknown {sorted(unknown)}; choose from {VIEWS}")
-        empty = view_data([])
+        self.specs = dict(specs or {})
+        empty = view_data([], specs=self.specs)
         self.sources = {name: ColumnDataSource(cols, name=f"hpo-{name}") for name, cols in empty["sources"].items()}
         self.figures: dict[str, Any] = {}
+        self.ranges: dict[str, Any] = {}
         self._size = {"width": width, "height": height}
-        builders = {"curves": self._curves, "best": self._best, "timeline": self._timeline,
-                    "rungs": self._rungs, "cost": self._cost}
-        for name in views:
-            self.figures[name] = builders[name](metric)
-        self.layout = gridplot(list(self.figures.values()), ncols=2, toolbar_location="right")
+        self._ranges_set: dict[str, Any] = {}
+        self.layout = F.build(self, metric, tuple(views), page)
 
-    # -- figures ----------------------------------------------------------------------------
-    def _figure(self, name: str, title: str, x: str, y: str, **kwargs: Any) -> Any:
-        from bokeh.plotting import figure
-
-        fig = figure(title=title, x_axis_label=x, y_axis_label=y, name=f"hpo-fig-{name}",
-                     tools="pan,wheel_zoom,box_zoom,reset,hover,save", **self._size, **kwargs)
-        fig.title.text_font_size = "11pt"
-        return fig
-
-    def _curves(self, metric: str) -> Any:
-        fig = self._figure("curves", f"Learning curves ({metric})", "epoch", metric)
-        fig.multi_line("xs", "ys", source=self.sources["curves"], color=_colour(), line_width=1.5, alpha=0.8)
-        fig.hover.tooltips = [("trial", "@trial"), ("status", "@status"), ("flags", "@flags")]
-        return fig
-
-    def _best(self, metric: str) -> Any:
-        fig = self._figure("best", f"Best {metric} so far", "seconds since start", metric)
-        fig.step("elapsed", "best", source=self.sources["best"], mode="after", line_width=2)
-        fig.scatter("elapsed", "best", source=self.sources["best"], size=6)
-        fig.hover.tooltips = [("trial", "@trial"), ("best", "@best"), ("at", "@elapsed{0.0} s")]
-        return fig
-
-    def _timeline(self, metric: str) -> Any:
-        from bokeh.models import FixedTicker
-
-        fig = self._figure("timeline", "Workers: which trial ran when", "seconds since start", "worker")
-        fig.yaxis.ticker = FixedTicker(ticks=[], name="hpo-worker-ticks")
-        fig.yaxis.name = "hpo-worker-axis"
-        src = self.sources["timeline"]
-        fig.hbar(y="y", left="start", right="end", height=0.7, source=src, fill_color=_colour("status"),
-                 line_color="white", fill_alpha=0.85)
-        fig.text(x="mid", y="y", text="trial", source=src, text_align="center", text_baseline="middle",
-                 text_font_size="8pt", text_color="white")
-        fig.hover.tooltips = [("trial", "@trial"), ("worker", "@row"), ("ended", "@status"),
-                              ("from", "@start{0.0} s"), ("to", "@end{0.0} s")]
-        return fig
-
-    def _rungs(self, metric: str) -> Any:
-        fig = self._figure("rungs", "Rungs: epochs reached per trial", "trial", "epochs")
-        fig.segment("x0", "rung", "x1", "rung", source=self.sources["rung_levels"], line_dash="dashed",
-                    color="#999999")
-        fig.text("x0", "rung", text="label", source=self.sources["rung_levels"], text_font_size="8pt",
-                 text_baseline="bottom", text_color="#666666")
-        fig.vbar(x="trial", top="epochs", width=0.8, source=self.sources["rungs"], fill_color=_colour(),
-                 line_color=None)
-        fig.hover.tooltips = [("trial", "@trial"), ("epochs", "@epochs"), ("budget", "@budget"),
-                              ("status", "@status")]
-        return fig
-
-    def _cost(self, metric: str) -> Any:
-        fig = self._figure("cost", "Time-aware BO: cost Z = L + b*T", "seconds since start", "loss / cost")
-        src = self.sources["cost"]
-        fig.scatter("elapsed", "cost", source=src, size=7, color="#1f77b4", legend_label="cost Z")
-        fig.scatter("elapsed", "loss", source=src, size=5, marker="x", color="#2ca02c", legend_label="loss L")
-        marks = self.sources["cost_markers"]
-        fig.segment("elapsed", "y0", "elapsed", "y1", source=marks, color="#d62728", line_dash="dotted")
-        fig.text("elapsed", "y1", text="label", source=marks, text_font_size="8pt", text_color="#d62728")
-        fig.legend.location, fig.legend.label_text_font_size = "top_right", "8pt"
-        fig.hover.tooltips = [("trial", "@trial"), ("L", "@loss"), ("T", "@time{0.00} s"), ("b", "@b"),
-                              ("Z", "@cost")]
-        return fig
-
-    # -- updates ------------------------------------------------------------------------------
-    def update(self, records: D.Records, state: dict[str, Any] | None = None, now: float | None = None) -> bool:
+    def update(self, records: D.Records, state: dict[str, Any] | None = None, now: float | None = None,
+               importance: D.Columns | None = None) -> bool:
         """Redraw from records; only sources whose columns changed are sent. True if any changed."""
-        new = view_data(records, state, now)
+        new = view_data(records, state, now, self.specs, importance)
         changed = False
         if "timeline" in self.figures:
             axis = self.figures["timeline"].yaxis[0]
-            if list(axis.ticker.ticks) != list(range(len(new["workers"]))):
-                axis.ticker.ticks = list(range(len(new["workers"])))
-                axis.major_label_overrides = dict(enumerate(new["workers"]))
+            labels = dict(enumerate(new["workers"]))
+            if list(axis.ticker.ticks) != list(labels) or dict(axis.major_label_overrides) != labels:
+                axis.ticker.ticks = list(labels)
+                axis.major_label_overrides = labels
+        for name, value in new["ranges"].items():
+            rng = self.ranges.get(name)
+            if rng is not None and value is not None and self._ranges_set.get(name) != value:
+                rng.start, rng.end = value
+                rng.reset_start, rng.reset_end = value
+                self._ranges_set[name] = value
         for name, cols in new["sources"].items():
             src = self.sources[name]
             if _differs(src.data, cols):
                 src.data = cols
                 changed = True
         return changed
+
+    def select(self, trial: int | None) -> None:
+        """Highlight ``trial`` (its table row, learning curve and parallel line); ``None`` clears."""
+        for name in ("table", "curves", "parallel"):
+            trials = list(self.sources[name].data.get("trial", []))
+            rows = [trials.index(trial)] if trial in trials else []
+            if list(self.sources[name].selected.indices) != rows:
+                self.sources[name].selected.indices = rows
 
     def points(self, name: str = "curves") -> int:
         """How many data points a source holds (epochs summed over lines for ``curves``)."""
@@ -219,3 +204,6 @@ def load_bokehjs() -> None:
     from bokeh.resources import INLINE
 
     output_notebook(resources=INLINE, hide_banner=True)
+
+
+__all__ = ["PALETTE", "VIEWS", "StudyPlots", "view_data", "default_views", "views_for", "config_text"]

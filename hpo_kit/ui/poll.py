@@ -3,10 +3,12 @@
 A Jupyter kernel handles widget messages (a click on *Pause*) on its main thread, between
 cells. A cell blocked in ``thread.join()`` would hold them until it ends, so in a kernel's
 main thread :func:`join` waits in short slices and, between slices, lets the kernel
-process the UI messages that arrived, with `jupyter_ui_poll
-<https://pypi.org/project/jupyter-ui-poll/>`_ (its ``ui_events``). Cells queued behind the
-blocked one (*Run All*) stay queued: jupyter_ui_poll replays them after it. Without
-jupyter_ui_poll, or outside a kernel, or from any other thread, it is a plain join.
+process the UI messages that arrived: with `jupyter_ui_poll
+<https://pypi.org/project/jupyter-ui-poll/>`_ (its ``ui_events``) on kernels that have the
+``do_one_iteration`` it drives, and with :mod:`hpo_kit.ui.shellpump` on ipykernel >= 7.4,
+which has none. Cells queued behind the blocked one (*Run All*) stay queued and run after
+it. Outside a kernel, from any other thread, or on ipykernel 6 without jupyter_ui_poll,
+it is a plain wait.
 
 An interrupt while waiting (*Kernel -> Interrupt*, Ctrl+C) **pauses** the study and
 re-raises ``KeyboardInterrupt``, so control returns and *Run All* stops there; the
@@ -19,6 +21,7 @@ from __future__ import annotations
 import sys
 import threading
 import time
+from collections.abc import Callable
 from typing import Any
 
 #: Reason journalled with the pause that an interrupt makes.
@@ -40,16 +43,27 @@ def in_kernel() -> bool:
 
 
 def _ui_events() -> Any:
-    """jupyter_ui_poll's context manager, or ``None`` where it cannot be used."""
+    """A context manager whose value ``poll(n)`` handles up to n UI messages, or ``None`` (plain wait).
+
+    jupyter_ui_poll where the kernel has the ``do_one_iteration`` it drives (ipykernel 6);
+    on ipykernel >= 7.4, which has none, :class:`~hpo_kit.ui.shellpump.ShellPump`.
+    """
     if _active or not in_kernel():
         return None
+    from IPython import get_ipython
+
+    kernel = get_ipython().kernel
+    if not hasattr(kernel, "do_one_iteration"):
+        from .shellpump import ShellPump
+
+        return ShellPump.for_kernel(kernel)
     try:
         from jupyter_ui_poll import ui_events
     except ImportError:  # optional: pip install jupyter-ui-poll (the notebooks extra has it)
         return None
     try:
         return ui_events()
-    except Exception:  # noqa: BLE001 - an unknown kernel: fall back to a plain join
+    except Exception:  # noqa: BLE001 - an unknown kernel: fall back to a plain wait
         return None
 
 
@@ -81,6 +95,15 @@ def join(thread: threading.Thread, timeout: float | None = None, every: float = 
     every
         Seconds between two looks (a click waits at most about this long).
     """
+    return wait_until(lambda: not alive(thread), timeout, every)
+
+
+def wait_until(done: Callable[[], Any], timeout: float | None = None, every: float = 0.1) -> bool:
+    """Wait until ``done()`` is true, handling the kernel's widget messages meanwhile; True if it became so.
+
+    What a notebook cell should use instead of a ``while ...: time.sleep()`` loop, so the
+    panel keeps answering: ``hpo_kit.ui.wait_until(lambda: len(study.trials) >= 6)``.
+    """
     global _active
     deadline = None if timeout is None else time.monotonic() + timeout
     events = _ui_events()
@@ -89,18 +112,18 @@ def join(thread: threading.Thread, timeout: float | None = None, every: float = 
         poll = events.__enter__()
         _active = True
     try:
-        while alive(thread):
+        while not done():
             if poll is not None:
                 poll(20)  # at most 20 queued messages per slice
             left = every if deadline is None else min(every, deadline - time.monotonic())
             if left <= 0:
-                break
+                return bool(done())
             time.sleep(left)
     finally:
         if events is not None:
             _active = False
             events.__exit__(None, None, None)
-    return not alive(thread)
+    return True
 
 
 def wait_loop(study: Any, thread: threading.Thread, timeout: float | None = None) -> bool:

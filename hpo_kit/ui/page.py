@@ -1,0 +1,150 @@
+"""The study's page on the Dask dashboard: its data (JSON) and its HTML, pure of any server.
+
+:func:`page_data` is what the page shows, as strict JSON (NaN becomes ``null``), from the
+study's journal records; :func:`render_page` the whole page (inline BokehJS, the same
+figures and trial table as the notebook, :class:`~hpo_kit.ui.plots.StudyPlots` with
+``page=True``). The page polls ``data.json`` every second, read-only. It says so when the
+study went quiet (``silent_s``: no record nor heartbeat from the study's process for
+:data:`QUIET_S`) or when the dashboard itself is gone (the scheduler of an embedded
+cluster closes with the study), keeping the last picture it had.
+"""
+from __future__ import annotations
+
+import html
+import json
+import math
+import time
+import urllib.parse
+from typing import Any
+
+from . import plots as P
+from . import status as S
+from .controls import ENDED
+
+ROUTE = "/hpo-kit"
+QUIET_S = 10.0  # seconds without news from a live study before the page says it is disconnected
+REFRESH_S = 1.0
+
+
+def strict(value: Any) -> Any:
+    """JSON for browsers: NaN and infinities become null."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: strict(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [strict(v) for v in value]
+    return value
+
+
+def page_data(records: list[dict[str, Any]], now: float | None = None, importance: dict | None = None,
+              silent_s: float | None = None) -> dict[str, Any]:
+    """What the page shows: summary, header, figure columns and ranges, and the connection's state.
+
+    An ended study's clock stops at its ``study_end`` record (not at ``now``).
+    """
+    state = S.study_state(records)
+    ended = state in ENDED
+    if ended:
+        now = next(r["t"] for r in reversed(records) if r.get("event") == "study_end")
+    now = time.time() if now is None else now
+    s = S.summary(records, now)
+    view = P.view_data(records, None, now, importance=importance)
+    quiet = not ended and silent_s is not None and silent_s > QUIET_S
+    return strict({"summary": s, "header": S.header_html(s), "n_records": len(records), "ended": ended,
+                   "silent_s": silent_s, "disconnected": quiet, **view})
+
+
+_SCRIPT = """
+<script>
+(function() {
+  const url = %(url)s;
+  let n = -1, selected = null;
+  const conn = document.getElementById("hpo-conn");
+  function say(text, cls) { conn.textContent = text; conn.className = cls; }
+  function doc() { return window.Bokeh && Bokeh.documents[0]; }
+  function apply(d) {
+    document.getElementById("hpo-header").innerHTML = d.header;
+    const D = doc();
+    if (!D) return;
+    const table = D.get_model_by_name("hpo-table");
+    const rows = table ? table.source.selected.indices : [];
+    if (rows.length) selected = table.source.data.trial[rows[0]];
+    for (const [name, cols] of Object.entries(d.sources)) {
+      const src = D.get_model_by_name("hpo-" + name);
+      if (src) src.data = cols;
+    }
+    for (const [name, r] of Object.entries(d.ranges)) {
+      const rng = D.get_model_by_name(name);
+      if (rng && r && (rng.start !== r[0] || rng.end !== r[1])) { rng.start = r[0]; rng.end = r[1]; }
+    }
+    const ticks = D.get_model_by_name("hpo-worker-ticks");
+    if (ticks) ticks.ticks = d.workers.map((_, i) => i);
+    const axis = D.get_model_by_name("hpo-worker-axis");
+    if (axis) axis.major_label_overrides = new Map(d.workers.map((w, i) => [i, w]));
+    if (table && selected !== null) {
+      const k = Array.from(table.source.data.trial).indexOf(selected);
+      table.source.selected.indices = k >= 0 ? [k] : [];
+    }
+  }
+  async function tick() {
+    let ended = false;
+    try {
+      const r = await fetch(url + "?n=" + n, {cache: "no-store"});
+      if (!r.ok) throw new Error("HTTP " + r.status);
+      const d = await r.json();
+      if (!d.unchanged) { apply(d); n = d.n_records; }
+      ended = d.ended;
+      if (d.ended) say("", "hpo-conn-ended");
+      else if (d.disconnected) say("disconnected: no word from the study for " + Math.round(d.silent_s) +
+                                   " s (its kernel or client is gone?); the last picture it sent is shown.",
+                                   "hpo-conn-disconnected");
+      else say("live", "hpo-conn-live");
+    } catch (e) {
+      say("disconnected: the dashboard does not answer (an embedded cluster closes with its study); " +
+          "the last picture received is shown.", "hpo-conn-disconnected");
+    }
+    setTimeout(tick, %(ms)d);
+  }
+  tick();
+})();
+</script>
+"""
+
+_STYLE = """<style>
+body { font-family: sans-serif; margin: 12px; }
+#hpo-conn { display: inline-block; padding: 2px 6px; border-radius: 3px; font-size: 12px; }
+.hpo-conn-live { background: #e8f5e9; } .hpo-conn-disconnected { background: #fdecea; color: #b71c1c; }
+.hpo-detail { font-size: 12px; }
+</style>"""
+
+
+def render_page(name: str, records: list[dict[str, Any]], refresh_s: float = REFRESH_S) -> str:
+    """The full HTML page of one study (figures embedded with inline BokehJS)."""
+    from bokeh.embed import components
+    from bokeh.resources import Resources
+
+    from .trials import param_specs
+
+    data = page_data(records)
+    plots = P.StudyPlots(data["summary"]["metric"], views=P.views_for(records), specs=param_specs(records),
+                         page=True)
+    plots.update(records, now=None if data["ended"] else time.time())
+    script, div = components(plots.layout)
+    url = json.dumps(f"{ROUTE}/{urllib.parse.quote(name)}/data.json")
+    bokehjs = Resources(mode="inline", components=["bokeh", "bokeh-widgets", "bokeh-tables"]).render()
+    return (f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>hpo_kit: {html.escape(name)}</title>"
+            f"{bokehjs}{_STYLE}</head><body>"
+            f"<p><a href='{ROUTE}/'>hpo_kit studies</a> · <a href='/status'>Dask dashboard</a> · "
+            f"<span id='hpo-conn' class='hpo-conn-live'></span> · read-only</p>"
+            f"<div id='hpo-header'>{data['header']}</div>{div}"
+            f"{script}{_SCRIPT % {'url': url, 'ms': int(refresh_s * 1000)}}</body></html>")
+
+
+def index_page(studies: dict[str, list[dict[str, Any]]]) -> str:
+    """The list of published studies, each with its header line."""
+    items = "".join(f"<li><a href='{ROUTE}/{urllib.parse.quote(n)}'>{html.escape(n)}</a>: "
+                    f"{S.header_html(S.summary(r))}</li>" for n, r in studies.items())
+    return (f"<html><head><meta charset='utf-8'><title>hpo_kit studies</title></head><body "
+            f"style='font-family:sans-serif'><p><a href='/status'>Dask dashboard</a></p><h3>hpo_kit studies</h3>"
+            f"<ul>{items or 'none yet'}</ul></body></html>")

@@ -1,0 +1,97 @@
+"""Widget messages for a blocked cell on ipykernel >= 7, where jupyter_ui_poll has nothing to drive.
+
+jupyter_ui_poll calls ``kernel.do_one_iteration()``, which ipykernel 7.4 no longer has:
+there a *shell channel thread* receives every shell message and hands the main shell's
+ones to the main thread through an in-process ZMQ socket, read by the main thread's
+event loop. While a cell blocks that loop, a :class:`ShellPump` reads that socket
+itself: comm messages (a widget's click, a changed value) are handled at once, exactly
+as the kernel would handle them; every other message (the next cells of *Run All*, a
+completion request) is held and handed back to the kernel's loop, in order, when the
+wait ends, so it runs after the blocked cell as it would have.
+
+It relies on ipykernel's internals (``shell_channel_thread.manager``,
+``shell_handlers``, ``shell_main``), checked once in :meth:`ShellPump.for_kernel`; a
+kernel without them gets ``None`` and a plain wait.
+"""
+from __future__ import annotations
+
+import functools
+import logging
+from typing import Any
+
+log = logging.getLogger(__name__)
+
+#: Shell messages handled while a cell blocks; everything else waits for the cell to end.
+HANDLED_NOW = frozenset({"comm_msg", "comm_open", "comm_close"})
+
+
+class ShellPump:
+    """Context manager: ``with ShellPump(kernel, socket) as poll: poll(10)`` handles up to 10 messages."""
+
+    def __init__(self, kernel: Any, socket: Any) -> None:
+        self.kernel, self.socket = kernel, socket
+        self.held: list[Any] = []
+
+    @classmethod
+    def for_kernel(cls, kernel: Any) -> ShellPump | None:
+        """A pump for this kernel, or ``None`` if it does not work the way this module expects."""
+        manager = getattr(getattr(kernel, "shell_channel_thread", None), "manager", None)
+        pair = getattr(manager, "_shell_channel_to_main", None)
+        socket = getattr(pair, "to_socket", None)
+        needed = ("shell_main", "shell_handlers", "session", "set_parent", "get_parent", "io_loop")
+        if socket is None or not all(hasattr(kernel, name) for name in needed):
+            return None
+        return cls(kernel, socket)
+
+    def __enter__(self) -> Any:
+        return self.poll
+
+    def __exit__(self, *exc: Any) -> None:
+        self.release()
+
+    def poll(self, n: int = 1) -> int:
+        """Handle up to ``n`` waiting messages (comms now, others held); returns how many were read."""
+        import zmq
+
+        read = 0
+        while read < n:
+            try:
+                raw = self.socket.recv_multipart(zmq.NOBLOCK, copy=False)
+            except zmq.Again:
+                break
+            read += 1
+            if self._msg_type(raw) in HANDLED_NOW:
+                self._handle(raw)
+            else:
+                self.held.append(raw)
+        return read
+
+    def release(self) -> None:
+        """Give the held messages back to the kernel's loop, in order (they run after the current cell)."""
+        held, self.held = self.held, []
+        for raw in held:
+            self.kernel.io_loop.add_callback(functools.partial(self.kernel.shell_main, None, raw))
+
+    def _msg_type(self, raw: list[Any]) -> str | None:
+        try:
+            _, frames = self.kernel.session.feed_identities(raw, copy=False)
+            return self.kernel.session.deserialize(frames, content=False, copy=False)["header"]["msg_type"]
+        except Exception:  # noqa: BLE001 - not ours to judge: the kernel will see it later
+            return None
+
+    def _handle(self, raw: list[Any]) -> None:
+        kernel = self.kernel
+        parent = kernel.get_parent("shell")
+        ident = kernel._get_shell_context_var(kernel._shell_parent_ident) \
+            if hasattr(kernel, "_get_shell_context_var") else getattr(kernel, "_parent_ident", {}).get("shell")
+        try:
+            idents, frames = kernel.session.feed_identities(raw, copy=False)
+            msg = kernel.session.deserialize(frames, content=True, copy=False)
+            kernel.set_parent(idents, msg, channel="shell")  # output of the callback goes where it belongs
+            handler = kernel.shell_handlers.get(msg["header"]["msg_type"])
+            if handler is not None:
+                handler(None, idents, msg)
+        except Exception:  # noqa: BLE001 - a widget callback's error must not end the wait
+            log.exception("hpo_kit: a widget message failed while the cell waited")
+        finally:
+            kernel.set_parent(ident, parent, channel="shell")  # back to the blocked cell's output

@@ -1,0 +1,40 @@
+"""In-step promotion: ASHA promotes at a rung within the running step (no new task, no checkpoint read)."""
+from __future__ import annotations
+
+import collections
+
+from hpo_kit import Categorical, Real, Study, TrialStatus, read_journal
+from hpo_kit.schedulers import ASHA
+from hpo_kit.testing import CountingTrainable, pid_and_sleep
+
+
+def _worker_starts(path):
+    """Per trial, the steps a worker actually started (in-step continuations start none)."""
+    return collections.Counter(r["trial"] for r in read_journal(path) if r["event"] == "trial_start" and r.get("pid"))
+
+
+def test_asha_promotes_function_trials_in_the_step(client, journal):
+    study = Study(pid_and_sleep, {"x": Real(0, 1), "sleep": Categorical([0.05])}, metric="loss", n_trials=18,
+                  scheduler=ASHA(r_min=1, eta=3, r_max=9), cluster=client, journal=journal).run(progress=False)
+    resumes = [r for r in read_journal(journal) if r["event"] == "trial_resume"]
+    assert any(r["info"].get("in_step") for r in resumes), "no promotion happened within its step"
+    starts = _worker_starts(journal)
+    top = [t for t in study.trials.values() if t.epochs == 9]
+    assert top and all(t.status is TrialStatus.COMPLETED for t in top)
+    # a trial promoted in its step twice went 1 -> 3 -> 9 in one worker step: epochs 1..3 never retrained
+    assert any(starts[t.id] == 1 for t in top), {t.id: starts[t.id] for t in top}
+    for t in study.trials.values():  # every epoch once, in order, whatever path it took
+        assert [r["epoch"] for r in t.reports] == list(range(1, t.epochs + 1))
+
+
+def test_a_trainable_promoted_in_the_step_keeps_its_state_in_memory(client, journal):
+    space = {"lr": Real(0.01, 0.2), "sleep": Categorical([0.02])}
+    study = Study(CountingTrainable, space, metric="loss", n_trials=12, max_epochs=9,
+                  scheduler=ASHA(r_min=1, eta=3), cluster=client, journal=journal).run(progress=False)
+    in_step = {r["trial"] for r in read_journal(journal) if r["event"] == "trial_resume" and r["info"].get("in_step")}
+    assert in_step
+    for tid in in_step:
+        t = study.trials[tid]
+        # "steps" counts epochs trained by one Trainable object: in the step it goes on counting
+        assert any(r["metrics"]["steps"] > 1 for r in t.reports), t.reports
+    assert study.store.latest(max(in_step, key=lambda i: study.trials[i].epochs)) is not None
