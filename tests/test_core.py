@@ -1,8 +1,9 @@
 """Regression tests of the core refactor (ledger, driver, session, validated controls), on a real cluster.
 
-One test per finding of the issue; each failed on f344c31. Policies are written against
+One test per finding of the issue; each fails on f344c31. Policies are written against
 ``hpo_kit.Optimizer`` and passed as ``optimizer=`` where the finding allows it, so the same
-test also runs (and fails for the finding's reason) on the pre-refactor code.
+test also runs (and fails for the finding's reason) on the pre-refactor code; only the BO-under-ASHA
+test needs ``searcher=``/``scheduler=``, which that code lacks.
 """
 from __future__ import annotations
 
@@ -224,20 +225,25 @@ def test_controls_before_start_raise_and_change_nothing(client, journal):
 
 
 # 7 ---------------------------------------------------------------------------------------------
-def test_pause_requeues_no_running_step(client, journal):
+def test_pause_requeues_no_running_step(client, journal, tmp_path):
     space = {"lr": Real(0.01, 0.2), "sleep": Categorical([0.1])}
-    study = Study(CountingTrainable, space, n_trials=4, max_epochs=6, concurrency=2, cluster=client,
+    # warm both workers up (torch's first import and first step), so the pauses land on training steps
+    Study(CountingTrainable, space, n_trials=2, max_epochs=1, cluster=client, journal=tmp_path / "warm.jsonl",
+          prefetch=0).run(progress=False)
+    study = Study(CountingTrainable, space, n_trials=6, max_epochs=6, concurrency=2, cluster=client,
                   journal=journal).start()
-    _until(lambda: _count(study, TrialStatus.RUNNING, TrialStatus.COMPLETED) >= 1, timeout=60)
-    study.pause(reason="look")
-    time.sleep(1.5)  # paused for a while; correctness does not depend on it
-    study.resume()
+    for hold in (1.5, 0.5):  # pause as soon as a trial starts (the first one, then the next after the resume)
+        seen = len(_events(journal, "trial_start"))
+        _until(lambda: len(_events(journal, "trial_start")) > seen, timeout=60)
+        study.pause(reason="look")
+        time.sleep(hold)  # paused for a while; correctness does not depend on it
+        study.resume()
     assert study.wait(60)
     ends = _by_trial(_events(journal, "trial_end"))
     reports = _by_trial(_events(journal, "report"))
     starts = _by_trial(_events(journal, "trial_start"))
-    assert sorted(ends) == [0, 1, 2, 3] and all(len(e) == 1 for e in ends.values()), ends
-    for tid in range(4):
+    assert sorted(ends) == list(range(6)) and all(len(e) == 1 for e in ends.values()), ends
+    for tid in range(6):
         assert [r["epoch"] for r in reports[tid]] == [1, 2, 3, 4, 5, 6], (tid, reports[tid])
         assert [r["epoch"] for r in study.trials[tid].reports] == [1, 2, 3, 4, 5, 6]
         attempts = [r["attempt"] for r in starts[tid]]
