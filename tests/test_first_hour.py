@@ -156,6 +156,16 @@ def test_a_shipped_objectives_traceback_names_the_users_file_and_line(tmp_path):
         assert "helper(-1.0)" in res.traceback or "from a method" in res.traceback  # the source line, too
 
 
+def test_a_function_defined_inside_a_function_keeps_its_file_too():
+    def objective(config, reporter):  # shipped by value: not reachable by module and name
+        raise RuntimeError("nested")
+
+    spec = cloudpickle.loads(cloudpickle.dumps(StepSpec("s", 0, 0, {}, objective)))
+    res = _run(spec, lambda msg: None, None)
+    line = objective.__code__.co_firstlineno + 1
+    assert f'File "{__file__}", line {line}, in objective' in res.traceback, res.traceback
+
+
 def test_a_scripts_traceback_through_dask_names_its_file(client, journal, tmp_path):
     path, ns = user_module(tmp_path)
     study = Study(ns["objective"], {"x": Real(0.1, 1.0)}, metric="val_loss", n_trials=1, cluster=client,
@@ -200,7 +210,8 @@ def test_summary_counts_statuses_and_names_the_best():
     trials = [Trial(id=0, config={}, status=TrialStatus.COMPLETED,
                     reports=[{"epoch": 1, "t": 0.0, "metrics": {"loss": 0.25}}]),
               Trial(id=1, config={}, status=TrialStatus.FAILED, error="RuntimeError: boom")]
-    assert summarize(FakeStudy(trials)) == "study 's' finished: 2 trials (1 COMPLETED, 1 FAILED); best loss=0.25 (trial 0)"
+    assert summarize(FakeStudy(trials)) == \
+        "study 's' finished: 2 trials (1 COMPLETED, 1 FAILED); best loss=0.25 (trial 0)"
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         assert warn_if_all_failed(FakeStudy(trials)) is False
@@ -209,7 +220,8 @@ def test_summary_counts_statuses_and_names_the_best():
 
 def test_warning_names_the_most_common_error_and_where_the_tracebacks_are():
     trials = [Trial(id=i, config={}, status=TrialStatus.FAILED, error=e)
-              for i, e in enumerate(["ImportError: no module named x", "RuntimeError: boom\nmore", "RuntimeError: boom"])]
+              for i, e in enumerate(["ImportError: no module named x", "RuntimeError: boom\nmore",
+                                     "RuntimeError: boom"])]
     with pytest.warns(AllTrialsFailedWarning) as caught:
         assert warn_if_all_failed(FakeStudy(trials)) is True
     text = str(caught[0].message)
