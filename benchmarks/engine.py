@@ -12,9 +12,14 @@ that does the same work:
 
 hpo_kit runs each workload as a ``Study`` (seeded random search over a one-dimensional
 space, the objective reports once), with its default concurrency and prefetch, a journal
-in a temporary directory and no progress bar. The bare loop submits one task per worker
-and, on each completion, submits the next: exactly one task per worker, which is what a
-user writes by hand. The duration is the sampled configuration, and the bare loop replays
+in a temporary directory and no progress bar. The bare loop keeps as many tasks in flight
+as hpo_kit does (like with like): hpo_kit's in-flight cap is ``concurrency + prefetch``
+when the cluster has no more threads than ``concurrency`` (its defaults: both equal to the
+cluster's threads, so twice the workers), read from the warm-up study's driver
+(``Driver.capacity``) and shown in the table; on each completion it submits the next.
+``--bare-depth`` equal to the worker count gives the loop a user writes by hand, one task
+per worker (with ``worker-saturation: inf`` a queued task waits *on* its worker, so a
+deeper queue hides the scheduler round trip). The duration is the sampled configuration, and the bare loop replays
 the same seeded draws, so both run the same trials, on the same cluster:
 one ``LocalCluster`` per workload, made by :func:`hpo_kit.engine.cluster.local_cluster`
 (processes, 127.0.0.1, one thread per worker, hpo_kit's scheduler settings), reused for
@@ -39,8 +44,8 @@ the ceiling near 97.5%). The goal of 95% therefore leaves about two points for t
 engine. The machine's load average is printed with the table: on a small shared
 machine the wall-clock figures move with the neighbours, the ratios less so.
 
-The peers' figures are copied from issue 3 and printed as reference lines; they are not
-measured here.
+The peers (Optuna on Dask, Optuna threads, Ray Tune) are measured side by side, each in a
+fresh process, by ``benchmarks/loop_peers.py``.
 
 Usage::
 
@@ -48,10 +53,13 @@ Usage::
     python benchmarks/engine.py --quick     # 300 no-op trials, 3 repetitions (~1.5 min)
     python benchmarks/engine.py --reps 7 --markdown
     python benchmarks/engine.py --only noop  # one workload, e.g. under py-spy
+    python benchmarks/engine.py --bare-depth 2 --only noop   # the old bare loop: one task per worker
+    python benchmarks/engine.py --trials 40 --reps 1         # a smoke run
 """
 from __future__ import annotations
 
 import argparse
+import itertools
 import os
 import statistics
 import sys
@@ -60,20 +68,13 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-import numpy as np
 from distributed import Client, as_completed
 
-from hpo_kit import RandomSearch, Real, Reporter, Space, Study
+from hpo_kit import Goal, RandomSearch, Real, Reporter, Space, Study
 from hpo_kit.engine.cluster import local_cluster
 
 RATIO_GOAL = 1.10  # hpo_kit's per-trial cost at most this times the bare loop's
 UTIL_GOAL = 0.95  # hpo_kit's utilisation on the uneven workload
-PEERS = [  # (name, utilisation, per-trial cost) on the uneven workload, from issue 3
-    ("Optuna, in-process threads (no distribution, no processes)", "98%", "0.8 ms"),
-    ("Ray Tune 2.60, actor reuse", "26%", "~120 ms"),
-    ("Ray Tune 2.60, defaults", "3%", "~1.3 s"),
-    ("Ray Tune 2.60, ASHA scheduler (short trials)", "12.5%", "-"),
-]
 
 
 @dataclass(frozen=True)
@@ -97,9 +98,10 @@ class Workload:
         return Space({"seconds": Real(self.low, self.high)} if self.high > 0 else {"x": Real(0.0, 1.0)})
 
     def durations(self) -> list[float]:
-        """The seconds of trial 0, 1, ...: the draws :class:`RandomSearch` makes with this seed."""
-        rng, space = np.random.default_rng(self.seed), self.space()
-        return [float(space.sample(rng).get("seconds", 0.0)) for _ in range(self.trials)]
+        """The seconds of trial 0, 1, ...: the draws :class:`RandomSearch` makes with this seed (asked of it)."""
+        searcher = RandomSearch(seed=self.seed)
+        searcher.setup(self.space(), Goal("loss", "min"))
+        return [float(searcher.ask(i).config.get("seconds", 0.0)) for i in range(self.trials)]
 
 
 @dataclass(frozen=True)
@@ -111,6 +113,7 @@ class Measurement:
     trials: int
     workers: int
     driver_cpu: float  # CPU seconds of this process (client, hpo_kit's loop and the LocalCluster's scheduler)
+    queue: int | None = None  # steps kept in flight at most (hpo_kit: its driver's capacity)
 
     @property
     def per_trial_ms(self) -> float:
@@ -179,11 +182,11 @@ def run_hpo_kit(client: Client, wl: Workload, journal_dir: str, tag: str) -> Mea
     if [t.config.get("seconds", 0.0) for t in trials] != wl.durations() or not all(t.reports for t in trials):
         raise RuntimeError(f"{tag}: the study did not run the workload's {wl.trials} trials, each reporting")
     busy = sum(t.reports[-1]["metrics"]["busy"] for t in trials)
-    return Measurement(wall, busy, wl.trials, wl.workers, cpu)
+    return Measurement(wall, busy, wl.trials, wl.workers, cpu, getattr(study._driver, "capacity", None))
 
 
-def run_bare(client: Client, wl: Workload) -> Measurement:
-    """Run ``wl`` as the hand-written loop: one task per worker, the next submitted on each completion.
+def run_bare(client: Client, wl: Workload, depth: int | None = None) -> Measurement:
+    """Run ``wl`` as the hand-written loop: ``depth`` tasks in flight, the next submitted on each completion.
 
     Parameters
     ----------
@@ -191,6 +194,8 @@ def run_bare(client: Client, wl: Workload) -> Measurement:
         The workload's cluster (the same one hpo_kit uses).
     wl
         What to run; the tasks sleep the durations hpo_kit's random search draws.
+    depth
+        Tasks kept in flight (default: one per worker).
 
     Returns
     -------
@@ -198,8 +203,9 @@ def run_bare(client: Client, wl: Workload) -> Measurement:
         Wall time from the first submit to the last result, busy time returned by the tasks.
     """
     todo = iter(wl.durations())
+    depth = depth or wl.workers
     t0, cpu0 = time.perf_counter(), time.process_time()
-    ac = as_completed([client.submit(bare_task, next(todo), pure=False) for _ in range(wl.workers)],
+    ac = as_completed([client.submit(bare_task, s, pure=False) for s in itertools.islice(todo, depth)],
                       with_results=True)
     busy = 0.0
     for _, result in ac:
@@ -208,7 +214,7 @@ def run_bare(client: Client, wl: Workload) -> Measurement:
         if seconds is not None:
             ac.add(client.submit(bare_task, seconds, pure=False))
     wall, cpu = time.perf_counter() - t0, time.process_time() - cpu0
-    return Measurement(wall, busy, wl.trials, wl.workers, cpu)
+    return Measurement(wall, busy, wl.trials, wl.workers, cpu, depth)
 
 
 @dataclass
@@ -233,7 +239,7 @@ class Result:
         return [h.per_trial_ms / b.per_trial_ms for h, b in zip(self.hpo, self.bare)]
 
 
-def measure(wl: Workload, reps: int, log: Callable[[str], None]) -> Result:
+def measure(wl: Workload, reps: int, log: Callable[[str], None], bare_depth: int | None = None) -> Result:
     """Run ``wl`` ``reps`` times each way, interleaved, on one cluster made for it.
 
     Parameters
@@ -244,6 +250,8 @@ def measure(wl: Workload, reps: int, log: Callable[[str], None]) -> Result:
         Repetitions per side (hpo_kit, bare, hpo_kit, bare, ...).
     log
         Where each repetition's figures go as they come.
+    bare_depth
+        Tasks the bare loop keeps in flight (default: as many as hpo_kit's warm-up study did).
 
     Returns
     -------
@@ -255,11 +263,11 @@ def measure(wl: Workload, reps: int, log: Callable[[str], None]) -> Result:
     with local_cluster(wl.workers) as cluster, Client(cluster) as client, \
             tempfile.TemporaryDirectory(prefix="hpo-kit-bench-") as journal_dir:
         client.wait_for_workers(wl.workers)
-        run_hpo_kit(client, warm, journal_dir, f"{wl.name}-warmup")
-        run_bare(client, warm)
+        depth = bare_depth or run_hpo_kit(client, warm, journal_dir, f"{wl.name}-warmup").queue
+        run_bare(client, warm, depth)
         for rep in range(reps):
             h = run_hpo_kit(client, wl, journal_dir, f"{wl.name}-{rep}")
-            b = run_bare(client, wl)
+            b = run_bare(client, wl, depth)
             result.hpo.append(h)
             result.bare.append(b)
             log(f"  {wl.name} rep {rep + 1}/{reps}: hpo_kit {h.per_trial_ms:6.2f} ms/trial {h.utilisation:6.1%} "
@@ -284,12 +292,14 @@ def render(results: list[Result], markdown: bool, load: str = "") -> str:
     load
         The machine's load averages while it ran, shown under the table.
     """
-    head = ["workload", "trials x workers", "hpo_kit ms/trial", "bare ms/trial", "ratio (paired min-max)",
+    head = ["workload", "trials x workers", "in flight hpo_kit / bare", "hpo_kit ms/trial", "bare ms/trial",
+            "ratio (paired min-max)",
             "hpo_kit util", "bare util", "driver CPU ms/trial hpo_kit / bare"]
     rows = []
     for r in results:
         wl, paired = r.workload, r.paired_ratios
-        rows.append([wl.name, f"{wl.trials} x {wl.workers}", f"{r.median('hpo', 'per_trial_ms'):.2f}",
+        rows.append([wl.name, f"{wl.trials} x {wl.workers}", f"{r.hpo[0].queue} / {r.bare[0].queue}",
+                     f"{r.median('hpo', 'per_trial_ms'):.2f}",
                      f"{r.median('bare', 'per_trial_ms'):.2f}",
                      f"{r.ratio:.2f}x ({min(paired):.2f}-{max(paired):.2f})",
                      *(f"{r.median(side, 'utilisation'):.1%}" if wl.high > 0 else "-"
@@ -297,7 +307,7 @@ def render(results: list[Result], markdown: bool, load: str = "") -> str:
                      f"{r.median('hpo', 'driver_cpu_ms'):.2f} / {r.median('bare', 'driver_cpu_ms'):.2f}"])
     goals = []
     for r in results:
-        goals.append((f"{r.workload.name}: hpo_kit per-trial cost <= {RATIO_GOAL:.2f}x bare",
+        goals.append((f"{r.workload.name}: hpo_kit per-trial cost <= {RATIO_GOAL:.2f}x bare (queuing as deep)",
                       f"{r.ratio:.2f}x", r.ratio <= RATIO_GOAL))
     for r in results:
         if r.workload.name.startswith("uneven"):
@@ -312,9 +322,7 @@ def render(results: list[Result], markdown: bool, load: str = "") -> str:
         lines += ["", f"Medians of {reps} interleaved repetitions; {load}.", "", "| goal | measured | |",
                   "|---|---|---|"]
         lines += [f"| {g} | {m} | {_verdict(ok)} |" for g, m, ok in goals]
-        lines += ["", ("Peers on the uneven workload (200 trials, 4 at a time), **reported in issue 3, not "
-                       "measured here**:"), "", "| peer | utilisation | per-trial cost |", "|---|---|---|"]
-        lines += [f"| {name} | {util} | {cost} |" for name, util, cost in PEERS]
+        lines += ["", "Peers side by side: `python benchmarks/loop_peers.py`."]
     else:
         widths = [max(len(x) for x in col) for col in zip(head, *rows)]
         fmt = "  ".join(f"{{:<{w}}}" for w in widths)
@@ -322,9 +330,7 @@ def render(results: list[Result], markdown: bool, load: str = "") -> str:
         lines += [fmt.format(*row) for row in rows]
         lines += ["", f"medians of {reps} interleaved repetitions; {load}", "", "goals:"]
         lines += [f"  [{_verdict(ok)}] {g}: {m}" for g, m, ok in goals]
-        lines += ["", ("peers on the uneven workload (200 trials, 4 at a time) -- reported in issue 3, "
-                       "NOT measured here:")]
-        lines += [f"  {name:<60} util {util:>6}  per trial {cost}" for name, util, cost in PEERS]
+        lines += ["", "peers side by side: python benchmarks/loop_peers.py"]
     return "\n".join(lines)
 
 
@@ -336,11 +342,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--reps", type=int, default=None, help="repetitions per side (default 5; 3 with --quick)")
     parser.add_argument("--markdown", action="store_true", help="print the table as Markdown (for the README)")
     parser.add_argument("--only", choices=["noop", "uneven"], help="run one workload (e.g. under a profiler)")
+    parser.add_argument("--bare-depth", type=int, default=None,
+                        help="tasks the bare loop keeps in flight (default: hpo_kit's in-flight cap)")
+    parser.add_argument("--trials", type=int, default=None, help="trials per workload (overrides the sizes)")
     args = parser.parse_args(argv)
     reps = args.reps or (3 if args.quick else 5)
     if reps < 1:
         parser.error("--reps must be >= 1")
     n_noop, n_uneven = (300, 200) if args.quick else (1000, 200)
+    if args.trials:
+        n_noop = n_uneven = args.trials
     workloads = [Workload("no-op", n_noop, 2), Workload("uneven 50-300 ms", n_uneven, 4, 0.05, 0.30)]
     if args.only:
         workloads = [w for w in workloads if w.name.startswith(args.only[:2])]
@@ -349,7 +360,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(msg, file=sys.stderr, flush=True)
 
     t0, load0 = time.perf_counter(), os.getloadavg()[0]
-    results = [measure(wl, reps, log) for wl in workloads]
+    results = [measure(wl, reps, log, args.bare_depth) for wl in workloads]
     load = (f"{os.cpu_count()} cores, 1-min load average {load0:.1f} before, {os.getloadavg()[0]:.1f} after, "
             f"{time.perf_counter() - t0:.0f} s")
     print(render(results, args.markdown, load))

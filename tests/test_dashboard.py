@@ -1,20 +1,29 @@
 """The study page on the Dask dashboard, fetched over HTTP while a real study runs.
 
 A real LocalCluster (2 single-threaded worker processes on 127.0.0.1) runs a toy
-objective whose epochs sleep, so trials are live while the page is read.
+objective whose epochs sleep, so trials are live while the page is read; a second test
+runs a study on a scheduler started apart (``dask scheduler`` / ``dask worker``), as
+notebook 06 does. A thread polling ``data.json`` once a second stands in for an open page.
 """
 from __future__ import annotations
 
 import json
+import os
 import re
+import signal
+import socket
+import subprocess
+import sys
+import threading
 import time
 import urllib.error
 import urllib.request
 
 import pytest
 
-from hpo_kit import Real, Study
-from hpo_kit.ui.dashboard import page_data, publish
+from hpo_kit import Categorical, Real, Study
+from hpo_kit.testing import quadratic
+from hpo_kit.ui.dashboard import MENU_ENTRY, StudyBoard, page_data, publish
 
 pytestmark = pytest.mark.timeout(180)
 
@@ -58,7 +67,7 @@ def test_page_shows_the_live_trial_count_while_the_study_runs(study):
         time.sleep(0.5)
     assert count in (1, 2), page[-2000:]  # two workers: one or two trials run at once
     assert study.state == "running"
-    assert "Bokeh" in page and "hpo-fig-curves" in page
+    assert "Bokeh" in page and "hpo-fig-curves" in page and "hpo-table" in page and "read-only" in page
     assert not re.search(r"<script[^>]+src=", page)  # BokehJS inline: nothing fetched from elsewhere
     data = json.loads(get(pub.url + "/data.json"))
     assert data["summary"]["name"] == study.name and data["summary"]["running"] in (1, 2)
@@ -68,11 +77,130 @@ def test_page_shows_the_live_trial_count_while_the_study_runs(study):
     with pytest.raises(urllib.error.HTTPError) as err:
         get(pub.url + "-missing")
     assert err.value.code == 404
+    seen = data["n_records"]
+    for _ in range(50):  # a page that has every record (and the latest importance) is told "unchanged"
+        again = json.loads(get(pub.url + f"/data.json?n={seen}"))
+        if again.get("unchanged"):
+            break
+        seen = again["n_records"]
+    assert again.get("unchanged") and "sources" not in again
     # the page keeps up: more trials have ended a few seconds later
     ended = data["summary"]["ended"]
     time.sleep(3)
     assert json.loads(get(pub.url + "/data.json"))["summary"]["ended"] > ended
+    # the Dask dashboard's own pages list the study page in their "More..." menu
+    status = get(pub.url.split("/hpo-kit/")[0] + "/status")
+    assert f'<a href="{MENU_ENTRY["url"]}">{MENU_ENTRY["name"]}</a>' in status
     pub.close()
+
+
+class PageWatcher(threading.Thread):
+    """Polls a study page's data.json once a second, as the page's script does; notes when it first said finished."""
+
+    def __init__(self, url: str) -> None:
+        super().__init__(daemon=True)
+        self.url, self.finished_at, self.states, self.gone = url + "/data.json", None, [], False
+        self.start()
+
+    def run(self) -> None:
+        while self.finished_at is None:
+            try:
+                d = json.loads(get(self.url))
+            except OSError:
+                self.gone = True
+                return
+            self.states.append(d["summary"]["state"])
+            if d["summary"]["state"] == "finished":
+                self.finished_at = time.time()
+            time.sleep(1.0)
+
+
+def _end_time(study) -> float:
+    from hpo_kit import read_journal
+
+    return next(r["t"] for r in read_journal(study.journal_path) if r["event"] == "study_end")
+
+
+def quick(config, reporter):
+    for epoch in range(1, 3):
+        time.sleep(0.2)
+        reporter.report(epoch=epoch, loss=config["x"] + 1.0 / epoch)
+
+
+def test_an_open_page_shows_the_end_of_an_embedded_study_before_its_cluster_closes(tmp_path):
+    study = Study(quick, {"x": Real(0.0, 1.0)}, n_trials=6, n_workers=2, journal=tmp_path / "embedded.jsonl")
+    study.start()
+    watcher = PageWatcher(publish(study).url)
+    study.wait()
+    watcher.join(10)
+    assert watcher.finished_at is not None, watcher.states  # seen before the scheduler went away with the study
+    assert watcher.finished_at - _end_time(study) <= 5.0
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def test_a_page_shows_the_end_of_a_study_run_by_address_and_stays(tmp_path):
+    port, dash = _free_port(), _free_port()
+    address = f"tcp://127.0.0.1:{port}"
+    dask = [sys.executable, "-m", "dask"]
+    procs = [subprocess.Popen(dask + ["scheduler", "--host", "127.0.0.1", "--port", str(port), "--dashboard-address",
+                                      f"127.0.0.1:{dash}"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                              start_new_session=True)]
+    procs.append(subprocess.Popen(dask + ["worker", address, "--nworkers", "2", "--nthreads", "1", "--host",
+                                          "127.0.0.1", "--no-dashboard"], stdout=subprocess.DEVNULL,
+                                  stderr=subprocess.DEVNULL, start_new_session=True))
+    try:
+        from distributed import Client
+
+        with Client(address, timeout=60) as client:
+            client.wait_for_workers(2, timeout=120)
+        study = Study(quadratic, {"x": Real(0.0, 1.0), "sleep": Categorical([0.2])}, n_trials=6, cluster=address,
+                      journal=tmp_path / "remote.jsonl")  # an objective the remote processes can import
+        study.start()
+        pub = publish(study)
+        watcher = PageWatcher(pub.url)
+        study.wait()
+        assert all(t.status.value == "COMPLETED" for t in study.trials.values())
+        watcher.join(15)
+        assert watcher.finished_at is not None and watcher.finished_at - _end_time(study) <= 5.0, watcher.states
+        time.sleep(1.5)  # the study's client is closed now; the scheduler still serves its final state
+        data = json.loads(get(pub.url + "/data.json"))
+        assert data["summary"]["state"] == "finished" and data["summary"]["ended"] == 6
+        assert data["ended"] and not data["disconnected"]
+        elapsed = data["summary"]["elapsed"]
+        time.sleep(1.1)
+        assert json.loads(get(pub.url + "/data.json"))["summary"]["elapsed"] == elapsed  # the clock stopped
+        assert MENU_ENTRY["name"] in get(f"http://127.0.0.1:{dash}/status")
+    finally:
+        for proc in reversed(procs):
+            os.killpg(proc.pid, signal.SIGTERM)
+        for proc in procs:
+            try:
+                proc.wait(30)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+
+
+def test_board_says_disconnected_when_a_live_study_goes_quiet():
+    board = StudyBoard()
+    records = [{"v": 1, "t": time.time(), "event": "study_start", "name": "n", "goal": {"metric": "loss"},
+                "settings": {"n_trials": 2}}]
+    board.log_event("hpo-kit-ui", {"study": "n", "records": json.dumps(records)})
+    assert board.data("n", board.studies["n"])["disconnected"] is False
+    board.heard["n"] -= 60  # a minute without a record or a heartbeat
+    quiet = board.data("n", board.studies["n"])
+    assert quiet["disconnected"] is True and quiet["silent_s"] >= 60
+    assert board.data("n", board.studies["n"], seen="1")["unchanged"] is True
+    end = {"v": 1, "t": time.time(), "event": "study_end", "state": "finished"}
+    board.log_event("hpo-kit-ui", {"study": "n", "records": json.dumps([end])})
+    board.heard["n"] -= 60
+    final = board.data("n", board.studies["n"])
+    assert final["ended"] and not final["disconnected"]
+    assert board.watch_state("n") == {"watched": True, "shown_end": True}
 
 
 def test_page_data_is_strict_json_from_records():

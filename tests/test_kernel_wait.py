@@ -6,7 +6,8 @@ the click as the browser would (a ``comm_msg`` on the shell channel) while that 
 runs: the pause must be journalled within 2 s, long before the cell ends. Then it
 interrupts the kernel (SIGINT to its process group, as *Kernel -> Interrupt* does): the
 cell ends with ``KeyboardInterrupt``, the study is paused, the same workers are alive,
-and the study resumes and completes. No browser needed (see ``tests/browser`` for one).
+and the study resumes and completes; a cell queued behind the waiting one runs after it.
+No browser needed (see ``tests/browser`` for one).
 """
 from __future__ import annotations
 
@@ -18,7 +19,6 @@ import time
 import pytest
 
 pytest.importorskip("jupyter_client")
-pytest.importorskip("jupyter_ui_poll")
 pytestmark = pytest.mark.timeout(300)
 
 SETUP = textwrap.dedent("""
@@ -85,50 +85,116 @@ def _wait(fn, timeout: float, what: str):
     raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
 
 
-def test_a_click_is_handled_while_wait_blocks_and_an_interrupt_pauses(tmp_path):
+@pytest.fixture
+def kernel(tmp_path):
+    """A Python kernel started as JupyterLab starts one; yields ``(manager, client)``."""
     from jupyter_client import KernelManager
 
-    journal = tmp_path / "kernel.jsonl"
     km = KernelManager(kernel_name="python3")
     km.start_kernel(cwd=str(tmp_path))
     kc = km.client()
     kc.start_channels()
     try:
         kc.wait_for_ready(timeout=120)
-        out, reply = _run(kc, f"JOURNAL = {str(journal)!r}\n" + SETUP)
-        assert reply["status"] == "ok", reply
-        setup = json.loads(out[-1])
-        _wait(lambda: any(r["event"] == "trial_start" for r in _records(journal)), 60, "a trial to start")
-
-        waiting = kc.execute("study.wait()\nprint('wait returned')")
-        time.sleep(1.0)  # the cell is now blocked in study.wait()
-        for comm, action in ((setup["comm"], "pause"), (setup["resume"], "resume")):
-            sent = time.time()
-            kc.shell_channel.send(kc.session.msg("comm_msg", {"comm_id": comm, "data": {
-                "method": "custom", "content": {"event": "click"}}}))
-            rec = _wait(lambda a=action: next((r for r in _records(journal) if r["event"] == "control"
-                                               and r["action"] == a), None), 10, f"the {action} in the journal")
-            assert rec["reason"] == "clicked" and rec["t"] - sent <= 2.0, (action, rec["t"] - sent)
-
-        km.interrupt_kernel()  # SIGINT to the kernel's process group, as Kernel -> Interrupt does
-        reply = kc.get_shell_msg(timeout=30)
-        while reply["parent_header"].get("msg_id") != waiting:
-            reply = kc.get_shell_msg(timeout=30)
-        assert reply["content"]["status"] == "error" and reply["content"]["ename"] == "KeyboardInterrupt"
-
-        out, reply = _run(kc, "print(json.dumps({'state': study.state, "
-                              "'workers': sorted(study.client.run(os.getpid).values())}))")
-        after = json.loads(out[-1])
-        assert after == {"state": "paused", "workers": setup["workers"]}, "paused, with the same workers"
-        pauses = [r for r in _records(journal) if r["event"] == "control" and r["action"] == "pause"]
-        assert [p["reason"][:11] for p in pauses] == ["clicked", "interrupted"]
-
-        out, reply = _run(kc, "study.resume().result(30)\nstudy.wait()\n"
-                              "print(json.dumps({'state': study.state, 'n': len(study.trials), "
-                              "'ok': sum(t.status.value == 'COMPLETED' for t in study.trials.values())}))",
-                          timeout=180)
-        assert reply["status"] == "ok", reply
-        assert json.loads(out[-1]) == {"state": "finished", "n": 10, "ok": 10}
+        yield km, kc
     finally:
         kc.stop_channels()
         km.shutdown_kernel(now=True)
+
+
+def _click(kc, comm: str) -> float:
+    """Send a button click as the browser does; returns when it was sent."""
+    kc.shell_channel.send(kc.session.msg("comm_msg", {"comm_id": comm, "data": {
+        "method": "custom", "content": {"event": "click"}}}))
+    return time.time()
+
+
+def _control(journal, action: str, n: int = 1) -> dict:
+    found = _wait(lambda: [r for r in _records(journal) if r["event"] == "control" and r["action"] == action][n - 1:],
+                  10, f"the {action} in the journal")
+    return found[0]
+
+
+def test_a_click_is_handled_while_wait_blocks_and_an_interrupt_pauses(tmp_path, kernel):
+    km, kc = kernel
+    journal = tmp_path / "kernel.jsonl"
+    out, reply = _run(kc, f"JOURNAL = {str(journal)!r}\n" + SETUP)
+    assert reply["status"] == "ok", reply
+    setup = json.loads(out[-1])
+    _wait(lambda: any(r["event"] == "trial_start" for r in _records(journal)), 60, "a trial to start")
+
+    waiting = kc.execute("study.wait()\nprint('wait returned')")
+    time.sleep(1.0)  # the cell is now blocked in study.wait()
+    for comm, action in ((setup["comm"], "pause"), (setup["resume"], "resume")):
+        sent = _click(kc, comm)
+        rec = _control(journal, action)
+        assert rec["reason"] == "clicked" and rec["t"] - sent <= 2.0, (action, rec["t"] - sent)
+
+    km.interrupt_kernel()  # SIGINT to the kernel's process group, as Kernel -> Interrupt does
+    reply = kc.get_shell_msg(timeout=30)
+    while reply["parent_header"].get("msg_id") != waiting:
+        reply = kc.get_shell_msg(timeout=30)
+    assert reply["content"]["status"] == "error" and reply["content"]["ename"] == "KeyboardInterrupt"
+
+    out, reply = _run(kc, "print(json.dumps({'state': study.state, "
+                          "'workers': sorted(study.client.run(os.getpid).values())}))")
+    after = json.loads(out[-1])
+    assert after == {"state": "paused", "workers": setup["workers"]}, "paused, with the same workers"
+    pauses = [r for r in _records(journal) if r["event"] == "control" and r["action"] == "pause"]
+    assert [p["reason"][:11] for p in pauses] == ["clicked", "interrupted"]
+
+    # Run All: the cell queued behind a waiting one runs after it, not during the wait
+    kc.execute("order = []\nstudy.resume().result(30)\nstudy.wait()\norder.append('wait')")
+    out, reply = _run(kc, "order.append('next')\n"
+                          "print(json.dumps({'order': order, 'state': study.state, 'n': len(study.trials), "
+                          "'ok': sum(t.status.value == 'COMPLETED' for t in study.trials.values())}))",
+                      timeout=180)
+    assert reply["status"] == "ok", reply
+    assert json.loads(out[-1]) == {"order": ["wait", "next"], "state": "finished", "n": 10, "ok": 10}
+
+
+def test_run_in_a_kernel_keeps_the_panel_answering(tmp_path, kernel):
+    """``study.run()`` in a notebook runs the loop on a thread and waits as ``wait()`` does."""
+    _, kc = kernel
+    journal = tmp_path / "run.jsonl"
+    out, reply = _run(kc, f"JOURNAL = {str(journal)!r}\n" + SETUP.replace("study.start()\n", "")
+                      .replace("workers = sorted(study.client.run(os.getpid).values())", "workers = []"))
+    assert reply["status"] == "ok", reply
+    setup = json.loads(out[-1])
+    running = kc.execute("print('returned', study.run(progress=False).state)")
+    _wait(lambda: any(r["event"] == "trial_start" for r in _records(journal)), 60, "a trial to start")
+    sent = _click(kc, setup["comm"])
+    assert _control(journal, "pause")["t"] - sent <= 2.0
+    _click(kc, setup["resume"])
+    _control(journal, "resume")
+    reply = kc.get_shell_msg(timeout=180)
+    while reply["parent_header"].get("msg_id") != running:
+        reply = kc.get_shell_msg(timeout=180)
+    assert reply["content"]["status"] == "ok", reply["content"]
+    assert [r["state"] for r in _records(journal) if r["event"] == "study_end"] == ["finished"]
+
+
+def test_a_click_during_a_busy_cell_is_handled_before_the_cells_queued_after_it(kernel):
+    """*Run All*: a click made while a cell computes is handled when that cell ends, not after the queue."""
+    _, kc = kernel
+    out, reply = _run(kc, "import json, time\nimport ipywidgets as W\nfrom hpo_kit.ui import poll, wait_until\n"
+                          "clicks = []\nbutton = W.Button()\nbutton.on_click(lambda _: clicks.append(time.time()))\n"
+                          "poll.prepare_kernel()  # what hpo_kit.ui.show does\nprint(button.comm.comm_id)")
+    assert reply["status"] == "ok", reply
+    kc.execute("time.sleep(3)")  # busy, handling nothing
+    waiting = kc.execute("t0 = time.time()\nfound = wait_until(lambda: clicks, timeout=30)\n"
+                         "print(json.dumps({'found': found, 'waited': time.time() - t0}))")
+    time.sleep(1.0)
+    _click(kc, out[-1])
+    lines = []
+    deadline = time.time() + 60
+    while time.time() < deadline:
+        try:
+            msg = kc.get_iopub_msg(timeout=1)
+        except queue.Empty:
+            continue
+        if msg["parent_header"].get("msg_id") == waiting and msg["msg_type"] == "stream":
+            lines += msg["content"]["text"].splitlines()
+            break
+    result = json.loads(lines[-1])
+    assert result["found"] and result["waited"] < 5.0, result  # not the 30 s timeout

@@ -68,16 +68,42 @@ def test_learning_curves_one_line_per_reporting_trial_coloured_by_status_and_fla
     assert D.learning_curves(story, metric="nope")["trial"] == []
 
 
-def test_best_so_far_steps_down_at_each_improvement_only(story):
+def test_best_so_far_steps_down_at_each_improvement_then_runs_on_to_now(story):
     b = D.best_so_far(story)
-    assert b["elapsed"] == pytest.approx([1.0, 1.5, 2.3])
-    assert (b["best"], b["trial"]) == ([2.0, 1.0, 0.5], [0, 0, 2])
+    assert b["elapsed"] == pytest.approx([1.0, 1.5, 2.3, 3.1])  # the last record is at 3.1
+    assert (b["best"], b["trial"]) == ([2.0, 1.0, 0.5, 0.5], [0, 0, 2, 2])
+    assert D.best_so_far(story, now=T0 + 10.0)["elapsed"][-1] == pytest.approx(10.0)
+    assert D.best_so_far(story[:1]) == {"elapsed": [], "best": [], "trial": []}
 
 
 def test_best_so_far_max_mode_and_last_score():
     recs = [start(mode="max", score="last"), report(0, 1, 1.0, 0.9), end(0, 2.0, score=0.5),
             end(1, 3.0, score=0.7), end(2, 4.0, score=0.6), end(3, 5.0, score=math.nan)]
-    assert D.best_so_far(recs) == {"elapsed": [2.0, 3.0], "best": [0.5, 0.7], "trial": [0, 1]}
+    assert D.best_so_far(recs) == {"elapsed": [2.0, 3.0, 5.0], "best": [0.5, 0.7, 0.7], "trial": [0, 1, 1]}
+
+
+def test_trial_scores_are_one_point_per_ended_trial(story):
+    s = D.trial_scores(story)
+    assert s["trial"] == [0, 1] and s["score"] == [1.0, 3.0]  # trial 2 runs, trial 3 is pending
+    assert s["elapsed"] == pytest.approx([3.0, 2.0]) and s["category"] == ["COMPLETED", D.FLAGGED]
+
+
+def test_robust_range_leaves_a_diverged_trial_out():
+    values = [1.0, 0.9, 0.8, 0.7, 0.65, 0.6, 1e6, float("nan")]
+    lo, hi = D.robust_range(values, pad=0.0)
+    assert (lo, hi) == (0.6, 1.0)
+    lo, hi = D.robust_range(values)  # padded by 5 % of the width
+    assert lo == pytest.approx(0.58) and hi == pytest.approx(1.02)
+    llo, lhi = D.robust_range([0.1, 1.0, 10.0, -5.0], log=True, pad=0.0)  # non-positive values dropped
+    assert (llo, lhi) == pytest.approx((0.1, 10.0))
+    assert D.robust_range([]) is None and D.robust_range([2.0, 2.0], pad=0.0) == (1.75, 2.25)
+
+
+def test_stagger_puts_close_labels_on_different_levels():
+    assert D.stagger([0.0, 1.0, 50.0, 51.0, 52.0], span=100.0) == [0, 1, 0, 1, 2]
+    assert D.stagger([40.0, 0.0], span=100.0) == [0, 0]  # far apart: same level
+    assert D.stagger([10.0, 0.0], span=100.0) == [1, 0]
+    assert D.stagger([], span=1.0) == []
 
 
 def test_worker_timeline_segments_from_start_to_end_and_open_ones_to_now(story):
@@ -210,55 +236,10 @@ def test_views_follow_the_policy_and_the_journal(story):
     from hpo_kit.optimizers import ASHA, Hypersearch, RandomSearch, TimeAwareBO
     from hpo_kit.ui.plots import default_views, views_for
 
-    assert default_views(RandomSearch()) == ("curves", "best", "timeline")
-    assert default_views(ASHA())[-1] == default_views(Hypersearch())[-1] == "rungs"
-    assert default_views(TimeAwareBO(b=0.1, background=False))[-1] == "cost"
-    assert views_for(story) == ("curves", "best", "timeline")
+    tail = ("parallel", "importance")  # always: configurations -> score, and which parameters matter
+    assert default_views(RandomSearch()) == ("curves", "best", "timeline", *tail)
+    assert default_views(ASHA())[-3] == default_views(Hypersearch())[-3] == "rungs"
+    assert default_views(TimeAwareBO(b=0.1, background=False))[-3] == "cost"
+    assert views_for(story) == ("curves", "best", "timeline", *tail)
     paused = [start(optimizer={"name": "bo", "b": 0.2}), end(0, 1, "PAUSED", event="trial_pause")]
-    assert views_for(paused) == ("curves", "best", "timeline", "rungs", "cost")
-
-
-class FakeStudy:
-    """Records which public method each panel control calls."""
-
-    name, state, concurrency = "fake", "running", 2
-
-    def __init__(self, live_params=()):
-        self.calls = []
-        self.optimizer = type("Opt", (), {"name": "bo" if live_params else "random", "live_params": live_params,
-                                          "state": lambda self: {"b": 0.3, "cost": "L + 0.3*T", "phase": "x"}})()
-
-    def __getattr__(self, method):
-        return lambda *args, **kwargs: self.calls.append((method, args, kwargs))
-
-
-def test_panel_controls_only_call_the_public_api(story):
-    from hpo_kit.ui.panel import ControlPanel
-
-    study = FakeStudy(live_params=("b", "switch_after_trials", "switch_after_seconds"))
-    panel = ControlPanel(study)
-    panel.refresh(story, now=T0 + 4.0)
-    assert list(panel.select.options) == [3, 2] and not panel.b.disabled and "now 0.3" in panel.bo_hint.value
-    assert "demo" in panel.header.value and "2/4 trials ended" in panel.header.value
-    panel.select.value = (2,)
-    panel.b.value, panel.switch_trials.value, panel.concurrency.value = 0.05, 0, 1
-    for button in (panel.pause_btn, panel.resume_btn, panel.kill_btn, panel.kill_flagged_btn, panel.b_btn,
-                   panel.switch_trials_btn, panel.concurrency_btn):
-        button.click()
-    assert [(m, a, {k: v for k, v in kw.items() if k != "reason"}) for m, a, kw in study.calls] == [
-        ("pause", (), {}), ("resume", (), {}), ("kill", (2,), {}), ("kill_flagged", (), {}),
-        ("tune", (), {"b": 0.05}), ("tune", (), {"switch_after_trials": 0}), ("set_concurrency", (1,), {})]
-    assert "sent" in panel.message.value
-
-
-def test_panel_disables_bo_inputs_with_a_hint_and_shows_errors(story):
-    from hpo_kit.ui.panel import ControlPanel
-
-    study = FakeStudy()
-    panel = ControlPanel(study)
-    panel.refresh(story)
-    assert panel.b.disabled and panel.b_btn.disabled and panel.switch_seconds.disabled
-    assert "time-aware BO only" in panel.bo_hint.value and panel.kill_flagged_btn.disabled
-    study.tune = lambda **kw: (_ for _ in ()).throw(ValueError("no live parameter 'b'"))
-    panel._call("Apply b", lambda: study.tune(b=1.0))
-    assert "no live parameter" in panel.message.value
+    assert views_for(paused) == ("curves", "best", "timeline", "rungs", "cost", *tail)

@@ -1,10 +1,17 @@
 """Replayable benchmarks as data: recorded tables, their replay on the virtual clock, ground-truth quality.
 
-* :mod:`.table`: the table format (:class:`Table`, :class:`Row`), :func:`record` from a study journal.
-* :mod:`.replay`: :func:`replay` any searcher x scheduler x monitor over a table (``simulate``).
-* :mod:`.quality`: ground truth ("ends good" / "ends bad"), per-indicator precision/recall, paired seeds.
-* :mod:`.digits`: the workload of the table that ships in ``tests/data/``.
+* :mod:`.table`: the table format (:class:`Table`, :class:`Row`) and :func:`record`, which writes one
+  from any study's journal.
+* :mod:`.replay`: :func:`replay` runs any searcher x scheduler x monitor over a table with
+  :func:`hpo_kit.engine.simulator.simulate` (per-epoch times, hard time budget, target, decision time).
+* :mod:`.quality`: ground truth (:func:`truth`: "ends good" / "ends bad"), first flags, per-indicator
+  precision/recall (:func:`flag_quality`), paired-seed comparisons (:func:`paired`) with intervals.
+* :mod:`.digits`: the workload of the tables in ``tests/data/`` (``benchmarks/record_table.py``).
+
+``python benchmarks/replay.py --table tests/data/digits_mlp.jsonl.gz`` prints every table.
 """
+from .quality import first_flags, flag_quality, paired, truth
+from .replay import replay, row_of
 from .table import Row, Table, record
 
-__all__ = ["Row", "Table", "record"]
+__all__ = ["Row", "Table", "first_flags", "flag_quality", "paired", "record", "replay", "row_of", "truth"]

@@ -36,6 +36,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
+
 from ..goal import Goal
 from ..space import Categorical, Space
 
@@ -104,6 +106,7 @@ class Table:
         if not self.max_epochs:
             self.max_epochs = max((len(r.epochs) for r in self.rows), default=0)
         self._index: dict[tuple, Row] = {}
+        self._columns: dict[str, tuple[str, Any, Any]] | None = None
 
     @property
     def goal(self) -> Goal:
@@ -130,18 +133,47 @@ class Table:
         return Space(dims)
 
     def nearest(self, config: Mapping[str, Any]) -> Row:
-        """The row whose config equals ``config``, else the nearest one (:func:`distance`); cached."""
+        """The row whose config equals ``config``, else the nearest one (:func:`distance`, ties to the
+        first row); cached per configuration."""
         key = _key(config)
         row = self._index.get(key)
         if row is None:
             if not self._index:
-                self._index.update({_key(r.config): r for r in self.rows})
+                self._index.update({_key(r.config): r for r in reversed(self.rows)})  # the first row wins a tie
                 row = self._index.get(key)
             if row is None:
-                space = self.replay_space()
-                row = min(self.rows, key=lambda r: distance(space, config, r.config))
+                row = self.rows[int(np.argmin(self._distances(config)))]
                 self._index[key] = row
         return row
+
+    def _distances(self, config: Mapping[str, Any]) -> np.ndarray:
+        """:func:`distance` from ``config`` to every row, vectorised over the rows."""
+        if getattr(self, "_columns", None) is None:
+            space = self.replay_space()
+            keys = sorted(set(space) | {k for r in self.rows for k in r.config})
+            cols: dict[str, tuple[str, Any, Any]] = {}
+            for k in keys:
+                dim = space[k] if k in space else None
+                if dim is not None and not isinstance(dim, Categorical):
+                    u = [dim.to_unit(r.config[k]) if r.config.get(k) is not None else math.nan for r in self.rows]
+                    cols[k] = ("num", dim, np.asarray(u, dtype=float))
+                else:
+                    codes: dict[str, int] = {}
+                    c = [codes.setdefault(repr(r.config.get(k)), len(codes)) for r in self.rows]
+                    cols[k] = ("cat", codes, np.asarray(c))
+            self._columns = cols
+        d = np.zeros(len(self.rows))
+        for k, (kind, info, col) in self._columns.items():
+            x = config.get(k)
+            if kind == "cat":
+                d += 10.0 * (col != info.get(repr(x), -1))
+            elif x is None:
+                d += np.where(np.isnan(col), 0.0, 10.0)
+            else:
+                d += np.where(np.isnan(col), 10.0, np.abs(col - info.to_unit(x)))
+        for k in set(config) - set(self._columns):
+            d += 0.0 if config[k] is None else 10.0
+        return d
 
     # -- files -----------------------------------------------------------------------------------
     def header(self) -> dict[str, Any]:

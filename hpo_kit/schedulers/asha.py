@@ -43,153 +43,20 @@ The decisions are small pure functions over rung records (after Optuna's
 """
 from __future__ import annotations
 
-import math
-from collections.abc import Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Mapping, Sequence
 from typing import Any
 
-from ..decisions import Resume, Start, check_int, epoch_budget
+from ..decisions import Resume, Start, check_int
 from ..goal import Goal
 from ..searchers.base import Searcher
 from ..space import Space
 from ..trial import Observation, Trial, TrialStatus, epoch_losses
 from .base import Scheduler
+from .rungs import (PausedEpochs, Rung, forget_discarded, hyperband_weights, next_promotion,  # noqa: F401
+                    promotable, ranked, record, rung_budgets, rung_loss, study_rungs, told_epochs)
 
 #: Kept for callers of the first releases: a trial's per-epoch losses (see :func:`~hpo_kit.trial.epoch_losses`).
 history = epoch_losses
-
-
-def rung_budgets(r_min: int, eta: int, r_max: int) -> list[int]:
-    """Epochs of the rungs: ``r_min * eta**k`` below ``r_max``, then ``r_max``.
-
-    >>> rung_budgets(1, 3, 27)
-    [1, 3, 9, 27]
-    """
-    budgets, r = [], r_min
-    while r < r_max:
-        budgets.append(r)
-        r *= eta
-    return budgets + [r_max]
-
-
-@dataclass
-class Rung:
-    """The records of one rung: each trial's loss at ``epochs``, and who was promoted from it."""
-
-    epochs: int
-    next_epochs: int | None  # the budget of the rung above; None for the top rung
-    losses: dict[int, float] = field(default_factory=dict)
-    promoted: set[int] = field(default_factory=set)
-
-
-def ranked(losses: Mapping[int, float]) -> list[int]:
-    """Trial ids best first (lowest loss; ties to the lower id; non-finite last)."""
-    return sorted(losses, key=lambda tid: (not math.isfinite(losses[tid]), losses[tid], tid))
-
-
-def promotable(rung: Rung, eta: int, waiting: Mapping[int, int]) -> list[int]:
-    """Ids in the top ``floor(n/eta)`` of ``rung``, not yet promoted, PAUSED at this rung, best first.
-
-    ``waiting`` maps a paused trial to the epoch it paused at; stopped or failed trials are
-    not in it, so they are never promoted.
-    """
-    top = ranked(rung.losses)[: len(rung.losses) // eta]
-    return [tid for tid in top if tid not in rung.promoted and waiting.get(tid) == rung.epochs
-            and math.isfinite(rung.losses[tid])]
-
-
-def next_promotion(rungs: Iterable[Rung], eta: int, waiting: Mapping[int, int]) -> tuple[Rung, int] | None:
-    """The seed's scan: rungs from the top budget down; the first promotable configuration.
-
-    Rungs of equal budget (other brackets) keep their given order.
-    """
-    for rung in sorted((r for r in rungs if r.next_epochs is not None), key=lambda r: -r.epochs):
-        ids = promotable(rung, eta, waiting)
-        if ids:
-            return rung, ids[0]
-    return None
-
-
-def rung_loss(losses: Sequence[float], epoch: int, score: str, fallback: float | None = None) -> float:
-    """A trial's loss at rung ``epoch`` from its per-epoch losses (index ``e - 1`` is epoch ``e``).
-
-    ``score`` is the study's rule (``"best"`` or ``"last"``); ``fallback`` (the told loss)
-    is used when the history is shorter than ``epoch``. Non-finite results become ``inf``
-    (ranked last, never promoted).
-    """
-    if len(losses) >= epoch:
-        seen = [v for v in losses[:epoch] if math.isfinite(v)]
-        value = (min(seen) if seen else math.inf) if score == "best" else losses[epoch - 1]
-    else:
-        value = math.inf if fallback is None else fallback
-    return float(value) if math.isfinite(value) else math.inf
-
-
-def record(rungs: Sequence[Rung], trial_id: int, losses: Sequence[float], epochs: int, score: str,
-           fallback: float | None = None) -> None:
-    """Enter a trial in every rung it reached (``epochs`` trained) and was not yet entered in."""
-    for rung in rungs:
-        if rung.epochs <= epochs and trial_id not in rung.losses:
-            rung.losses[trial_id] = rung_loss(losses, rung.epochs, score, fallback)
-
-
-def forget_discarded(rungs: Iterable[Rung], trials: Mapping[int, Trial]) -> None:
-    """Drop rung records of trials the ledger marks ``discard`` (told a pause at a rung, then discarded).
-
-    A restore skips such a trial entirely, so the live scheduler forgets it too; O(rung members).
-    """
-    for rung in rungs:
-        gone = [tid for tid in rung.losses if (t := trials.get(tid)) is not None and t.discard]
-        for tid in gone:
-            del rung.losses[tid]
-            rung.promoted.discard(tid)
-
-
-class PausedEpochs(Mapping[int, int]):
-    """Paused trial -> epochs it paused at, read from the ledger per lookup (no copy, no mirror).
-
-    :func:`promotable` looks up only a rung's top members: O(rung size), not O(study).
-    """
-
-    def __init__(self, trials: Mapping[int, Trial]) -> None:
-        self._trials = trials
-
-    def __getitem__(self, trial_id: int) -> int:
-        t = self._trials[trial_id]
-        if t.status is not TrialStatus.PAUSED:
-            raise KeyError(trial_id)
-        return t.epochs
-
-    def __iter__(self) -> Iterator[int]:
-        return (tid for tid, t in self._trials.items() if t.status is TrialStatus.PAUSED)
-
-    def __len__(self) -> int:
-        return sum(1 for _ in self)
-
-
-def told_epochs(t: Trial, budgets: Sequence[int]) -> int:
-    """Epochs of a trial's last *told* step, from the ledger: what its rung records were made from.
-
-    A paused or ended trial was told all its epochs; one that runs or waits was told the
-    rung it was resumed from (the largest budget below its current one), or nothing yet.
-    """
-    if t.status is TrialStatus.PAUSED or t.status.is_terminal:
-        return t.epochs
-    return min(t.epochs, max((r for r in budgets if r < (t.budget or 0)), default=0))
-
-
-def hyperband_weights(n_rungs: int, eta: int, brackets: int) -> list[int]:
-    """Hyperband's initial bracket sizes, bracket ``b`` starting at rung ``b`` (``s = K - b`` halvings)."""
-    k_max = n_rungs - 1
-    return [math.ceil((k_max + 1) / (k_max - b + 1) * eta ** (k_max - b)) for b in range(brackets)]
-
-
-def study_rungs(policy: str, r_min: int, eta: int, r_max: int | None, max_epochs: int | None) -> list[int]:
-    """Rung budgets up to the policy's ``r_max`` (default: the study's ``max_epochs``), checked."""
-    top = epoch_budget(policy, "r_max", r_max, max_epochs)
-    if r_min > top:
-        raise ValueError(f"{policy}: r_min={r_min} exceeds r_max={top}")
-    return rung_budgets(r_min, eta, top)
 
 
 class ASHA(Scheduler):

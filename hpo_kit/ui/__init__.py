@@ -1,10 +1,14 @@
 """Views of a study: a notebook control panel with live plots, and a Dask dashboard page.
 
-Data first, render second: :mod:`.data` and :mod:`.status` turn journal records into
-columns and values (pure, tested without a browser); :mod:`.plots` (Bokeh) and
-:mod:`.panel` (ipywidgets) only draw them and call the study's public API;
-:mod:`.live` redraws while the study runs; :mod:`.dashboard` serves the same view from
-the scheduler. ipywidgets, Bokeh and jupyter_bokeh are imported only when a view is built.
+Data first, render second: :mod:`.data`, :mod:`.status`, :mod:`.trials` (the trial table
+and a trial's detail), :mod:`.importance` (parallel coordinates, fANOVA-style importance)
+and :mod:`.controls` (what a control answers, which are off) turn journal records into
+columns and values (pure, tested without a browser); :mod:`.plots` / :mod:`.figures`
+(Bokeh, themed by :mod:`.theme`) and :mod:`.panel` (ipywidgets) only draw them and call
+the study's public API; :mod:`.live` redraws while the study runs; :mod:`.dashboard` and
+:mod:`.page` serve the same view from the scheduler. :mod:`.poll` (with
+:mod:`.shellpump`) keeps the panel answering while a cell blocks in ``study.wait()``.
+ipywidgets, Bokeh and jupyter_bokeh are imported only when a view is built.
 
 >>> study.start()                      # doctest: +SKIP
 >>> hpo_kit.ui.show(study)             # doctest: +SKIP

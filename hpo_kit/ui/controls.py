@@ -101,20 +101,21 @@ def banner(state: str, records: Records, workers: int | None = None, workers_max
     if state == "paused":
         pause = last_pause(records) or {}
         why = f": {pause['reason']}" if pause.get("reason") else ""
-        parts.append(("hpo-banner-paused", "var(--jp-warn-color3, #fff3cd)",
-                      f"⏸ Paused by {pause.get('source', 'user')}{why}. No new trial or step starts; running "
+        parts.append(("hpo-banner-paused", "rgba(255, 179, 0, 0.25)",
+                      f"Paused by {pause.get('source', 'user')}{why}. No new trial or step starts; running "
                       f"steps finish. Resume to go on."))
     elif state == "stopping":
-        parts.append(("hpo-banner-stopping", "var(--jp-warn-color3, #fff3cd)",
+        parts.append(("hpo-banner-stopping", "rgba(255, 179, 0, 0.25)",
                       "Stopping: running trials end at their next epoch."))
     elif state in ENDED:
-        parts.append(("hpo-banner-ended", "var(--jp-layout-color2, #eee)",
+        parts.append(("hpo-banner-ended", "rgba(128, 128, 128, 0.2)",
                       f"The study has {state}; the controls are off."))
     if workers is not None and workers_max and workers < workers_max and state not in ENDED:
         lost = workers_max - workers
-        parts.append(("hpo-banner-workers", "var(--jp-error-color3, #fdecea)",
-                      f"⚠ {lost} of {workers_max} worker{'s' if workers_max > 1 else ''} lost "
+        parts.append(("hpo-banner-workers", "rgba(229, 57, 53, 0.22)",
+                      f"Warning: {lost} of {workers_max} worker{'s' if workers_max > 1 else ''} lost "
                       f"({workers} left): steps that ran there are retried elsewhere; check the workers' logs."))
+    # translucent backgrounds under the theme's own text colour: readable in light and dark themes
     return "".join(f"<div class='hpo-banner {cls}' style='background:{bg};padding:3px 6px;margin:2px 0;"
                    f"border-radius:3px'>{html.escape(text)}</div>" for cls, bg, text in parts)
 

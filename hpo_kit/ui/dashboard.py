@@ -77,6 +77,7 @@ class StudyBoard(SchedulerPlugin):
         self.polled: dict[str, float] = {}  # study -> when a page last polled it
         self.shown_end: dict[str, bool] = {}  # study -> a page was served its study_end
         self._importance: dict[str, ImportanceCache] = {}
+        self._served: dict[str, Any] = {}  # study -> the importance result its pages last got
 
     def start(self, scheduler: Any) -> None:
         from tornado import web
@@ -120,11 +121,13 @@ class StudyBoard(SchedulerPlugin):
         ended = bool(records) and any(r.get("event") == "study_end" for r in records[-3:])
         if ended:
             self.shown_end[name] = True
-        if seen is not None and seen == str(len(records)):
+        cache = self._importance.setdefault(name, ImportanceCache())
+        importance = cache.get(records)
+        if seen is not None and seen == str(len(records)) and self._served.get(name) is importance:
             return strict({"unchanged": True, "ended": ended, "silent_s": silent,
                            "disconnected": not ended and silent > 10.0})
-        cache = self._importance.setdefault(name, ImportanceCache())
-        return page_data(records, importance=cache.get(records), silent_s=silent)
+        self._served[name] = importance
+        return page_data(records, importance=importance, silent_s=silent)
 
     def watch_state(self, name: str) -> dict[str, bool]:
         """Is a page open on ``name`` (polled in the last :data:`WATCHED_S`), and has it been shown the end?"""

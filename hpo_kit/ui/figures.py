@@ -1,7 +1,7 @@
 """The figures of :class:`~hpo_kit.ui.plots.StudyPlots`, built once over its named sources.
 
 Every source, range and widget has a ``name`` (``hpo-<source>``, ``hpo-curves-yrange``,
-``hpo-log-toggle``, ``hpo-table``) so that the dashboard page's script and the browser
+``hpo-log-toggle``, ``hpo-trial-table``) so that the dashboard page's script and the browser
 tests find them. Interactions that need no kernel run in the browser (``CustomJS``): the
 log-scale toggle, and a click on a table row highlighting that trial's curve and line.
 """
@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from .plots import colour
-from .theme import follow_theme, table_stylesheet
+from .theme import button_stylesheet, follow_theme, table_stylesheet
 
 TOOLS = "pan,wheel_zoom,box_zoom,reset,hover,save"
 
@@ -23,7 +23,8 @@ for (const src of [curves, parallel]) {
 }
 if (detail !== null) {
   if (trial === null) { detail.text = ""; return; }
-  const r = rows[0], d = table.data, esc = (s) => String(s).replace(/[&<>]/g, (c) => ({"&": "&amp;", "<": "&lt;", ">": "&gt;"})[c]);
+  const r = rows[0], d = table.data;
+  const esc = (s) => String(s).replace(/[&<>]/g, (c) => ({"&": "&amp;", "<": "&lt;", ">": "&gt;"})[c]);
   const num = (v) => (v === null || v === undefined || Number.isNaN(v)) ? "-" : Number(v).toPrecision(4);
   detail.text = `<div class="hpo-detail-body"><b>Trial ${trial}</b> · ${esc(d.status[r])} · ${d.epochs[r]} epochs · `
     + `score ${num(d.score[r])} · last ${num(d.last[r])}<br><span class="hpo-detail-config">${esc(d.config[r])}</span>`
@@ -56,7 +57,7 @@ def curves(sp: Any, metric: str) -> tuple[Any, Any, Any]:
         fig.hover.tooltips = [("trial", "@trial"), ("status", "@status"), ("flags", "@flags"), ("config", "@config")]
         figs.append(fig)
     toggle = Toggle(label="log scale (curves)", active=False, name="hpo-log-toggle", css_classes=["hpo-log-toggle"],
-                    width=170)
+                    width=170, stylesheets=[button_stylesheet()])
     toggle.js_on_change("active", CustomJS(args={"lin": figs[0], "log": figs[1]},
                                            code="lin.visible = !cb_obj.active; log.visible = cb_obj.active;"))
     return figs[0], figs[1], toggle
@@ -116,8 +117,9 @@ def parallel(sp: Any, metric: str) -> Any:
     from bokeh.models import LabelSet, Range1d
     from bokeh.transform import linear_cmap
 
-    fig = _figure(sp, "parallel", "Configurations → score (parallel coordinates)", "", "",
-                  y_range=Range1d(-0.12, 1.22), tools="pan,wheel_zoom,reset,hover,save")
+    fig = _figure(sp, "parallel", "Configurations → score (best on top)", "", "",
+                  x_range=Range1d(-0.45, len(sp.specs) + 0.45), y_range=Range1d(-0.12, 1.22),
+                  tools="pan,wheel_zoom,reset,hover,save")
     fig.yaxis.visible = False
     fig.xaxis.visible = False
     fig.xgrid.grid_line_color = None
@@ -137,8 +139,9 @@ def parallel(sp: Any, metric: str) -> Any:
 def importance(sp: Any, metric: str) -> Any:
     from bokeh.models import FactorRange
 
-    fig = _figure(sp, "importance", f"Hyperparameter importance for {metric} (random forest, fANOVA-style)",
-                  "share of the score's variance", "", y_range=FactorRange(factors=list(sp.specs)[::-1] or [""]))
+    fig = _figure(sp, "importance", "Hyperparameter importance (5+ scores)",
+                  f"share of the variance of {metric} (random forest, fANOVA-style)", "",
+                  y_range=FactorRange(factors=list(sp.specs)[::-1] or [""]))
     fig.hbar(y="param", right="importance", height=0.6, source=sp.sources["importance"], color="#1f77b4")
     fig.x_range.start = 0
     fig.hover.tooltips = [("parameter", "@param"), ("importance", "@importance{0.000}"), ("from", "@n trials")]
@@ -150,16 +153,16 @@ def table(sp: Any) -> Any:
     from bokeh.models import DataTable, ScientificFormatter, StringFormatter, TableColumn
 
     num = ScientificFormatter(precision=4, power_limit_high=6, power_limit_low=-3, nan_format="-", null_format="-")
-    cols = [TableColumn(field="trial", title="trial", width=45), TableColumn(field="status", title="status", width=90),
+    cols = [TableColumn(field="trial", title="trial", width=45), TableColumn(field="status", title="status", width=100),
             TableColumn(field="epochs", title="epochs", width=50),
             TableColumn(field="score", title="score", formatter=num, width=80),
             TableColumn(field="last", title="last", formatter=num, width=80)]
     for name, spec in sp.specs.items():
         fmt = StringFormatter() if spec.get("type") == "categorical" else num
         cols.append(TableColumn(field=f"config.{name}", title=name, formatter=fmt, width=80))
-    cols += [TableColumn(field="worker", title="worker", width=110), TableColumn(field="flags", title="flags", width=70),
-             TableColumn(field="reason", title="reason", width=220)]
-    return DataTable(source=sp.sources["table"], columns=cols, name="hpo-table", css_classes=["hpo-trial-table"],
+    cols += [TableColumn(field="worker", title="worker", width=110),
+             TableColumn(field="flags", title="flags", width=70), TableColumn(field="reason", title="reason", width=220)]
+    return DataTable(source=sp.sources["table"], columns=cols, name="hpo-trial-table", css_classes=["hpo-trial-table"],
                      width=2 * sp._size["width"] + 20, height=260, sortable=True, index_position=None,
                      selectable=True, stylesheets=[table_stylesheet()])
 

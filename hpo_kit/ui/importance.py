@@ -79,7 +79,7 @@ def parallel_coordinates(records: Records, specs: dict[str, dict[str, Any]] | No
                            ("rank", best_up), ("category", category(t)),
                            ("config", ", ".join(f"{n}={fmt_value(t.config.get(n))}" for n in names))):
             lines[key].append(value)
-    axes: Columns = {"x": list(range(len(names) + 1)), "name": names + [f"{goal.metric} (best ↑)"],
+    axes: Columns = {"x": list(range(len(names) + 1)), "name": names + [goal.metric],
                      "low": [], "high": []}
     for n in names:
         spec = specs.get(n, {})

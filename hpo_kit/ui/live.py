@@ -12,7 +12,9 @@ A ``BokehModel`` view renders the document as it was serialised, and drops the p
 that arrive before the browser has created the view; so the view re-serialises its
 document when it is displayed, once a few seconds later, and at the end (a change made
 once, like the timeline's worker labels, is then never lost, and a reloaded page shows
-the final picture). A click on a table row (synced from the browser) shows that trial's
+the final picture). From the browser the kernel takes only what the view uses (a table
+row clicked, the log toggle), not BokehJS's stream of computed ranges and sizes, so a
+click on the panel never queues behind them. A click on a table row shows that trial's
 detail and highlights it; hyperparameter importance is computed off this thread
 (:class:`~hpo_kit.ui.importance.ImportanceCache`).
 """
@@ -26,10 +28,32 @@ from .controls import ENDED
 from .feed import Feed
 from .importance import ImportanceCache
 from .panel import ControlPanel
-from .plots import StudyPlots, default_views, load_bokehjs
+from .plots import StudyPlots, default_views, drop_computed_ranges, load_bokehjs
+from .poll import prepare_kernel
 from .trials import detail_html, trial_detail
 
 RESYNC_AFTER = 3.0  # seconds after display: re-send the whole document once
+#: Browser-side changes the kernel takes: a table row clicked, the log toggle. BokehJS also reports
+#: every range it computes and every size it lays out (dozens a second); the kernel needs none of them.
+SYNCED_FROM_BROWSER = frozenset({"indices", "active"})
+
+
+def _plot_widget(layout: Any) -> Any:
+    """A ``BokehModel`` that ignores the browser's reports of computed ranges and sizes.
+
+    Each message from BokehJS costs the kernel tens of milliseconds (jupyter_bokeh builds a
+    deserializer over the whole document); handling only what the view uses keeps a click
+    on the panel from queueing behind seconds of them.
+    """
+    from jupyter_bokeh.widgets import BokehModel
+
+    class PlotWidget(BokehModel):
+        def _sync_model(self, model: Any, content: dict[str, Any], buffers: list[Any]) -> None:
+            if content.get("kind") == "ModelChanged" and content.get("attr") not in SYNCED_FROM_BROWSER:
+                return
+            super()._sync_model(model, content, buffers)
+
+    return PlotWidget(layout)
 
 
 class LiveView:
@@ -52,12 +76,13 @@ class LiveView:
         import ipywidgets as W
 
         try:
-            from jupyter_bokeh.widgets import BokehModel
+            import jupyter_bokeh.widgets  # noqa: F401
         except ImportError as exc:
             raise ImportError("hpo_kit.ui.show needs jupyter_bokeh for live plots: "
                               "pip install 'jupyter_bokeh>=4.0,<5'") from exc
 
         self.study, self.interval, self.dashboard = study, interval, dashboard
+        prepare_kernel()  # clicks are handled while cells run (see hpo_kit.ui.poll)
         self.feed = Feed(study)
         self.panel = ControlPanel(study, records=self.feed.records)
         self.plots = StudyPlots(study.goal.metric, views or default_views(study.optimizer),
@@ -69,7 +94,7 @@ class LiveView:
         self.workers_max: int | None = None
         self._lock = threading.RLock()  # the Bokeh document: redraws, clicks and re-serialisation
         self._resync_at: float | None = None
-        self.plot_widget = BokehModel(self.plots.layout)
+        self.plot_widget = _plot_widget(self.plots.layout)
         self.plot_widget.add_class("hpo-plots")
         self.plots.sources["table"].selected.on_change("indices", self._on_select)
         self.widget = W.VBox([self.panel.widget, self.plot_widget, self.panel.detail])
@@ -131,7 +156,9 @@ class LiveView:
     def resync(self) -> None:
         """Send the whole Bokeh document to the browser again (see the module docstring)."""
         with self._lock:
-            self.plot_widget.update_from_model(self.plots.layout)
+            bundle = self.plot_widget._model_to_traits(self.plots.layout)
+            drop_computed_ranges(bundle["docs_json"])  # let every auto range follow its data again
+            self.plot_widget.render_bundle = bundle
 
     def _run(self) -> None:
         while not self._stop.wait(self.interval):

@@ -67,9 +67,9 @@ _SCRIPT = """
     document.getElementById("hpo-header").innerHTML = d.header;
     const D = doc();
     if (!D) return;
-    const table = D.get_model_by_name("hpo-table");
-    const rows = table ? table.source.selected.indices : [];
-    if (rows.length) selected = table.source.data.trial[rows[0]];
+    const table = D.get_model_by_name("hpo-table");  // the trial table's source
+    const rows = table ? table.selected.indices : [];
+    if (rows.length) selected = table.data.trial[rows[0]];
     for (const [name, cols] of Object.entries(d.sources)) {
       const src = D.get_model_by_name("hpo-" + name);
       if (src) src.data = cols;
@@ -83,26 +83,32 @@ _SCRIPT = """
     const axis = D.get_model_by_name("hpo-worker-axis");
     if (axis) axis.major_label_overrides = new Map(d.workers.map((w, i) => [i, w]));
     if (table && selected !== null) {
-      const k = Array.from(table.source.data.trial).indexOf(selected);
-      table.source.selected.indices = k >= 0 ? [k] : [];
+      const k = Array.from(table.data.trial).indexOf(selected);
+      table.selected.indices = k >= 0 ? [k] : [];
     }
   }
   async function tick() {
-    let ended = false;
+    let d = null;
     try {
-      const r = await fetch(url + "?n=" + n, {cache: "no-store"});
+      const stop = new AbortController();  // a dead loop can leave a connection open: give up after 5 s
+      const timer = setTimeout(() => stop.abort(), 5000);
+      const r = await fetch(url + "?n=" + n, {cache: "no-store", signal: stop.signal});
       if (!r.ok) throw new Error("HTTP " + r.status);
-      const d = await r.json();
-      if (!d.unchanged) { apply(d); n = d.n_records; }
-      ended = d.ended;
-      if (d.ended) say("", "hpo-conn-ended");
+      d = await r.json();
+      clearTimeout(timer);
+    } catch (e) {
+      say("disconnected: the dashboard does not answer (an embedded cluster closes with its study); " +
+          "the last picture received is shown.", "hpo-conn-disconnected");
+    }
+    if (d !== null) {
+      try {
+        if (!d.unchanged) { apply(d); n = d.n_records; }
+      } catch (e) { console.log("hpo-kit page update failed", e); }
+      if (d.ended) say("finished: this is the study's final state", "hpo-conn-ended");
       else if (d.disconnected) say("disconnected: no word from the study for " + Math.round(d.silent_s) +
                                    " s (its kernel or client is gone?); the last picture it sent is shown.",
                                    "hpo-conn-disconnected");
       else say("live", "hpo-conn-live");
-    } catch (e) {
-      say("disconnected: the dashboard does not answer (an embedded cluster closes with its study); " +
-          "the last picture received is shown.", "hpo-conn-disconnected");
     }
     setTimeout(tick, %(ms)d);
   }

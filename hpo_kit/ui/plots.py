@@ -131,7 +131,7 @@ class StudyPlots:
     """
 
     def __init__(self, metric: str = "loss", views: tuple[str, ...] = VIEWS[:3], specs: dict | None = None,
-                 width: int = 430, height: int = 250, page: bool = False) -> None:
+                 width: int = 400, height: int = 250, page: bool = False) -> None:
         from bokeh.models import ColumnDataSource
 
         from . import figures as F
@@ -186,6 +186,26 @@ class StudyPlots:
         if name == "curves":
             return sum(len(xs) for xs in data["xs"])
         return len(next(iter(data.values()), []))
+
+
+def drop_computed_ranges(docs_json: Any) -> int:
+    """Remove ``start``/``end`` from every serialised ``DataRange1d`` (in place); returns how many.
+
+    BokehJS sends the bounds it computes back to the kernel, so a document serialised
+    again (to re-render a view) would carry them, and BokehJS would take them as fixed
+    bounds: that figure would stop following its data.
+    """
+    n = 0
+    if isinstance(docs_json, dict):
+        if docs_json.get("name") == "DataRange1d" and isinstance(docs_json.get("attributes"), dict):
+            attrs = docs_json["attributes"]
+            n += sum(attrs.pop(k, None) is not None for k in ("start", "end")) > 0
+        for value in docs_json.values():
+            n += drop_computed_ranges(value)
+    elif isinstance(docs_json, (list, tuple)):
+        for value in docs_json:
+            n += drop_computed_ranges(value)
+    return n
 
 
 def _differs(old: dict[str, Any], new: dict[str, list]) -> bool:

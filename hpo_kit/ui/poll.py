@@ -56,6 +56,7 @@ def _ui_events() -> Any:
     if not hasattr(kernel, "do_one_iteration"):
         from .shellpump import ShellPump
 
+        ShellPump.install(kernel)
         return ShellPump.for_kernel(kernel)
     try:
         from jupyter_ui_poll import ui_events
@@ -65,6 +66,23 @@ def _ui_events() -> Any:
         return ui_events()
     except Exception:  # noqa: BLE001 - an unknown kernel: fall back to a plain wait
         return None
+
+
+def prepare_kernel() -> None:
+    """In a kernel without ``do_one_iteration`` (ipykernel >= 7.4): clicks are handled between cells at once.
+
+    Called when a panel is shown, so that a click made while any cell runs is not queued
+    behind the rest of *Run All* (see :mod:`hpo_kit.ui.shellpump`).
+    """
+    if not in_kernel():
+        return
+    from IPython import get_ipython
+
+    kernel = get_ipython().kernel
+    if not hasattr(kernel, "do_one_iteration"):
+        from .shellpump import ShellPump
+
+        ShellPump.install(kernel)
 
 
 def alive(thread: threading.Thread) -> bool:
@@ -114,7 +132,7 @@ def wait_until(done: Callable[[], Any], timeout: float | None = None, every: flo
     try:
         while not done():
             if poll is not None:
-                poll(20)  # at most 20 queued messages per slice
+                poll(50)  # at most 50 queued messages per slice
             left = every if deadline is None else min(every, deadline - time.monotonic())
             if left <= 0:
                 return bool(done())

@@ -9,9 +9,16 @@ as the kernel would handle them; every other message (the next cells of *Run All
 completion request) is held and handed back to the kernel's loop, in order, when the
 wait ends, so it runs after the blocked cell as it would have.
 
+Between cells the kernel's loop reads every queued message at once and turns each into a
+task that waits its turn behind the queued cells; a click made while an earlier cell ran
+would then wait for the whole *Run All*. :meth:`ShellPump.install` therefore puts a
+receiver in front of the main shell's stream that handles comm messages the moment the
+loop reads them (as ipykernel itself does for comms that arrive while an async cell
+runs), and passes everything else on unchanged.
+
 It relies on ipykernel's internals (``shell_channel_thread.manager``,
-``shell_handlers``, ``shell_main``), checked once in :meth:`ShellPump.for_kernel`; a
-kernel without them gets ``None`` and a plain wait.
+``shell_handlers``, ``shell_main``, pyzmq's ``ZMQStream``), checked in
+:meth:`ShellPump.for_kernel`; a kernel without them gets ``None`` and a plain wait.
 """
 from __future__ import annotations
 
@@ -42,6 +49,26 @@ class ShellPump:
         if socket is None or not all(hasattr(kernel, name) for name in needed):
             return None
         return cls(kernel, socket)
+
+    @classmethod
+    def install(cls, kernel: Any) -> bool:
+        """Handle comm messages as soon as the kernel's loop reads them (see the module docstring); idempotent."""
+        pump = cls.for_kernel(kernel)
+        stream = getattr(getattr(getattr(kernel.shell_channel_thread, "manager", None), "_shell_channel_to_main",
+                                 None), "to_stream", None) if pump is not None else None
+        original = getattr(stream, "_recv_callback", None)
+        if original is None or getattr(original, "_hpo_kit", False):
+            return original is not None
+
+        def receive(raw: Any) -> Any:
+            if pump._msg_type(raw) in HANDLED_NOW:
+                pump._handle(raw)
+                return None
+            return original(raw)
+
+        receive._hpo_kit = True  # type: ignore[attr-defined]
+        stream.on_recv(receive, copy=getattr(stream, "_recv_copy", False))
+        return True
 
     def __enter__(self) -> Any:
         return self.poll

@@ -6,7 +6,8 @@ first laid out, in a notebook or on a plain page alike) that reads JupyterLab's 
 (``data-jp-theme-light`` on ``<body>`` and its ``--jp-*`` colours; elsewhere the browser's
 ``prefers-color-scheme``), recolours every figure's background, title, axes, grids,
 legends and labels, and watches ``<body>`` to do it again when the user switches themes.
-The trial table is a DOM element, so :data:`TABLE_CSS` styles it with the same variables.
+The trial table and the toggle are DOM elements, so :data:`TABLE_CSS` and :data:`BUTTON_CSS`
+style them with the same variables.
 """
 from __future__ import annotations
 
@@ -24,7 +25,12 @@ TABLE_CSS = """
 .slick-cell.selected, .slick-row.active .slick-cell.selected {
   background: var(--jp-brand-color3, #c7dcf5) !important; color: var(--jp-ui-font-color0, #000) !important; }
 """
-
+#: Styles for the plots' buttons (the log-scale toggle), likewise.
+BUTTON_CSS = """
+.bk-btn { background: var(--jp-layout-color2, #fff) !important; color: var(--jp-ui-font-color1, #222) !important;
+  border-color: var(--jp-border-color1, #ccc) !important; }
+.bk-btn.bk-active { background: var(--jp-brand-color2, #bbdefb) !important; }
+"""
 _JS = """
 const body = document.body;
 function palette() {
@@ -65,7 +71,8 @@ function apply() {
 apply();
 if (!cb_obj.__hpo_theme_watch) {
   cb_obj.__hpo_theme_watch = new MutationObserver(apply);
-  cb_obj.__hpo_theme_watch.observe(body, {attributes: true, attributeFilter: ["data-jp-theme-light", "data-jp-theme-name"]});
+  cb_obj.__hpo_theme_watch.observe(body, {attributes: true,
+                                          attributeFilter: ["data-jp-theme-light", "data-jp-theme-name"]});
 }
 """
 
@@ -84,3 +91,9 @@ def table_stylesheet() -> Any:
     from bokeh.models import InlineStyleSheet
 
     return InlineStyleSheet(css=TABLE_CSS)
+
+
+def button_stylesheet() -> Any:
+    from bokeh.models import InlineStyleSheet
+
+    return InlineStyleSheet(css=BUTTON_CSS)

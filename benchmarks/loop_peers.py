@@ -1,0 +1,625 @@
+"""Side by side: hpo_kit, a bare Dask loop, Optuna on Dask, Optuna threads and Ray Tune, one run (issue 11).
+
+What it measures
+----------------
+Three workloads, every trial's duration drawn from one seeded table keyed by trial number
+(hpo_kit's trial id, Optuna's ``trial.number``, Ray's grid index), so every system runs the
+same trials; a trial's loss is ``x_i + 1/epoch`` with ``x_i`` from a second seeded table, so
+successive halving keeps the same trials everywhere:
+
+- **W1** 1,000 no-op trials, 2 at a time: the loop's cost per trial.
+- **W2** 200 trials sleeping uniform 50-300 ms, 4 at a time, one report each.
+- **W3** 200 trials of 5 steps, each step sleeping duration/5, 4 at a time, successive halving
+  eta=3, r_min=1, r_max=5 (hpo_kit's ASHA, Optuna's ``SuccessiveHalvingPruner``, Ray's
+  ``ASHAScheduler``).
+
+Systems (each measurement in a fresh process, ``--one``; repetitions interleaved, the
+order of the systems rotating from one repetition to the next):
+
+- ``hpo_kit``: a :class:`~hpo_kit.Study` on a LocalCluster of C single-threaded worker
+  processes (:func:`hpo_kit.engine.cluster.local_cluster`), random search, function-form
+  objective; W3 under ``ASHA(r_min=1, eta=3, r_max=5)`` with ``max_epochs=5``. A promoted
+  function-form trial trains again from scratch (the engine's rule): those epochs are
+  counted (*retrained*) but not as useful sleep.
+- ``hpo_kit_trainable`` (W3 only): the same with a :class:`~hpo_kit.Trainable`, so a
+  promotion resumes from its checkpoint and nothing is retrained.
+- ``bare``: the smallest ``distributed.as_completed`` loop on the same kind of cluster,
+  queuing as deep as hpo_kit does (hpo_kit's in-flight cap, read from
+  ``hpo_kit.driver.Driver.capacity``: ``concurrency + prefetch`` when the cluster has no more
+  threads than ``concurrency``, its default). W1 and W2 only.
+- ``optuna_dask``: Optuna with ``optuna_integration.DaskStorage`` on the same kind of
+  LocalCluster, one ``study.optimize`` per worker (the documented Optuna-on-Dask pattern).
+- ``optuna_threads``: Optuna ``study.optimize(n_jobs=C)`` in-process threads (no distribution).
+- ``ray``: Ray Tune, ``reuse_actors=True``, ``max_concurrent_trials=C``.
+
+Peers are the ``bench`` extra (``optuna==5.0.0``, ``optuna-integration==5.0.0``,
+``ray[tune]==2.60.0``); a system whose package is missing is skipped with a message.
+
+Columns (medians over repetitions; *min-max* of utilisation beside it)
+---------------------------------------------------------------------
+- *util* = useful sleep / (C x wall): sleep measured inside the trials around
+  ``time.sleep``, of epochs that count (not retrained); *util all* counts every sleep.
+- *overhead ms/trial* = (wall - useful sleep / C) / trials: for W1 the whole cost per trial.
+- *startup s*: importing the system and starting its cluster (or ``ray.init``), up to the first trial.
+- *wall s*: the run, first trial asked to last result (cluster start and close excluded).
+- *driver CPU ms/trial*: CPU of the measuring process during the run, per trial. For hpo_kit,
+  bare and Optuna-on-Dask that is the client and the LocalCluster's scheduler (both in this
+  process); for Optuna threads it includes the trials; for Ray only its driver (Ray's
+  own daemons are other processes): comparable between the first three only.
+- *epochs*: epochs trained in all (retrained included); *retrained*: epochs trained again
+  after a promotion; *stopped*: trials that ended before r_max; *queue*: steps in flight at most
+  (hpo_kit and bare).
+
+The machine's load average is printed with the table: on a small shared machine the
+wall-clock figures move with the neighbours. The goals of issue 11 are printed PASS/FAIL.
+
+Usage::
+
+    python benchmarks/loop_peers.py                      # W1-W3, every installed system, 3 repetitions
+    python benchmarks/loop_peers.py --reps 5 --markdown
+    python benchmarks/loop_peers.py --workloads W3 --systems hpo_kit,optuna_dask
+    python benchmarks/loop_peers.py --quick              # W1 of 300 trials, W2/W3 of 100, 1 repetition
+    python benchmarks/loop_peers.py --smoke              # tiniest sizes, hpo_kit and bare (the CI smoke test)
+    python benchmarks/loop_peers.py --one hpo_kit W2 0   # one measurement in this process: a JSON line
+"""
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import itertools
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+WORKLOADS = {  # trials, at a time, sleeping?, steps
+    "W1": dict(n=1000, c=2, sleep=False, steps=1, what="no-op trials"),
+    "W2": dict(n=200, c=4, sleep=True, steps=1, what="one report, uniform 50-300 ms"),
+    "W3": dict(n=200, c=4, sleep=True, steps=5, what="5 steps of duration/5, SHA eta=3, r_min=1, r_max=5"),
+}
+SYSTEMS = ("hpo_kit", "hpo_kit_trainable", "bare", "optuna_dask", "optuna_threads", "ray")
+NEEDS = {"optuna_dask": ("optuna", "optuna_integration"), "optuna_threads": ("optuna",), "ray": ("ray",)}
+ONLY = {"hpo_kit_trainable": ("W3",), "bare": ("W1", "W2")}
+ETA, R_MIN = 3, 1
+DUR_SEED, LOSS_SEED = 12345, 777
+GOALS = {"W1_ratio": 1.10, "W2_util": 0.97, "W3_util": 0.90, "W3_vs_optuna_dask": 1.3}
+
+# The workload of this process (set by --one before anything runs; read by the trial bodies,
+# which travel to Dask workers by value with these tables).
+N, C, STEPS = 0, 0, 1
+DUR: list[float] = []
+XS: list[float] = []
+
+
+def tables(n: int, sleep: bool) -> tuple[list[float], list[float]]:
+    """Seeded durations (seconds per trial) and loss offsets, indexed by trial number."""
+    dur = np.random.default_rng(DUR_SEED).uniform(0.05, 0.3, n).tolist() if sleep else [0.0] * n
+    return dur, np.random.default_rng(LOSS_SEED).uniform(0, 1, n).tolist()
+
+
+def loss(i: int, epoch: int) -> float:
+    return XS[i] + 1.0 / epoch
+
+
+def nap(seconds: float) -> float:
+    """Sleep; return the seconds measured around the sleep (the trial's busy time)."""
+    t0 = time.perf_counter()
+    if seconds > 0:
+        time.sleep(seconds)
+    return time.perf_counter() - t0
+
+
+# -- one measurement per process ---------------------------------------------------------------
+def _hpo_kit(system: str, rep: int, tmp: str, out: dict[str, Any]) -> tuple[float, list[tuple[int, float]]]:
+    from distributed import Client
+
+    from hpo_kit import ASHA, Integer, RandomSearch, Study, Trainable
+    from hpo_kit.engine.cluster import local_cluster
+
+    n, steps, dur = N, STEPS, DUR
+
+    def objective(config: dict, reporter: Any) -> None:
+        """Function form: trains from epoch 1 on every step (a promotion retrains)."""
+        i = reporter.trial_id
+        for epoch in range(1, (reporter.max_epochs or steps) + 1):
+            reporter.report(epoch=epoch, loss=XS[i] + 1.0 / epoch, slept=nap(dur[i] / steps))
+
+    class Steps(Trainable):
+        """Trainable form: a promotion resumes from the checkpoint (config ``i`` is the trial number)."""
+
+        def setup(self, config: dict, data: Any) -> None:
+            self.i = int(config["i"])
+
+        def train_epoch(self, epoch: int) -> dict[str, float]:
+            return {"loss": XS[self.i] + 1.0 / epoch, "slept": nap(dur[self.i] / steps)}
+
+        def state_dict(self) -> dict:
+            return {}
+
+        def load_state_dict(self, state: dict) -> None:
+            pass
+
+    class ByNumber(RandomSearch):
+        """Trial ``k`` gets ``{"i": k}``: the Trainable form reads the same table as the others."""
+
+        def ask(self, trial_id: int) -> Any:
+            from hpo_kit import Start
+
+            return Start({"i": trial_id}, info={"source": "table"})
+
+    cluster = local_cluster(C)
+    client = Client(cluster)
+    client.wait_for_workers(C)
+    client.run(lambda: __import__("hpo_kit.engine.worker"))
+    if system == "hpo_kit_trainable":  # checkpoints are torch.save files: import torch now, not in the first step
+        client.run(lambda: __import__("torch"))
+    out["startup_s"] = time.perf_counter() - T_START
+    journal = os.path.join(tmp, "journal.jsonl")
+    if system == "hpo_kit_trainable":
+        study = Study(Steps, {"i": Integer(0, n - 1)}, scheduler=ASHA(r_min=R_MIN, eta=ETA, r_max=steps),
+                      searcher=ByNumber(seed=rep), max_epochs=steps, n_trials=n, concurrency=C, cluster=client,
+                      journal=journal)
+    elif steps > 1:
+        study = Study(objective, {"x": Integer(0, 1)}, scheduler=ASHA(r_min=R_MIN, eta=ETA, r_max=steps, seed=rep),
+                      max_epochs=steps, n_trials=n, concurrency=C, cluster=client, journal=journal)
+    else:
+        study = Study(objective, {"x": Integer(0, 1)}, optimizer=RandomSearch(seed=rep), n_trials=n,
+                      concurrency=C, cluster=client, journal=journal)
+    t0, cpu0 = time.perf_counter(), time.process_time()
+    study.run(progress=False)
+    wall, out["driver_cpu_s"] = time.perf_counter() - t0, time.process_time() - cpu0
+    out["queue"] = getattr(study._driver, "capacity", None)
+    trials = [study.trials[k] for k in sorted(study.trials)]
+    out["n_done"] = len(trials)
+    recs = [(t.epochs, sum(r["metrics"].get("slept", 0.0) for r in t.reports)) for t in trials]
+    if system == "hpo_kit" and steps > 1:  # a promoted function-form trial trains its epochs again
+        out["retrained_epochs"], out["retrained_s"] = _retrained(journal, dur, steps)
+    client.close()
+    cluster.close()
+    return wall, recs
+
+
+def _retrained(journal: str, dur: list[float], steps: int) -> tuple[int, float]:
+    """Epochs trained again, and their nominal seconds: at each resume, the epochs the trial had (its last budget).
+
+    Their sleep is in no report (the ledger keeps an epoch once), hence the nominal seconds.
+    """
+    budget: dict[int, int] = {}
+    epochs, seconds = 0, 0.0
+    with open(journal) as f:
+        for line in f:
+            try:
+                rec = json.loads(line)
+            except ValueError:
+                continue
+            if rec.get("event") == "trial_create":
+                budget[rec["trial"]] = rec.get("budget") or steps
+            elif rec.get("event") == "trial_resume":
+                tid = rec["trial"]
+                epochs += budget.get(tid, 0)
+                seconds += budget.get(tid, 0) * dur[tid] / steps
+                budget[tid] = rec["budget"]
+    return epochs, seconds
+
+
+def bare_depth(workers: int) -> int:
+    """hpo_kit's in-flight cap with its defaults (concurrency = the cluster's threads, prefetch = concurrency)."""
+    from types import SimpleNamespace
+
+    from hpo_kit.driver import Driver
+
+    study = SimpleNamespace(concurrency=workers, prefetch=workers)
+    return int(Driver.capacity.fget(SimpleNamespace(study=study, slots=workers)))
+
+
+def _bare(out: dict[str, Any], depth: int | None) -> tuple[float, list[tuple[int, float]]]:
+    from distributed import Client, as_completed
+
+    from hpo_kit.engine.cluster import local_cluster
+
+    dur = DUR
+
+    def task(i: int) -> float:
+        return nap(dur[i])
+
+    cluster = local_cluster(C)
+    client = Client(cluster)
+    client.wait_for_workers(C)
+    client.run(lambda: __import__("hpo_kit.engine.worker"))  # the same warm-up as hpo_kit's
+    out["startup_s"] = time.perf_counter() - T_START
+    depth = depth or bare_depth(C)
+    out["queue"] = depth
+    todo = iter(range(N))
+    t0, cpu0 = time.perf_counter(), time.process_time()
+    ac = as_completed([client.submit(task, i, pure=False) for i in itertools.islice(todo, depth)], with_results=True)
+    recs = []
+    for _, slept in ac:
+        recs.append((1, slept))
+        i = next(todo, None)
+        if i is not None:
+            ac.add(client.submit(task, i, pure=False))
+    wall, out["driver_cpu_s"] = time.perf_counter() - t0, time.process_time() - cpu0
+    out["n_done"] = len(recs)
+    client.close()
+    cluster.close()
+    return wall, recs
+
+
+def _optuna_objective(record: Any) -> Any:
+    import optuna
+
+    def objective(trial: Any) -> float:
+        i = trial.number % N
+        trial.suggest_float("x", 0.0, 1.0)
+        slept = 0.0
+        if STEPS == 1:
+            slept = nap(DUR[i])
+            record(1, slept)
+            return loss(i, 1)
+        for step in range(1, STEPS + 1):
+            slept += nap(DUR[i] / STEPS)
+            trial.report(loss(i, step), step)
+            if step < STEPS and trial.should_prune():
+                record(step, slept)
+                raise optuna.TrialPruned()
+        record(STEPS, slept)
+        return loss(i, STEPS)
+
+    return objective
+
+
+def _optuna_pruner() -> Any:
+    import optuna
+
+    return (optuna.pruners.SuccessiveHalvingPruner(min_resource=R_MIN, reduction_factor=ETA)
+            if STEPS > 1 else optuna.pruners.NopPruner())
+
+
+def _optuna_threads(rep: int, out: dict[str, Any]) -> tuple[float, list[tuple[int, float]]]:
+    import optuna
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    recs: list[tuple[int, float]] = []
+    study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=rep), pruner=_optuna_pruner())
+    out["startup_s"] = time.perf_counter() - T_START
+    t0, cpu0 = time.perf_counter(), time.process_time()
+    study.optimize(_optuna_objective(lambda s, sl: recs.append((s, sl))), n_trials=N, n_jobs=C)
+    wall, out["driver_cpu_s"] = time.perf_counter() - t0, time.process_time() - cpu0
+    out["n_done"] = len(study.trials)
+    return wall, recs
+
+
+def _optuna_dask(rep: int, out: dict[str, Any]) -> tuple[float, list[tuple[int, float]]]:
+    import optuna
+    from distributed import Client
+    from optuna_integration import DaskStorage
+
+    from hpo_kit.engine.cluster import local_cluster
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    cluster = local_cluster(C)
+    client = Client(cluster)
+    client.wait_for_workers(C)
+    client.run(lambda: __import__("optuna"))
+    storage = DaskStorage(client=client)
+    study = optuna.create_study(storage=storage, sampler=optuna.samplers.RandomSampler(seed=rep),
+                                pruner=_optuna_pruner())
+    out["startup_s"] = time.perf_counter() - T_START
+    name, study_name = storage.name, study.study_name
+    shares = [N // C + (k < N % C) for k in range(C)]
+
+    def work(k: int) -> list[tuple[int, float]]:
+        import optuna as o
+        from optuna_integration import DaskStorage as S
+
+        o.logging.set_verbosity(o.logging.WARNING)
+        recs: list[tuple[int, float]] = []
+        st = o.load_study(study_name=study_name, storage=S(name=name),
+                          sampler=o.samplers.RandomSampler(seed=rep * 100 + k), pruner=_optuna_pruner())
+        st.optimize(_optuna_objective(lambda s, sl: recs.append((s, sl))), n_trials=shares[k])
+        return recs
+
+    t0, cpu0 = time.perf_counter(), time.process_time()
+    futures = [client.submit(work, k, pure=False) for k in range(C)]
+    recs = [r for part in client.gather(futures) for r in part]
+    wall, out["driver_cpu_s"] = time.perf_counter() - t0, time.process_time() - cpu0
+    out["n_done"] = len(study.trials)
+    client.close()
+    cluster.close()
+    return wall, recs
+
+
+def _ray(rep: int, tmp: str, out: dict[str, Any]) -> tuple[float, list[tuple[int, float]]]:
+    import ray
+    from ray import tune
+    from ray.tune.schedulers import ASHAScheduler
+
+    steps, dur, xs = STEPS, DUR, XS
+
+    def trainable(config: dict) -> None:
+        i, slept = config["idx"], 0.0
+        for step in range(1, steps + 1):
+            slept += nap(dur[i] / steps)
+            tune.report({"loss": xs[i] + 1.0 / step, "slept": slept, "step": step})
+
+    ray.init(num_cpus=C, include_dashboard=False, _temp_dir=os.path.join(tmp, "ray"), log_to_driver=False,
+             configure_logging=True, logging_level="ERROR")
+    out["startup_s"] = time.perf_counter() - T_START
+    sched = (ASHAScheduler(time_attr="training_iteration", max_t=steps, grace_period=R_MIN, reduction_factor=ETA)
+             if steps > 1 else None)
+    tuner = tune.Tuner(trainable, param_space={"idx": tune.grid_search(list(range(N)))},
+                       tune_config=tune.TuneConfig(num_samples=1, max_concurrent_trials=C, scheduler=sched,
+                                                   reuse_actors=True, metric="loss", mode="min"),
+                       run_config=tune.RunConfig(name=f"loop_peers_{rep}", storage_path=os.path.join(tmp, "rr"),
+                                                 verbose=0))
+    t0, cpu0 = time.perf_counter(), time.process_time()
+    grid = tuner.fit()
+    wall, out["driver_cpu_s"] = time.perf_counter() - t0, time.process_time() - cpu0
+    recs = [(int(r.metrics.get("step", 0)), float(r.metrics.get("slept", 0.0))) for r in grid]
+    out["n_done"] = len(grid)
+    ray.shutdown()
+    return wall, recs
+
+
+T_START = 0.0
+
+
+def measure_one(system: str, wl: str, rep: int, n: int, depth: int | None = None) -> dict[str, Any]:
+    """One measurement in this process; returns the record the parent tabulates."""
+    global N, C, STEPS, DUR, XS, T_START
+    spec = WORKLOADS[wl]
+    N, C, STEPS = n, spec["c"], spec["steps"]
+    DUR, XS = tables(n, spec["sleep"])
+    out: dict[str, Any] = {"system": system, "wl": wl, "rep": rep, "n": N, "c": C, "load1": os.getloadavg()[0]}
+    T_START = time.perf_counter()
+    with tempfile.TemporaryDirectory(prefix="loop-peers-") as tmp:
+        if system in ("hpo_kit", "hpo_kit_trainable"):
+            wall, recs = _hpo_kit(system, rep, tmp, out)
+        elif system == "bare":
+            wall, recs = _bare(out, depth)
+        elif system == "optuna_threads":
+            wall, recs = _optuna_threads(rep, out)
+        elif system == "optuna_dask":
+            wall, recs = _optuna_dask(rep, out)
+        elif system == "ray":
+            wall, recs = _ray(rep, tmp, out)
+        else:
+            raise SystemExit(f"unknown system {system!r}: choose from {SYSTEMS}")
+    useful = float(sum(s for _, s in recs))
+    total = useful + out.get("retrained_s", 0.0)
+    sleeps = spec["sleep"]  # no-op trials have no busy time to share: no utilisation
+    out.update(wall_s=wall, sleep_s=useful, sleep_all_s=total, util=useful / (C * wall) if sleeps else None,
+               util_all=total / (C * wall) if sleeps else None, overhead_ms=1e3 * (wall - useful / C) / N,
+               driver_cpu_ms=1e3 * out.get("driver_cpu_s", 0.0) / N,
+               epochs=int(sum(e for e, _ in recs)) + int(out.get("retrained_epochs", 0)),
+               stopped=sum(1 for e, _ in recs if e < STEPS), load1_after=os.getloadavg()[0])
+    return out
+
+
+# -- the parent: interleave fresh processes, tabulate -----------------------------------------
+def available(system: str) -> str | None:
+    """None if the system can run here, else why not."""
+    missing = [m for m in NEEDS.get(system, ()) if importlib.util.find_spec(m) is None]
+    if missing:
+        return (f"{system}: skipped, {', '.join(missing)} not installed (the bench extra: pip install "
+                f"optuna==5.0.0 optuna-integration==5.0.0 'ray[tune]==2.60.0')")
+    return None
+
+
+def run_child(system: str, wl: str, rep: int, n: int, depth: int | None, timeout: float) -> dict[str, Any]:
+    cmd = [sys.executable, os.path.abspath(__file__), "--one", system, wl, str(rep), "--n", str(n)]
+    if depth:
+        cmd += ["--bare-depth", str(depth)]
+    try:
+        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
+    except subprocess.TimeoutExpired:
+        return {"system": system, "wl": wl, "rep": rep, "error": f"timed out after {timeout:.0f} s"}
+    for line in reversed(proc.stdout.strip().splitlines()):
+        if line.startswith("{"):
+            return json.loads(line)
+    tail = (proc.stderr or proc.stdout).strip().splitlines()[-8:]
+    return {"system": system, "wl": wl, "rep": rep, "error": f"exit {proc.returncode}: " + " | ".join(tail)}
+
+
+def zero_overhead_ceiling(wl: str, n: int) -> float | None:
+    """Utilisation of the W2 durations list-scheduled in trial order with no dispatch cost (the tail's limit)."""
+    spec = WORKLOADS[wl]
+    if not spec["sleep"] or spec["steps"] != 1:
+        return None
+    dur, _ = tables(n, True)
+    free = [0.0] * spec["c"]
+    for d in dur:
+        k = min(range(len(free)), key=free.__getitem__)
+        free[k] += d
+    return sum(dur) / (spec["c"] * max(free))
+
+
+def _med(rows: list[dict], key: str) -> float | None:
+    vals = [r[key] for r in rows if r.get(key) is not None]
+    return statistics.median(vals) if vals else None
+
+
+def _fmt(v: float | None, spec: str, dash: str = "-") -> str:
+    return dash if v is None else format(v, spec)
+
+
+def render(results: list[dict], workloads: Sequence[str], systems: Sequence[str], sizes: dict[str, int],
+           reps: int, markdown: bool, load: str, notes: list[str]) -> str:
+    head = ["workload", "system", "util", "(min-max)", "util all", "overhead ms/trial", "startup s", "wall s",
+            "driver CPU ms/trial", "epochs", "retrained", "stopped", "queue", "trials"]
+    rows: list[list[str]] = []
+    med: dict[tuple[str, str], dict[str, float | None]] = {}
+    for wl in workloads:
+        for system in systems:
+            got = [r for r in results if r["wl"] == wl and r["system"] == system and "error" not in r]
+            if not got:
+                continue
+            m = {k: _med(got, k) for k in ("util", "util_all", "overhead_ms", "startup_s", "wall_s",
+                                           "driver_cpu_ms", "epochs", "retrained_epochs", "stopped", "queue",
+                                           "n_done")}
+            med[(wl, system)] = m
+            utils = [r["util"] for r in got if r.get("util") is not None]
+            span = f"({min(utils):.1%}-{max(utils):.1%})" if utils else "-"
+            rows.append([wl, system, _fmt(m["util"], ".1%"), span, _fmt(m["util_all"], ".1%"),
+                         _fmt(m["overhead_ms"], ".2f"), _fmt(m["startup_s"], ".1f"), _fmt(m["wall_s"], ".2f"),
+                         _fmt(m["driver_cpu_ms"], ".2f"), _fmt(m["epochs"], ".0f"),
+                         _fmt(m["retrained_epochs"], ".0f"), _fmt(m["stopped"], ".0f"), _fmt(m["queue"], ".0f"),
+                         f"{_fmt(m['n_done'], '.0f')}/{sizes[wl]}"])
+    goals = _goals(results, med)
+    lines: list[str] = []
+    title = (f"loop_peers: medians of {reps} interleaved repetitions, each measurement a fresh process; "
+             + "; ".join(f"{wl} = {sizes[wl]} trials, {WORKLOADS[wl]['c']} at a time, {WORKLOADS[wl]['what']}"
+                         for wl in workloads))
+    if markdown:
+        lines += [title, "", "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+        lines += ["| " + " | ".join(r) + " |" for r in rows]
+        lines += ["", load, "", "| goal | measured | |", "|---|---|---|"]
+        lines += [f"| {g} | {v} | {ok} |" for g, v, ok in goals]
+    else:
+        widths = [max(len(x) for x in col) for col in zip(head, *rows)]
+        fmt = "  ".join(f"{{:<{w}}}" for w in widths)
+        lines += [title, "", fmt.format(*head), fmt.format(*("-" * w for w in widths))]
+        lines += [fmt.format(*r) for r in rows]
+        lines += ["", load, "", "goals (issue 11):"] + [f"  [{ok}] {g}: {v}" for g, v, ok in goals]
+    for wl in workloads:
+        ceiling = zero_overhead_ceiling(wl, sizes[wl])
+        if ceiling is not None:
+            lines.append(f"{wl}: a zero-overhead loop over these durations, in trial order, reaches {ceiling:.1%} "
+                         f"(the tail's limit)")
+    lines += notes
+    errors = [r for r in results if "error" in r]
+    lines += [f"error: {r['system']} {r['wl']} rep {r['rep']}: {r['error']}" for r in errors]
+    return "\n".join(lines)
+
+
+def _goals(results: list[dict], med: dict) -> list[tuple[str, str, str]]:
+    goals = []
+    h, b = med.get(("W1", "hpo_kit")), med.get(("W1", "bare"))
+    if h and b and h["overhead_ms"] and b["overhead_ms"]:
+        paired = []
+        for r in results:
+            if r["wl"] == "W1" and r["system"] == "hpo_kit" and "error" not in r:
+                mate = [x for x in results if x["wl"] == "W1" and x["system"] == "bare" and x["rep"] == r["rep"]
+                        and "error" not in x]
+                if mate:
+                    paired.append(r["overhead_ms"] / mate[0]["overhead_ms"])
+        ratio = h["overhead_ms"] / b["overhead_ms"]
+        span = f" (paired {min(paired):.2f}-{max(paired):.2f})" if paired else ""
+        goals.append((f"W1: hpo_kit overhead per trial <= {GOALS['W1_ratio']:.2f}x the bare loop queuing as deep "
+                      f"({_fmt(h['queue'], '.0f')} / {_fmt(b['queue'], '.0f')} in flight)", f"{ratio:.2f}x{span}",
+                      "PASS" if ratio <= GOALS["W1_ratio"] else "FAIL"))
+    else:
+        goals.append((f"W1: hpo_kit overhead <= {GOALS['W1_ratio']:.2f}x bare", "not run", "n/a"))
+    h = med.get(("W2", "hpo_kit"))
+    if h and h["util"] is not None:
+        goals.append((f"W2: hpo_kit utilisation >= {GOALS['W2_util']:.0%}", f"{h['util']:.1%}",
+                      "PASS" if h["util"] >= GOALS["W2_util"] else "FAIL"))
+    else:
+        goals.append((f"W2: hpo_kit utilisation >= {GOALS['W2_util']:.0%}", "not run", "n/a"))
+    h, o = med.get(("W3", "hpo_kit")), med.get(("W3", "optuna_dask"))
+    if h and h["util"] is not None:
+        goals.append((f"W3: hpo_kit utilisation (useful sleep) >= {GOALS['W3_util']:.0%}", f"{h['util']:.1%}",
+                      "PASS" if h["util"] >= GOALS["W3_util"] else "FAIL"))
+        if o and o["util"]:
+            x = h["util"] / o["util"]
+            goals.append((f"W3: hpo_kit >= {GOALS['W3_vs_optuna_dask']}x Optuna-on-Dask's utilisation",
+                          f"{x:.2f}x ({h['util']:.1%} / {o['util']:.1%})",
+                          "PASS" if x >= GOALS["W3_vs_optuna_dask"] else "FAIL"))
+        else:
+            goals.append((f"W3: hpo_kit >= {GOALS['W3_vs_optuna_dask']}x Optuna-on-Dask's", "optuna_dask not run",
+                          "n/a"))
+    else:
+        goals.append((f"W3: hpo_kit utilisation >= {GOALS['W3_util']:.0%}", "not run", "n/a"))
+    return goals
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--one", nargs=3, metavar=("SYSTEM", "WORKLOAD", "REP"),
+                        help="run one measurement in this process and print it as a JSON line")
+    parser.add_argument("--n", type=int, help="trials of the workload (with --one)")
+    parser.add_argument("--reps", type=int, default=None, help="repetitions (default 3; 1 with --quick/--smoke)")
+    parser.add_argument("--workloads", default="W1,W2,W3", help="comma-separated, of W1,W2,W3")
+    parser.add_argument("--systems", default=",".join(SYSTEMS), help=f"comma-separated, of {','.join(SYSTEMS)}")
+    parser.add_argument("--trials", default=None,
+                        help="trials per workload, e.g. 'W1=300,W2=100' or one number for all")
+    parser.add_argument("--bare-depth", type=int, default=None,
+                        help="steps the bare loop keeps in flight (default: hpo_kit's cap, read from its driver)")
+    parser.add_argument("--quick", action="store_true", help="W1 300, W2/W3 100 trials, 1 repetition")
+    parser.add_argument("--smoke", action="store_true", help="tiniest sizes, hpo_kit and bare only (CI)")
+    parser.add_argument("--timeout", type=float, default=900.0, help="seconds per measurement before it is killed")
+    parser.add_argument("--markdown", action="store_true", help="print the table as Markdown")
+    args = parser.parse_args(argv)
+
+    if args.one:
+        system, wl, rep = args.one
+        if wl not in WORKLOADS:
+            parser.error(f"workload {wl!r}: choose from {list(WORKLOADS)}")
+        print(json.dumps(measure_one(system, wl, int(rep), args.n or WORKLOADS[wl]["n"], args.bare_depth)),
+              flush=True)
+        return 0
+
+    workloads = [w.strip() for w in args.workloads.split(",") if w.strip()]
+    systems = [s.strip() for s in args.systems.split(",") if s.strip()]
+    for w in workloads:
+        if w not in WORKLOADS:
+            parser.error(f"workload {w!r}: choose from {list(WORKLOADS)}")
+    for s in systems:
+        if s not in SYSTEMS:
+            parser.error(f"system {s!r}: choose from {list(SYSTEMS)}")
+    sizes = {w: WORKLOADS[w]["n"] for w in WORKLOADS}
+    if args.quick:
+        sizes.update(W1=300, W2=100, W3=100)
+    if args.smoke:
+        sizes.update(W1=20, W2=8, W3=9)
+        if args.systems == ",".join(SYSTEMS):
+            systems = ["hpo_kit", "bare"]
+    if args.trials:
+        if "=" in args.trials:
+            for part in args.trials.split(","):
+                k, v = part.split("=")
+                sizes[k.strip()] = int(v)
+        else:
+            sizes = {w: int(args.trials) for w in sizes}
+    reps = args.reps or (1 if args.quick or args.smoke else 3)
+    notes = []
+    for s in list(systems):
+        why = available(s)
+        if why:
+            notes.append(why)
+            print(why, file=sys.stderr, flush=True)
+            systems.remove(s)
+
+    t0, load0 = time.perf_counter(), os.getloadavg()
+    results = []
+    for rep in range(reps):
+        order = systems[rep % len(systems):] + systems[: rep % len(systems)] if systems else []
+        for wl in workloads:
+            for system in order:
+                if wl not in ONLY.get(system, (wl,)):
+                    continue
+                r = run_child(system, wl, rep, sizes[wl], args.bare_depth, args.timeout)
+                results.append(r)
+                if "error" in r:
+                    print(f"  rep {rep + 1}/{reps} {wl} {system:18}: ERROR {r['error']}", file=sys.stderr, flush=True)
+                else:
+                    print(f"  rep {rep + 1}/{reps} {wl} {system:18}: util {_fmt(r['util'], '6.1%')} overhead "
+                          f"{r['overhead_ms']:7.2f} ms/trial wall {r['wall_s']:6.2f} s startup {r['startup_s']:5.1f} s "
+                          f"load {r['load1']:.1f}", file=sys.stderr, flush=True)
+    load1 = os.getloadavg()
+    load = (f"{os.cpu_count()} cores; load average (1/5/15 min) {load0[0]:.2f}/{load0[1]:.2f}/{load0[2]:.2f} "
+            f"before, {load1[0]:.2f}/{load1[1]:.2f}/{load1[2]:.2f} after; {time.perf_counter() - t0:.0f} s in all")
+    print(render(results, workloads, systems, sizes, reps, args.markdown, load, notes))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

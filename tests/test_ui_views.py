@@ -1,0 +1,278 @@
+"""The views' newer data (trial table, detail, parallel coordinates, importance, controls) and the panel's logic.
+
+Hand-built journal records with known answers, as in ``test_ui_data.py``; no browser, no cluster.
+"""
+from __future__ import annotations
+
+import concurrent.futures
+import math
+import random
+
+import pytest
+
+from hpo_kit.ui import controls as C
+from hpo_kit.ui import importance as I
+from hpo_kit.ui import trials as T
+from test_ui_data import T0, end, rec, report, start, story  # noqa: F401 - story is a fixture
+
+SPACE = {"lr": {"type": "real", "low": 1e-4, "high": 1.0, "log": True},
+         "act": {"type": "categorical", "choices": ["relu", "tanh"]}}
+
+
+def with_space(records, space=SPACE):
+    return [dict(records[0], space=space), *records[1:]]
+
+
+def test_table_has_config_columns_in_id_order_with_pending_last(story):
+    recs = with_space(story, {"lr": SPACE["lr"]})
+    recs.insert(2, rec("trial_create", 0.15, trial=9, config={"lr": 0.9}, budget=3))  # an older id, still pending
+    cols = T.table_columns(recs)
+    assert cols["trial"] == [0, 1, 2, 3, 9] or cols["trial"] == [0, 1, 2, 9, 3]
+    assert cols["status"][-2:] == ["PENDING", "PENDING"] and cols["status"][:3] == ["COMPLETED", "KILLED", "RUNNING"]
+    assert cols["config.lr"][:3] == [0.1, 0.5, 0.2] and cols["config"][0] == "lr=0.1"
+    assert cols["score"][0] == 1.0 and math.isnan(cols["score"][-1]) and cols["worker"][0] == "127.0.0.1:1"
+    assert cols["flags"][1] == "AGV" and cols["category"][1] == "FLAGGED" and cols["reason"][1] == ""
+    order = T.sort_rows(cols, "score")
+    assert [cols["trial"][i] for i in order][:3] == [2, 0, 1]  # 0.5, 1.0, 3.0; pending (no score) last
+    assert [cols["status"][i] for i in T.sort_rows(cols, "config.lr", descending=True)][-2:] == ["PENDING"] * 2
+
+
+def test_trial_detail_has_config_metrics_flags_and_events(story):
+    d = T.trial_detail(story, 1)
+    assert d["config"] == {"lr": 0.5} and d["status"] == "KILLED" and d["flags"][0]["indicator"] == "AGV"
+    assert math.isnan(d["metrics"]["val_loss"]) and d["epochs"] == 2
+    kinds = [e[1] for e in d["events"]]
+    assert kinds == ["trial_create", "trial_start", "report", "flag", "control: kill", "trial_end"]
+    assert d["events"][2][2] == "2 reports, epochs 1-2" and "reason bad" in d["events"][4][2]
+    html = T.detail_html(d)
+    assert "Trial 1" in html and "hpo-detail-config" in html and "lr" in html and "AGV" in html
+    assert T.trial_detail(story, 99) is None and "Click a trial" in T.detail_html(None)
+    assert T.config_text({"b": 2, "a": 1e-5}, ["b"]) == "b=2, a=1e-05"
+
+
+def test_parallel_coordinates_scale_each_axis_and_put_the_best_on_top():
+    recs = with_space([start(), *[r for i, (lr, act, v) in enumerate([(1e-4, "relu", 3.0), (1e-2, "tanh", 2.0),
+                                                                       (1.0, "relu", 1.0)])
+                                  for r in (rec("trial_create", i, trial=i, config={"lr": lr, "act": act}),
+                                            report(i, 1, i + 0.5, v), end(i, i + 0.6, score=v, told=v))]])
+    lines, axes = I.parallel_coordinates(recs)
+    assert lines["trial"] == [0, 1, 2] and lines["xs"][0] == [0, 1, 2]
+    assert lines["ys"][0] == pytest.approx([0.0, 0.0, 0.0])  # lowest lr, first choice, worst score (min mode)
+    assert lines["ys"][1] == pytest.approx([0.5, 1.0, 0.5])  # lr 1e-2 is half way on a log axis
+    assert lines["ys"][2] == pytest.approx([1.0, 0.0, 1.0]) and lines["rank"][2] == 1.0
+    assert axes["name"] == ["lr", "act", "val_loss"]
+    assert (axes["low"], axes["high"]) == (["0.0001", "relu", "3"], ["1", "tanh", "1"])
+
+
+def _study(n, f, seed=0):
+    rnd = random.Random(seed)
+    out = [with_space(
+        [start(), rec("trial_create", 0, trial=0, config={})],
+        {"x": {"type": "real", "low": 0.0, "high": 1.0, "log": False},
+         "noise": {"type": "real", "low": 0.0, "high": 1.0, "log": False},
+         "act": {"type": "categorical", "choices": ["a", "b"]}})[0]]
+    for i in range(n):
+        config = {"x": rnd.random(), "noise": rnd.random(), "act": rnd.choice("ab")}
+        v = f(config)
+        out += [rec("trial_create", i, trial=i, config=config), report(i, 1, i + 0.5, v),
+                end(i, i + 0.6, score=v, told=v)]
+    return out
+
+
+def test_importance_finds_the_parameter_that_matters():
+    recs = _study(60, lambda c: (c["x"] - 0.3) ** 2 * 10 + (2.0 if c["act"] == "b" else 0.0))
+    imp = I.importance(recs)
+    assert imp["param"][0] == "x" and imp["param"][-1] == "noise"
+    share = dict(zip(imp["param"], imp["importance"]))
+    assert share["x"] > 0.4 and share["noise"] < 0.05 and 0.15 < share["act"] < share["x"]
+    assert imp["n"] == [60] * 3
+    assert I.importance(recs[:10]) == {"param": [], "importance": [], "n": []}  # too few trials
+    assert I.importance(_study(10, lambda c: 1.0))["param"] == []  # nothing varies
+
+
+def test_importance_cache_computes_off_thread_and_only_for_new_scores():
+    calls = []
+    cache = I.ImportanceCache(compute=lambda records, specs: calls.append(len(records)) or {"param": ["x"],
+                                                                                           "importance": [1.0],
+                                                                                           "n": [1]})
+    recs = _study(6, lambda c: c["x"])
+    cache.get(recs, block=True)
+    assert cache.get(recs)["param"] == ["x"] and calls == [len(recs)]  # same scores: not again
+    cache.get(recs + [end(99, 9, score=1.0)], block=True)
+    assert len(calls) == 2
+    cache.close()
+    cache.get(recs + [end(98, 9, score=1.0)] * 2)  # closed: computed in the caller
+    assert len(calls) == 3
+
+
+def test_controls_parse_say_and_switch_off():
+    assert C.parse_number(" 0.25 ", "b") == 0.25 and C.parse_number("", "b") is None
+    assert C.parse_number("3", "switch after", integer=True) == 3
+    for bad, text in (("x", "not a number"), ("1.5", "whole number"), ("inf", "finite")):
+        with pytest.raises(ValueError, match=text):
+            C.parse_number(bad, "switch after", integer=True)
+    assert C.parse_number("-1", "b") == -1.0  # the study judges the value (and says why)
+    with pytest.raises(ValueError, match="below 0"):
+        C.parse_number("-1", "b", low=0)
+    assert C.show_number(None) == "" and C.show_number(0.3) == "0.3" and C.show_number(2.0) == "2"
+    assert C.outcome("Apply b", ValueError("b=-1 must be >= 0")) == ("refused", "Apply b: refused: b=-1 must be >= 0")
+    assert C.outcome("Apply b", record={"refused": "ValueError: no"}) == ("refused", "Apply b: refused: ValueError: no")
+    assert C.outcome("Pause") == ("applied", "Pause: applied")
+    recs = [rec("control", 1, action="tune", value={"b": 0.1}), rec("control", 2, action="tune", value={"b": 0.2})]
+    assert C.matching_control(recs, "tune", {"b": 0.1})["t"] == T0 + 1
+    assert C.matching_control(recs, "tune", {"b": 0.1}, since=T0 + 5) is None
+    off = C.disabled("finished", ("b",), 2, 3)
+    assert all(off.values()) and set(off) == set(C.CONTROLS)
+    on = C.disabled("running", ("b",), 0, 1)
+    assert not on["pause"] and on["resume"] and not on["b"] and on["switch-trials"] and on["kill-flagged"]
+    assert not C.disabled("paused")["resume"] and C.disabled("paused")["pause"]
+
+
+def test_banner_says_paused_ended_and_lost_workers(story):
+    text = C.banner("paused", story)
+    assert "Paused by user" in text and "hpo-banner-paused" in text
+    assert "lost" not in C.banner("running", story, workers=2, workers_max=2)
+    lost = C.banner("running", story, workers=1, workers_max=2)
+    assert "1 of 2 workers lost" in lost and "hpo-banner-workers" in lost
+    assert "has finished" in C.banner("finished", story, workers=0, workers_max=2)
+    assert "lost" not in C.banner("finished", story, workers=0, workers_max=2)
+    assert C.last_pause(story + [rec("control", 9, action="resume")]) is None
+
+
+def test_view_data_ranges_ignore_a_diverged_curve_and_markers_are_staggered():
+    from hpo_kit.ui.plots import view_data
+
+    recs = [start(optimizer={"name": "bo", "b": 0.5}), rec("trial_create", 0, trial=0, config={})]
+    recs += [report(0, e, e, 1.0 / e) for e in range(1, 6)] + [report(1, 1, 6, 1e9)]
+    recs += [rec("control", 7, action="tune", value={"b": 0.1}), rec("control", 7.1, action="tune",
+                                                                     value={"switch_after_trials": 0})]
+    data = view_data(recs)
+    lo, hi = data["ranges"]["hpo-curves-yrange"]
+    assert lo < 0.2 and hi < 2.0  # the 1e9 report is off the chart
+    marks = data["sources"]["cost_markers"]
+    assert len(set(marks["label_y"])) == 2  # two markers 0.1 s apart: two heights
+
+
+def test_study_plots_label_workers_and_highlight_a_trial(story):
+    from hpo_kit.ui.plots import StudyPlots
+
+    plots = StudyPlots("val_loss", ("curves", "best", "timeline", "parallel", "importance"), specs={"lr": SPACE["lr"]})
+    assert plots.update(with_space(story, {"lr": SPACE["lr"]}), now=T0 + 4.0)
+    axis = plots.figures["timeline"].yaxis[0]
+    assert axis.ticker.ticks == [0, 1] and axis.major_label_overrides == {0: "127.0.0.1:1", 1: "127.0.0.1:2"}
+    assert plots.ranges["hpo-curves-yrange"].start < 0.5 < 3.0 < plots.ranges["hpo-curves-yrange"].end
+    plots.select(2)
+    assert plots.sources["table"].selected.indices == [2] and plots.sources["curves"].selected.indices == [2]
+    plots.select(None)
+    assert plots.sources["curves"].selected.indices == []
+    assert [c.title for c in plots.table.columns][:6] == ["trial", "status", "epochs", "score", "last", "lr"]
+    from bokeh.document import Document
+    from bokeh.embed.util import standalone_docs_json_and_render_items
+
+    from hpo_kit.ui.plots import drop_computed_ranges
+
+    Document().add_root(plots.layout)
+    rng = plots.figures["best"].x_range
+    rng.start, rng.end = 1.0, 21.0  # what BokehJS computed and sent back
+    docs_json, _ = standalone_docs_json_and_render_items([plots.layout], suppress_callback_warning=True)
+    assert "21.0" in repr(docs_json) and drop_computed_ranges(docs_json) >= 1
+    assert "21.0" not in repr(docs_json)  # a re-rendered figure follows its data again
+
+
+class FakeStudy:
+    """Records which public method each panel control calls; controls answer with a Future."""
+
+    name, state, concurrency = "fake", "running", 2
+
+    def __init__(self, live_params=(), b=0.3):
+        self.calls = []
+        self.futures: list[concurrent.futures.Future] = []
+        state = {"b": b, "cost": f"L + {b}*T", "phase": "x", "switch_after_trials": None}
+        self.optimizer = type("Opt", (), {"name": "bo" if live_params else "random", "live_params": live_params,
+                                          "state": lambda self: dict(state)})()
+
+    def kill_flagged(self, **kw):
+        self.calls.append(("kill_flagged", (), kw))
+        return [1]
+
+    def __getattr__(self, method):
+        def call(*args, **kwargs):
+            self.calls.append((method, args, kwargs))
+            if method == "tune" and kwargs.get("b", 0) < 0:
+                raise ValueError(f"TimeAwareBO: b={kwargs['b']} must be a number >= 0")
+            future = concurrent.futures.Future()
+            self.futures.append(future)
+            return future
+        return call
+
+
+def test_panel_controls_call_the_public_api_and_say_applied_or_refused(story):
+    from hpo_kit.ui.panel import ControlPanel
+
+    journal = list(story)
+    study = FakeStudy(live_params=("b", "switch_after_trials", "switch_after_seconds"))
+    panel = ControlPanel(study, records=lambda: journal)
+    assert panel.b.value == "0.3" and panel.switch_trials.value == "" and panel.switch_seconds.value == ""
+    panel.refresh(story, now=T0 + 4.0)
+    assert list(panel.select.options) == [2, 3] and not panel.b.disabled and "now 0.3" in panel.bo_hint.value
+    assert "demo" in panel.header.value and "2/4 trials ended" in panel.header.value
+    panel.pause_btn.click()
+    assert "sent" in panel.message.value
+    study.futures[-1].set_result(None)
+    assert "Pause: applied" in panel.message.value
+    panel.b.value = "-1"
+    panel.b_btn.click()
+    assert "refused" in panel.message.value and "b=-1" in panel.message.value and len(study.futures) == 1
+    panel.refresh(story, now=T0 + 4.0)
+    assert panel.b.value == "0.3"  # back to the value in force
+    panel.b.value = "0.05"
+    panel.b_btn.click()
+    journal.append(rec("control", 9e9 - T0, action="tune", value={"b": 0.05}, refused="ValueError: not now"))
+    study.futures[-1].set_result(None)
+    assert "Apply b: refused: ValueError: not now" in panel.message.value
+    panel.switch_trials_btn.click()  # empty: nothing sent
+    assert "type a number first" in panel.message.value
+    panel.select.value = (2,)
+    panel.switch_trials.value, panel.concurrency.value = "0", 1
+    for button in (panel.resume_btn, panel.kill_btn, panel.kill_flagged_btn, panel.switch_trials_btn,
+                   panel.concurrency_btn):
+        button.click()
+    assert [(m, a, {k: v for k, v in kw.items() if k != "reason"}) for m, a, kw in study.calls] == [
+        ("pause", (), {}), ("tune", (), {"b": -1.0}), ("tune", (), {"b": 0.05}), ("resume", (), {}),
+        ("kill", (2,), {}), ("kill_flagged", (), {}), ("tune", (), {"switch_after_trials": 0}),
+        ("set_concurrency", (1,), {})]
+    study.futures[-1].set_exception(RuntimeError("set_concurrency: the study is finished"))
+    assert "Set: refused: set_concurrency: the study is finished" in panel.message.value
+
+
+def test_panel_disables_everything_at_the_end_and_shows_a_paused_banner(story):
+    from hpo_kit.ui.panel import ControlPanel
+
+    study = FakeStudy()
+    panel = ControlPanel(study)
+    panel.refresh(story)
+    assert panel.b.disabled and panel.b_btn.disabled and panel.switch_seconds.disabled
+    assert "time-aware BO only" in panel.bo_hint.value and panel.kill_flagged_btn.disabled
+    study.state = "paused"
+    panel.refresh(story)
+    assert "Paused" in panel.banner.value and not panel.resume_btn.disabled and panel.pause_btn.disabled
+    panel.refresh(story, workers=1, workers_max=2)
+    assert "1 of 2 workers lost" in panel.banner.value
+    study.state = "finished"
+    panel.refresh(story)
+    buttons = (panel.pause_btn, panel.resume_btn, panel.kill_btn, panel.kill_flagged_btn, panel.concurrency_btn,
+               panel.b_btn, panel.switch_trials_btn, panel.switch_seconds_btn, panel.concurrency, panel.select)
+    assert all(w.disabled for w in buttons) and "has finished" in panel.banner.value
+
+
+def test_plot_widget_takes_clicks_from_the_browser_but_not_computed_ranges(story):
+    from hpo_kit.ui.live import _plot_widget
+    from hpo_kit.ui.plots import StudyPlots
+
+    plots = StudyPlots("val_loss", ("curves", "best"), specs={})
+    widget = _plot_widget(plots.layout)
+    selection, rng = plots.sources["table"].selected, plots.figures["best"].x_range
+    for model, attr, new in ((selection, "indices", [1]), (rng, "start", 5.0)):
+        widget._sync_model(widget, {"event": "jsevent", "kind": "ModelChanged", "model": {"id": model.id},
+                                    "attr": attr, "new": new}, [])
+    assert selection.indices == [1] and math.isnan(rng.start)
