@@ -8,7 +8,7 @@ regions: sigmoid, SGD/Adam/RMSprop, lr 1e-5..1, init scale 0.01..10, batch norm 
 truth of every flag is known. :func:`hpo_kit.bench.record` then turns the study's journal into
 the table (``--out``, gzip JSON lines).
 
-    python benchmarks/record_table.py                       # 256 configs x 20 epochs, ~15 min on 2 cores
+    python benchmarks/record_table.py                       # 256 configs x 20 epochs, ~10 min on 2 cores
     python benchmarks/record_table.py --configs 40 --epochs 12 --out /tmp/small.jsonl.gz
     python benchmarks/record_table.py --data mnist5k --configs 160 --seed 1 --out tests/data/mnist5k_mlp.jsonl.gz
     python benchmarks/record_table.py --from-journal hpo-runs/record/digits-mlp.jsonl   # only convert

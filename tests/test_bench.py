@@ -33,7 +33,8 @@ def test_round_trip_keeps_nan_and_the_header(tmp_path):
         back = Table.load(tmp_path / name)
         assert back.metric == "val_acc" and back.max_epochs == 2 and back.meta == {"who": "test"}
         assert back.space.to_dict() == t.space.to_dict()
-        assert math.isnan(back.rows[0].values("val_acc")[1]) and back.rows[0].epochs[0]["diag"]["grad_abs"][1] == math.inf
+        assert math.isnan(back.rows[0].values("val_acc")[1])
+        assert back.rows[0].epochs[0]["diag"]["grad_abs"][1] == math.inf
     (tmp_path / "bad.jsonl").write_text('{"id": 0}\n')
     with pytest.raises(ValueError, match="header"):
         Table.load(tmp_path / "bad.jsonl")

@@ -271,8 +271,16 @@ def test_plot_widget_takes_clicks_from_the_browser_but_not_computed_ranges(story
 
     plots = StudyPlots("val_loss", ("curves", "best"), specs={})
     widget = _plot_widget(plots.layout)
+    sent, ready = [], []
+    widget.send = lambda content, buffers=None: sent.append(content)
+    widget.on_ready = lambda: ready.append(True)
+    plots.sources["best"].data = {"elapsed": [1.0], "best": [2.0], "trial": [0]}
+    assert sent == [] and not widget.ready.is_set()  # no view yet: no patch (a view made mid-patch would break)
     selection, rng = plots.sources["table"].selected, plots.figures["best"].x_range
     for model, attr, new in ((selection, "indices", [1]), (rng, "start", 5.0)):
         widget._sync_model(widget, {"event": "jsevent", "kind": "ModelChanged", "model": {"id": model.id},
                                     "attr": attr, "new": new}, [])
     assert selection.indices == [1] and math.isnan(rng.start)
+    assert widget.ready.is_set() and ready == [True]  # the view has spoken: it exists
+    plots.sources["best"].data = {"elapsed": [2.0], "best": [1.0], "trial": [1]}
+    assert sent and all(m["msg"] == "patch" for m in sent)

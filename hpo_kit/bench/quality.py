@@ -169,7 +169,8 @@ def flag_quality(table: Table, flags: Mapping[int, dict[str, Any] | None], label
 
 
 # -- paired seeds --------------------------------------------------------------------------------
-def interval(values: Sequence[float], level: float = 0.95, n_boot: int = 2000, seed: int = 0) -> tuple[float, float, float]:
+def interval(values: Sequence[float], level: float = 0.95, n_boot: int = 2000,
+             seed: int = 0) -> tuple[float, float, float]:
     """Median of ``values`` and a percentile-bootstrap ``level`` interval of the median.
 
     Infinite values (e.g. a TSBA of ``-inf``: never reached) take part as the extremes they are.

@@ -161,10 +161,17 @@ def table(sp: Any) -> Any:
         fmt = StringFormatter() if spec.get("type") == "categorical" else num
         cols.append(TableColumn(field=f"config.{name}", title=name, formatter=fmt, width=80))
     cols += [TableColumn(field="worker", title="worker", width=110),
-             TableColumn(field="flags", title="flags", width=70), TableColumn(field="reason", title="reason", width=220)]
-    return DataTable(source=sp.sources["table"], columns=cols, name="hpo-trial-table", css_classes=["hpo-trial-table"],
+             TableColumn(field="flags", title="flags", width=70),
+             TableColumn(field="reason", title="reason", width=220)]
+    from bokeh.models import CustomJS
+
+    grid = DataTable(source=sp.sources["table"], columns=cols, name="hpo-trial-table", css_classes=["hpo-trial-table"],
                      width=2 * sp._size["width"] + 20, height=260, sortable=True, index_position=None,
                      selectable=True, stylesheets=[table_stylesheet()])
+    # BokehJS redraws the table's rows only when their number changes: a status that changed in a
+    # row already shown stayed stale. Tell the table's view that its data changed, every time.
+    grid.source.js_on_change("data", CustomJS(args={"view": grid.view}, code="view.change.emit();"))
+    return grid
 
 
 def build(sp: Any, metric: str, views: tuple[str, ...], page: bool) -> Any:

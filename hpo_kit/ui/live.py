@@ -9,14 +9,16 @@ source is sent as a small document patch. The thread stops after the study ends 
 last redraw) or on :meth:`LiveView.close`.
 
 A ``BokehModel`` view renders the document as it was serialised, and drops the patches
-that arrive before the browser has created the view; so the view re-serialises its
-document when it is displayed, once a few seconds later, and at the end (a change made
-once, like the timeline's worker labels, is then never lost, and a reloaded page shows
-the final picture). From the browser the kernel takes only what the view uses (a table
-row clicked, the log toggle), not BokehJS's stream of computed ranges and sizes, so a
-click on the panel never queues behind them. A click on a table row shows that trial's
-detail and highlights it; hyperparameter importance is computed off this thread
-(:class:`~hpo_kit.ui.importance.ImportanceCache`).
+that arrive before the browser has created it. Worse, jupyter_bokeh sends each patch in
+several messages: a view created between two of them reads every later patch out of step
+and never redraws again. So no patch is sent until the view has shown that it exists (the
+first message BokehJS sends back); then the whole document is sent once again, so nothing
+changed meanwhile is lost (a change made once, like the timeline's worker labels), and
+once more at the end (a reloaded page shows the final picture). From the browser the
+kernel takes only what the view uses (a table row clicked, the log toggle), not BokehJS's
+stream of computed ranges and sizes, so a click on the panel never queues behind them. A
+click on a table row shows that trial's detail and highlights it; hyperparameter
+importance is computed off this thread (:class:`~hpo_kit.ui.importance.ImportanceCache`).
 """
 from __future__ import annotations
 
@@ -32,7 +34,6 @@ from .plots import StudyPlots, default_views, drop_computed_ranges, load_bokehjs
 from .poll import prepare_kernel
 from .trials import detail_html, trial_detail
 
-RESYNC_AFTER = 3.0  # seconds after display: re-send the whole document once
 #: Browser-side changes the kernel takes: a table row clicked, the log toggle. BokehJS also reports
 #: every range it computes and every size it lays out (dozens a second); the kernel needs none of them.
 SYNCED_FROM_BROWSER = frozenset({"indices", "active"})
@@ -48,7 +49,20 @@ def _plot_widget(layout: Any) -> Any:
     from jupyter_bokeh.widgets import BokehModel
 
     class PlotWidget(BokehModel):
+        def __init__(self, layout: Any) -> None:
+            self.ready = threading.Event()  # a view exists in the browser (it has sent something)
+            self.on_ready: Any = None
+            super().__init__(layout)
+
+        def _document_patched(self, event: Any) -> None:
+            if self.ready.is_set():  # before, a view may be created between the parts of a patch
+                super()._document_patched(event)
+
         def _sync_model(self, model: Any, content: dict[str, Any], buffers: list[Any]) -> None:
+            if not self.ready.is_set():
+                self.ready.set()
+                if self.on_ready is not None:
+                    self.on_ready()
             if content.get("kind") == "ModelChanged" and content.get("attr") not in SYNCED_FROM_BROWSER:
                 return
             super()._sync_model(model, content, buffers)
@@ -95,6 +109,7 @@ class LiveView:
         self._lock = threading.RLock()  # the Bokeh document: redraws, clicks and re-serialisation
         self._resync_at: float | None = None
         self.plot_widget = _plot_widget(self.plots.layout)
+        self.plot_widget.on_ready = self._view_ready
         self.plot_widget.add_class("hpo-plots")
         self.plots.sources["table"].selected.on_change("indices", self._on_select)
         self.widget = W.VBox([self.panel.widget, self.plot_widget, self.panel.detail])
@@ -133,6 +148,10 @@ class LiveView:
                 self._resync_at = None
                 self.resync()
         self.redraws += 1
+
+    def _view_ready(self) -> None:
+        """The browser has a view now: send it everything at the next redraw (on the redraw thread)."""
+        self._resync_at = time.time()
 
     def _workers(self) -> int | None:
         """Workers connected now (and the most seen), for the panel's lost-worker warning."""
@@ -186,7 +205,6 @@ class LiveView:
         from IPython.display import display
 
         self.resync()
-        self._resync_at = time.time() + RESYNC_AFTER
         display(self.widget)
 
 

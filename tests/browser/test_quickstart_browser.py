@@ -74,8 +74,8 @@ def test_quickstart_panel_answers_while_a_cell_waits_and_survives_an_interrupt(l
             # the kernel is now blocked in study.wait(): the cell before it has its number, it has none
             wait(lambda: prompt(page, results_cell) not in ("[*]:", "[ ]:") and prompt(page, wait_cell) == "[*]:",
                  120, "the wait cell to be running")
-            wait(lambda: int(panel.locator(".hpo-count").inner_text().split("/")[0]) >= 3, 180,
-                 "three trials to end (for a screenshot worth showing)")
+            wait(lambda: int(panel.locator(".hpo-count").inner_text().split("/")[0]) >= 5, 180,
+                 "five trials to end (for a screenshot worth showing: importance needs five scores)")
 
             clicked = time.time()
             page.locator("button.hpo-pause").click()
@@ -136,6 +136,9 @@ def test_quickstart_panel_answers_while_a_cell_waits_and_survives_an_interrupt(l
             run_cells(page, cells, range(wait_cell, len(cells)))  # wait for the end, then the checks
             page.locator(".jp-OutputArea-output", has_text="quickstart: all checks passed").wait_for(timeout=300_000)
 
+            rows = page.locator(".hpo-plots .slick-row")  # the rows on screen show the end, not what they first showed
+            wait(lambda: rows.count() and all("COMPLETED" in t for t in rows.all_inner_texts()), 15,
+                 "the trial table to show the final statuses")
             records = journal_records(nbdir)
             after = {r["pid"] for r in records if r["event"] == "trial_start" and r["t"] > interrupted["t"]}
             assert after <= workers, "the same worker processes ran the rest of the study"
