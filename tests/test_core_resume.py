@@ -7,7 +7,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import time
 import warnings
 
 import pytest
@@ -15,28 +14,14 @@ import pytest
 from hpo_kit import ASHA, Categorical, RandomSearch, Real, Study, TrialStatus, read_journal
 from hpo_kit.testing import quadratic
 
+from test_core import _count, _inner, _until  # noqa: E402 - the shared waits of the core tests
+
 X = {"x": Real(0.0, 1.0)}
 SETTLED = (TrialStatus.PAUSED, TrialStatus.COMPLETED, TrialStatus.STOPPED, TrialStatus.KILLED, TrialStatus.FAILED)
 
 
 def _events(path, name):
     return [r for r in read_journal(path) if r["event"] == name]
-
-
-def _until(cond, timeout=20.0):
-    deadline = time.monotonic() + timeout
-    while not cond():
-        assert time.monotonic() < deadline, "condition not met in time"
-        time.sleep(0.01)
-
-
-def _count(study, *statuses):
-    with study._lock:
-        return sum(t.status in statuses for t in list(study.trials.values()))
-
-
-def _inner(policy):
-    return getattr(policy, "searcher", policy)  # the searcher of a scheduler (the policy itself before)
 
 
 # 8 ---------------------------------------------------------------------------------------------
