@@ -284,3 +284,41 @@ def test_plot_widget_takes_clicks_from_the_browser_but_not_computed_ranges(story
     assert widget.ready.is_set() and ready == [True]  # the view has spoken: it exists
     plots.sources["best"].data = {"elapsed": [2.0], "best": [1.0], "trial": [1]}
     assert sent and all(m["msg"] == "patch" for m in sent)
+
+
+def test_slice_plots_hold_every_finished_trial_on_log_and_categorical_axes():
+    from bokeh.models import FactorRange, LogScale
+
+    from hpo_kit.ui.plots import StudyPlots, VIEWS, views_for
+
+    space = {**SPACE, "width": {"type": "integer", "low": 16, "high": 256, "log": False}}
+    done = [(1e-4, "relu", 16, 3.0), (1e-2, "tanh", 64, 2.0), (1.0, "relu", 256, 1.0)]
+    recs = with_space([start()], space)
+    for i, (lr, act, width, v) in enumerate(done):
+        recs += [rec("trial_create", i, trial=i, config={"lr": lr, "act": act, "width": width}),
+                 report(i, 1, i + 0.5, v), end(i, i + 0.6, score=v, told=v)]
+    recs += [rec("trial_create", 5, trial=3, config={"lr": 0.5, "act": "tanh", "width": 32}),
+             rec("trial_start", 5.1, trial=3, worker="tcp://127.0.0.1:1"), report(3, 1, 5.5, 0.1)]  # running: out
+    cols = I.slices(recs)
+    assert cols["trial"] == [0, 1, 2] and cols["score"] == [3.0, 2.0, 1.0]
+    assert cols["config.lr"] == [1e-4, 1e-2, 1.0] and cols["config.act"] == ["relu", "tanh", "relu"]
+    assert cols["config.width"] == [16.0, 64.0, 256.0] and cols["config"][0] == "lr=0.0001, act=relu, width=16"
+    assert "slice" in VIEWS and "slice" in views_for(recs)
+
+    plots = StudyPlots("val_loss", ("curves", "parallel", "importance", "slice"), specs=space)
+    assert plots.update(recs, now=T0 + 6.0)
+    data = plots.sources["slice"].data
+    assert list(data["trial"]) == [0, 1, 2] and list(data["config.lr"]) == [1e-4, 1e-2, 1.0]
+    lr, act, width = (plots.figures[f"slice-{n}"] for n in ("lr", "act", "width"))
+    assert isinstance(lr.x_scale, LogScale) and not isinstance(width.x_scale, LogScale)  # log only where the space is
+    assert isinstance(act.x_range, FactorRange) and list(act.x_range.factors) == ["relu", "tanh"]
+    for fig, name in ((lr, "lr"), (act, "act"), (width, "width")):
+        glyph = fig.renderers[0]
+        assert glyph.data_source is plots.sources["slice"] and glyph.glyph.x == f"config.{name}"
+        assert glyph.glyph.y == "score"
+    themed = plots.figures["curves"].js_property_callbacks["change:inner_width"][0].args["plots"]
+    assert lr in themed and act in themed  # recoloured with the others in the dark theme
+    plots.select(1)
+    assert plots.sources["slice"].selected.indices == [1]
+    recs += [end(3, 7.0, score=0.1, told=0.1)]  # live: the running trial joins once it ends
+    assert plots.update(recs, now=T0 + 8.0) and list(plots.sources["slice"].data["trial"]) == [0, 1, 2, 3]

@@ -17,7 +17,7 @@ TOOLS = "pan,wheel_zoom,box_zoom,reset,hover,save"
 _SELECT_JS = """
 const rows = table.selected.indices;
 const trial = rows.length ? table.data.trial[rows[0]] : null;
-for (const src of [curves, parallel]) {
+for (const src of [curves, parallel, slice]) {
   const k = trial === null ? -1 : Array.from(src.data.trial).indexOf(trial);
   src.selected.indices = k >= 0 ? [k] : [];
 }
@@ -148,6 +148,37 @@ def importance(sp: Any, metric: str) -> Any:
     return fig
 
 
+def slices(sp: Any, metric: str) -> tuple[Any, list[Any]]:
+    """Optuna's slice view: score against each hyperparameter, one small figure each (log axis where the space is).
+
+    Returns the layout cell and its figures (to theme them). Categorical hyperparameters
+    get their choices as categories; a missing value is not drawn.
+    """
+    from bokeh.layouts import column, row
+    from bokeh.models import FactorRange
+
+    specs = sp.specs or {"": {}}
+    ncols = 1 if len(specs) == 1 else 2
+    size = {"width": sp._size["width"] // ncols, "height": sp._size["height"] if len(specs) == 1 else 170}
+    figs = []
+    for i, (name, spec) in enumerate(specs.items()):
+        kwargs: dict[str, Any] = {}
+        if spec.get("type") == "categorical":
+            kwargs["x_range"] = FactorRange(factors=[str(c) for c in spec.get("choices", [])])
+        elif spec.get("log"):
+            kwargs["x_axis_type"] = "log"
+        fig = _figure(sp, f"slice-{name}", f"Slice: {metric} vs {name}" if name else "Slice (no hyperparameters)",
+                      name, metric if i % ncols == 0 else "", **{**kwargs, **size})
+        fig.title.text_font_size = "9pt"
+        if name:
+            fig.scatter(f"config.{name}", "score", source=sp.sources["slice"], size=6, color=colour(), alpha=0.7)
+            fig.hover.tooltips = [("trial", "@trial"), ("score", "@score"), (name, f"@{{config.{name}}}"),
+                                  ("config", "@config")]
+        sp.figures[f"slice-{name}"] = fig
+        figs.append(fig)
+    return column([row(figs[i:i + ncols]) for i in range(0, len(figs), ncols)], name="hpo-slices"), figs
+
+
 def table(sp: Any) -> Any:
     """The trial table: every trial, sortable by any column (a click on a header), scrollable."""
     from bokeh.models import DataTable, ScientificFormatter, StringFormatter, TableColumn
@@ -188,6 +219,10 @@ def build(sp: Any, metric: str, views: tuple[str, ...], page: bool) -> Any:
             sp.figures["curves"], sp.figures["curves_log"] = lin, log
             cells.append(column(lin, log))
             plots += [lin, log]
+        elif name == "slice":
+            cell, figs = slices(sp, metric)
+            cells.append(cell)
+            plots += figs
         else:
             sp.figures[name] = fig = builders[name](sp, metric)
             cells.append(fig)
@@ -197,7 +232,7 @@ def build(sp: Any, metric: str, views: tuple[str, ...], page: bool) -> Any:
     detail = Div(text="", name="hpo-detail", css_classes=["hpo-detail"], width=2 * sp._size["width"]) if page else None
     trials.source.selected.js_on_change("indices", CustomJS(
         args={"table": trials.source, "curves": sp.sources["curves"], "parallel": sp.sources["parallel"],
-              "detail": detail}, code=_SELECT_JS))
+              "slice": sp.sources["slice"], "detail": detail}, code=_SELECT_JS))
     if plots:
         follow_theme(plots, plots[0])
     sp.table = trials

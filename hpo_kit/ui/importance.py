@@ -1,8 +1,11 @@
-"""Which hyperparameters matter: parallel coordinates and a fANOVA-style importance, from journal records.
+"""Which hyperparameters matter: parallel coordinates, slices and a fANOVA-style importance, from records.
 
 :func:`parallel_coordinates` puts every scored trial on one line across an axis per
 hyperparameter (scaled to 0..1 over the space's range, log-scaled where the space is)
-and a last axis for its score, best at the top.
+and a last axis for its score, best at the top. :func:`slices` is Optuna Dashboard's
+slice view: the score of every finished trial against each hyperparameter's value
+(one small plot per hyperparameter, drawn by :func:`hpo_kit.ui.figures.slices`). Both
+are cheap pure functions, called on the view's own thread (never the study's loop).
 
 :func:`importance` fits a random forest (scikit-learn) to score ~ configuration and
 splits the variance of its predictions the way fANOVA does for main effects: the
@@ -19,6 +22,7 @@ import math
 import threading
 from typing import Any
 
+from ..trial import TrialStatus
 from .data import Columns, Records, category, fold_trials, goal_of, robust_range
 from .trials import fmt_value, param_specs
 
@@ -95,6 +99,42 @@ def parallel_coordinates(records: Records, specs: dict[str, dict[str, Any]] | No
     axes["low"].append(fmt_value(worst) if scored else "")
     axes["high"].append(fmt_value(best) if scored else "")
     return lines, axes
+
+
+def slices(records: Records, specs: dict[str, dict[str, Any]] | None = None) -> Columns:
+    """Every finished trial's score and configuration, one row per trial, for the slice plots.
+
+    A trial is finished once a step of it ended (a terminal status, or PAUSED at a rung)
+    with a finite score; running and pending trials are left out.
+
+    Returns
+    -------
+    dict
+        ``trial``, ``score``, ``status``, ``category``, ``config`` (text), and
+        ``config.<name>`` per hyperparameter: a float (NaN when missing), or the choice as
+        text (``""`` when missing) for a categorical one.
+    """
+    specs = param_specs(records) if specs is None else specs
+    out: Columns = {"trial": [], "score": [], "status": [], "category": [], "config": []}
+    out.update({f"config.{n}": [] for n in specs})
+    for t, score in _scored(records):
+        if not (t.status.is_terminal or t.status is TrialStatus.PAUSED):
+            continue
+        for key, value in (("trial", t.id), ("score", score), ("status", t.status.value), ("category", category(t)),
+                           ("config", ", ".join(f"{n}={fmt_value(t.config.get(n))}" for n in specs))):
+            out[key].append(value)
+        for n, spec in specs.items():
+            out[f"config.{n}"].append(_slice_value(t.config.get(n), spec))
+    return out
+
+
+def _slice_value(value: Any, spec: dict[str, Any]) -> Any:
+    if spec.get("type") == "categorical":
+        return "" if value is None else str(value)
+    try:
+        return math.nan if value is None or isinstance(value, (str, bool)) else float(value)
+    except (TypeError, ValueError):
+        return math.nan
 
 
 def encode(configs: list[dict[str, Any]], specs: dict[str, dict[str, Any]]) -> tuple[Any, list[str]]:

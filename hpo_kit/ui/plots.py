@@ -16,7 +16,7 @@ import math
 from typing import Any
 
 from . import data as D
-from .importance import parallel_coordinates
+from .importance import parallel_coordinates, slices
 from .trials import config_text, param_specs, table_columns
 
 #: Colour of each trial category (status, or FLAGGED for a monitor's finding); readable on light and dark.
@@ -24,7 +24,7 @@ PALETTE = {"PENDING": "#bdbdbd", "RUNNING": "#1f77b4", "PAUSED": "#9467bd", "COM
            "STOPPED": "#ff7f0e", "KILLED": "#7f7f7f", "FAILED": "#e377c2", D.FLAGGED: "#d62728",
            "RETRIED": "#8c564b"}
 #: Figures shown, in order; ``rungs`` and ``cost`` are for ASHA-like and time-aware BO studies.
-VIEWS = ("curves", "best", "timeline", "rungs", "cost", "parallel", "importance")
+VIEWS = ("curves", "best", "timeline", "rungs", "cost", "parallel", "importance", "slice")
 #: Named ranges that :func:`view_data` sets (start, end), for the notebook and the page alike.
 RANGES = ("hpo-curves-yrange", "hpo-curves-logyrange")
 EMPTY_IMPORTANCE = {"param": [], "importance": [], "n": []}
@@ -73,7 +73,8 @@ def view_data(records: D.Records, state: dict[str, Any] | None = None, now: floa
     return {"sources": {"curves": curves, "best": D.best_so_far(records, now), "scores": scores,
                         "timeline": timeline, "rungs": per_trial, "rung_levels": per_rung,
                         "cost": points, "cost_markers": markers, "parallel": lines, "parallel_axes": axes,
-                        "importance": importance or dict(EMPTY_IMPORTANCE), "table": table},
+                        "importance": importance or dict(EMPTY_IMPORTANCE), "slice": slices(records, specs),
+                        "table": table},
             "workers": workers,
             "ranges": {"hpo-curves-yrange": D.robust_range(values),
                        "hpo-curves-logyrange": D.robust_range(values, log=True)}}
@@ -90,7 +91,7 @@ def default_views(optimizer: Any) -> tuple[str, ...]:
         views.append("rungs")
     if "b" in getattr(optimizer, "live_params", ()):
         views.append("cost")
-    return (*views, "parallel", "importance")
+    return (*views, "parallel", "importance", "slice")
 
 
 def views_for(records: D.Records) -> tuple[str, ...]:
@@ -103,7 +104,7 @@ def views_for(records: D.Records) -> tuple[str, ...]:
         views.append("rungs")
     if "b" in D.policy_params(records):
         views.append("cost")
-    return (*views, "parallel", "importance")
+    return (*views, "parallel", "importance", "slice")
 
 
 def colour(field: str = "category") -> Any:
@@ -173,8 +174,8 @@ class StudyPlots:
         return changed
 
     def select(self, trial: int | None) -> None:
-        """Highlight ``trial`` (its table row, learning curve and parallel line); ``None`` clears."""
-        for name in ("table", "curves", "parallel"):
+        """Highlight ``trial`` (its table row, learning curve, parallel line, slice points); ``None`` clears."""
+        for name in ("table", "curves", "parallel", "slice"):
             trials = list(self.sources[name].data.get("trial", []))
             rows = [trials.index(trial)] if trial in trials else []
             if list(self.sources[name].selected.indices) != rows:
