@@ -12,7 +12,7 @@ from hpo_kit.decisions import Resume, Start
 from hpo_kit.engine.simulator import SimResult, simulate
 from hpo_kit.ledger import Ledger
 from hpo_kit.schedulers import ASHA, Hyperband, SuccessiveHalving
-from hpo_kit.schedulers.asha import Rung, history, next_promotion, promotable, rung_budgets, rung_loss
+from hpo_kit.schedulers.asha import Rung, history, next_promotion, promotable, ranked, rung_budgets, rung_loss
 from hpo_kit.schedulers.sha import sync_promotions
 from hpo_kit.trial import epoch_losses, observe
 
@@ -202,6 +202,29 @@ def test_promotable_and_scan_from_the_top():
     del waiting[11]  # 11 runs (or stopped): its place is not given to 12
     assert next_promotion([low, high], 3, waiting) == (low, 1)
     assert promotable(Rung(1, 3, dict.fromkeys(range(3), math.inf)), 3, dict.fromkeys(range(3), 1)) == []  # broken
+
+
+def test_the_sorted_rung_index_agrees_with_a_full_sort_under_any_sequence_of_changes():
+    """The incremental index (ASHA's decisions without a re-sort) gives what sorting the rung gives."""
+    import random
+
+    rng = random.Random(0)
+    rung = Rung(1, 3)
+    for step in range(3000):
+        op = rng.random()
+        if op < 0.6:
+            rung.add(rng.randrange(400), rng.choice([rng.random(), rng.random(), math.inf, math.nan, 0.5]))
+        elif op < 0.85 and rung.losses:
+            rung.promote(rng.choice(list(rung.losses)))
+        elif rung.losses:
+            rung.remove(rng.choice(list(rung.losses)))
+        if step % 50 == 0:
+            waiting = {tid: 1 for tid in rung.losses if rng.random() < 0.7}
+            full = ranked(rung.losses)
+            want = [t for t in full[: len(full) // 3] if t not in rung.promoted and waiting.get(t) == 1
+                    and math.isfinite(rung.losses[t])]
+            assert promotable(rung, 3, waiting) == want
+            assert [rung.rank(t) for t in full] == list(range(len(full)))
 
 
 def test_rung_loss_follows_the_study_score_rule():

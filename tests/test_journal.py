@@ -77,8 +77,7 @@ def test_journal_imports_and_locks_without_fcntl(tmp_path):
         "import importlib.util, sys, warnings\n"
         "sys.modules['fcntl'] = None  # as on Windows: import fcntl fails\n"
         "warnings.simplefilter('ignore')\n"
-        f"spec = importlib.util.spec_from_file_location('journal_alone', {str(src)!r})\n"
-        "mod = importlib.util.module_from_spec(spec); spec.loader.exec_module(mod)\n"
+        "import hpo_kit.engine.journal as mod\n"
         f"path = {str(tmp_path / 'j.jsonl')!r}\n"
         "with mod.Journal(path) as j:\n"
         "    j.write('study_start')\n"
@@ -200,3 +199,38 @@ def test_reopen_cuts_a_torn_tail_and_keeps_a_record_that_lost_its_newline(tmp_pa
     with Journal(path) as j:
         j.write("study_end")
     assert [r["event"] for r in read_journal(path)] == ["study_start", "control", "study_end"]
+
+
+def test_group_commit_fsync_runs_off_the_callers_thread_and_reports_its_error_at_the_next_sync(tmp_path,
+                                                                                                monkeypatch):
+    import os
+    import threading
+
+    j = Journal(tmp_path / "j.jsonl")
+    started, release = threading.Event(), threading.Event()
+    real = os.fsync
+    failures = []
+
+    def slow(fd):
+        started.set()
+        assert release.wait(30)
+        if failures:
+            raise OSError(28, "No space left on device")
+        real(fd)
+
+    monkeypatch.setattr(os, "fsync", slow)
+    j.write("trial_end", trial=0)
+    j.sync()  # returns while the disk is busy: the loop never waits on an fsync
+    assert started.wait(30)
+    j.write("trial_end", trial=1)
+    j.sync()  # merged with the one under way, still not blocking
+    failures.append(1)
+    release.set()
+    deadline = threading.Event()
+    while j._syncer.error is None and not deadline.wait(0.01):
+        pass
+    with pytest.raises(OSError, match="No space"):
+        j.sync()
+    monkeypatch.undo()
+    j.close()
+    assert j.closed

@@ -127,7 +127,7 @@ class ASHA(Scheduler):
         found = next_promotion(rungs, self.eta, PausedEpochs(self.trials))
         if found is not None:
             rung, tid = found
-            rung.promoted.add(tid)  # the engine resumes it next: PAUSED -> PENDING in the ledger
+            rung.promote(tid)  # the engine resumes it next: PAUSED -> PENDING in the ledger
             return Resume(tid, rung.next_epochs, info={"from_rung": rung.epochs})
         if self.may_start and (self.n_configs is None or len(self._bracket_of) < self.n_configs):
             saved = list(self._wrr)
@@ -151,7 +151,7 @@ class ASHA(Scheduler):
         for rung in self.rungs[self._bracket_of[trial_id]]:
             if rung.epochs == t.epochs and rung.next_epochs is not None \
                     and trial_id in promotable(rung, self.eta, {trial_id: t.epochs}):
-                rung.promoted.add(trial_id)
+                rung.promote(trial_id)
                 return Resume(trial_id, rung.next_epochs, info={"from_rung": rung.epochs, "in_step": True})
         return None
 
@@ -189,8 +189,7 @@ class ASHA(Scheduler):
         discarded trial keeps its bracket turn (it was started) but no place in a rung.
         """
         for rung in self._all_rungs():
-            rung.losses.clear()
-            rung.promoted.clear()
+            rung.clear()
         self._reset()
         for t in trials:
             bracket = self._next_bracket()
@@ -203,7 +202,7 @@ class ASHA(Scheduler):
             reached = max(t.epochs, t.budget or 0)  # a trial resumed to a higher budget was promoted
             for rung in rungs:
                 if rung.next_epochs is not None and reached > rung.epochs:
-                    rung.promoted.add(t.id)
+                    rung.promote(t.id)
         self.searcher.restore(trials, observations)
 
     # -- introspection ---------------------------------------------------------------------------

@@ -138,7 +138,7 @@ class SuccessiveHalving(Scheduler):
 
     def _resume(self, tid: int) -> Resume:
         below = self.rungs[self.level - 1]
-        below.promoted.add(tid)
+        below.promote(tid)
         return Resume(tid, self.rungs[self.level].epochs, info={"from_rung": below.epochs})
 
     def on_result(self, obs: Observation) -> None:
@@ -154,8 +154,7 @@ class SuccessiveHalving(Scheduler):
         Configurations are the journal's (the searcher restores itself); nothing is redrawn.
         """
         for rung in self.rungs:
-            rung.losses.clear()
-            rung.promoted.clear()
+            rung.clear()
         self._reset()
         budgets = [r.epochs for r in self.rungs]
         for t in trials:
@@ -168,7 +167,7 @@ class SuccessiveHalving(Scheduler):
             for k in range(level + 1):
                 self._members[k].append(t.id)
                 if k < level and not t.discard:
-                    self.rungs[k].promoted.add(t.id)
+                    self.rungs[k].promote(t.id)
         if self.level > 0:  # promotions decided before the restart but not all handed out yet
             below = self.rungs[self.level - 1]
             ready = {tid for tid in below.losses if self.paused_at(tid) is not None} | set(self._members[-1])
