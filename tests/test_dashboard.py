@@ -214,3 +214,27 @@ def test_page_data_is_strict_json_from_records():
     assert data["summary"]["running"] == 1 and "1 running" in data["header"]
     assert data["sources"]["curves"]["ys"] == [[None]] and data["workers"] == ["127.0.0.1:9"]
     assert "NaN" not in text
+
+
+def test_page_follows_the_browsers_dark_scheme():
+    """The served page defines JupyterLab's colour variables, light and, under prefers-color-scheme, dark:
+    the trial table's stylesheet reads them (it stayed white on a dark browser)."""
+    from hpo_kit.ui.dashboard import index_page, render_page
+    from hpo_kit.ui.page import PAGE_COLOURS
+    from hpo_kit.ui.theme import TABLE_CSS
+
+    records = [{"v": 1, "t": 0.0, "event": "study_start", "name": "n", "goal": {"metric": "loss"},
+                "settings": {"n_trials": 2}, "space": {"x": {"type": "real", "low": 0.0, "high": 1.0, "log": False}}}]
+    for page in (render_page("n", records), index_page({"n": records})):
+        head = page[:page.rindex("</head><body")]
+        assert "<meta name='color-scheme' content='light dark'>" in head
+        style = head[head.index("<meta name='color-scheme'"):]  # ours (BokehJS, inline before it, has @media too)
+        media = style.index("@media (prefers-color-scheme: dark)")
+        for scheme, css in (("light", style[:media]), ("dark", style[media:])):
+            for var in ("layout-color1", "layout-color2", "ui-font-color1", "border-color3"):
+                assert f"--jp-{var}: {PAGE_COLOURS[scheme][var]};" in css, (scheme, var)
+        assert "background: var(--jp-layout-color0)" in style  # the page itself, not only the table
+    assert int(PAGE_COLOURS["dark"]["layout-color1"][1:3], 16) < 0x40  # dark means dark
+    for var in ("--jp-layout-color1", "--jp-layout-color2", "--jp-ui-font-color1"):
+        assert f"var({var}," in TABLE_CSS  # what the table's cells are painted with
+    assert "prefers-color-scheme: dark" in render_page("n", records)  # the figures' theme script, too

@@ -7,6 +7,11 @@ figures and trial table as the notebook, :class:`~hpo_kit.ui.plots.StudyPlots` w
 study went quiet (``silent_s``: no record nor heartbeat from the study's process for
 :data:`QUIET_S`) or when the dashboard itself is gone (the scheduler of an embedded
 cluster closes with the study), keeping the last picture it had.
+
+The page follows the browser's light or dark scheme (``prefers-color-scheme``): it defines
+JupyterLab's ``--jp-*`` colour variables (:data:`PAGE_COLOURS`), which the trial table's
+and the buttons' styles read (custom properties reach into Bokeh's shadow DOM), and the
+figures recolour themselves from the same media query (:mod:`hpo_kit.ui.theme`).
 """
 from __future__ import annotations
 
@@ -117,11 +122,33 @@ _SCRIPT = """
 </script>
 """
 
-_STYLE = """<style>
-body { font-family: sans-serif; margin: 12px; }
-#hpo-conn { display: inline-block; padding: 2px 6px; border-radius: 3px; font-size: 12px; }
-.hpo-conn-live { background: #e8f5e9; } .hpo-conn-disconnected { background: #fdecea; color: #b71c1c; }
-.hpo-detail { font-size: 12px; }
+#: JupyterLab's colour variables, light by default and dark under the browser's dark scheme: the trial
+#: table's and the buttons' styles (:mod:`hpo_kit.ui.theme`) read them, in the page as in JupyterLab.
+PAGE_COLOURS = {
+    "light": {"layout-color0": "#ffffff", "layout-color1": "#ffffff", "layout-color2": "#f3f3f3",
+              "ui-font-color0": "#000000", "ui-font-color1": "#222222", "ui-font-color2": "#555555",
+              "border-color1": "#cccccc", "border-color2": "#dddddd", "border-color3": "#eeeeee",
+              "brand-color2": "#bbdefb", "brand-color3": "#c7dcf5"},
+    "dark": {"layout-color0": "#111111", "layout-color1": "#1a1a1a", "layout-color2": "#262626",
+             "ui-font-color0": "#ffffff", "ui-font-color1": "#e6e6e6", "ui-font-color2": "#b0b0b0",
+             "border-color1": "#555555", "border-color2": "#3a3a3a", "border-color3": "#2a2a2a",
+             "brand-color2": "#1e4e79", "brand-color3": "#264a6e"}}
+
+
+def _variables(scheme: str) -> str:
+    return " ".join(f"--jp-{k}: {v};" for k, v in PAGE_COLOURS[scheme].items())
+
+
+_STYLE = f"""<meta name='color-scheme' content='light dark'><style>
+:root {{ color-scheme: light dark; {_variables("light")} }}
+@media (prefers-color-scheme: dark) {{ :root {{ {_variables("dark")} }}
+  a {{ color: #8ab4f8; }}
+  .hpo-conn-live {{ background: #1b3a1f !important; }}
+  .hpo-conn-disconnected {{ background: #4a1c1c !important; color: #ffb4ab !important; }} }}
+body {{ font-family: sans-serif; margin: 12px; background: var(--jp-layout-color0); color: var(--jp-ui-font-color1); }}
+#hpo-conn {{ display: inline-block; padding: 2px 6px; border-radius: 3px; font-size: 12px; }}
+.hpo-conn-live {{ background: #e8f5e9; }} .hpo-conn-disconnected {{ background: #fdecea; color: #b71c1c; }}
+.hpo-detail {{ font-size: 12px; }}
 </style>"""
 
 
@@ -151,6 +178,6 @@ def index_page(studies: dict[str, list[dict[str, Any]]]) -> str:
     """The list of published studies, each with its header line."""
     items = "".join(f"<li><a href='{ROUTE}/{urllib.parse.quote(n)}'>{html.escape(n)}</a>: "
                     f"{S.header_html(S.summary(r))}</li>" for n, r in studies.items())
-    return (f"<html><head><meta charset='utf-8'><title>hpo_kit studies</title></head><body "
-            f"style='font-family:sans-serif'><p><a href='/status'>Dask dashboard</a></p><h3>hpo_kit studies</h3>"
+    return (f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>hpo_kit studies</title>{_STYLE}</head>"
+            f"<body><p><a href='/status'>Dask dashboard</a></p><h3>hpo_kit studies</h3>"
             f"<ul>{items or 'none yet'}</ul></body></html>")

@@ -5,7 +5,8 @@ Bokeh draws on a canvas, so CSS cannot recolour it. :func:`follow_theme` attache
 first laid out, in a notebook or on a plain page alike) that reads JupyterLab's theme
 (``data-jp-theme-light`` on ``<body>`` and its ``--jp-*`` colours; elsewhere the browser's
 ``prefers-color-scheme``), recolours every figure's background, title, axes, grids,
-legends and labels, and watches ``<body>`` to do it again when the user switches themes.
+legends and labels, and watches ``<body>`` (and the browser's scheme) to do it again when
+the user switches themes.
 The trial table and the toggle are DOM elements, so :data:`TABLE_CSS` and :data:`BUTTON_CSS`
 style them with the same variables.
 """
@@ -73,6 +74,7 @@ if (!cb_obj.__hpo_theme_watch) {
   cb_obj.__hpo_theme_watch = new MutationObserver(apply);
   cb_obj.__hpo_theme_watch.observe(body, {attributes: true,
                                           attributeFilter: ["data-jp-theme-light", "data-jp-theme-name"]});
+  if (window.matchMedia) window.matchMedia("(prefers-color-scheme: dark)").addEventListener("change", apply);
 }
 """
 
