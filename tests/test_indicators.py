@@ -261,3 +261,11 @@ def test_diagnosis_can_read_the_activation_zero_ratio():
     t = _trial(0, [2.0, 1.5, 1.2, 1.0, 0.9], d)
     assert Diagnosis().check(t, {0: t}, 20) is None
     assert Diagnosis(zero_ratio="activation").check(t, {0: t}, 20).indicator == "LAR"
+
+
+def test_the_default_indicators_have_one_definition_that_diagnosis_uses():
+    from hpo_kit.diagnosis import Diagnosis
+    from hpo_kit.diagnosis import indicators, monitor
+
+    assert monitor.DEFAULT_INDICATORS is indicators.DEFAULT_INDICATORS
+    assert tuple(Diagnosis().indicators) == indicators.DEFAULT_INDICATORS == ("AGV", "EAG", "ERG", "LAR", "PLC")

@@ -37,11 +37,8 @@ DESCRIPTIONS = {
 }
 
 
-#: What :class:`Diagnosis` evaluates by default: AGV, EAG, ERG, LAR, PLC. Off by default, opt in by
-#: name: ULC (on the recorded digits table it flagged 16 of 112 configurations that end good and 4 of
-#: 90 that end bad, late: a near-zero training loss that wobbles has a large CV) and NMG (the authors'
-#: own code calls it useless; 29 good of 112 flagged). See ``docs/diagnosis.md``.
-DEFAULT_INDICATORS = ("AGV", "EAG", "ERG", "LAR", "PLC")
+#: What :class:`Diagnosis` evaluates by default (defined, with why, in :mod:`.indicators`).
+DEFAULT_INDICATORS = ind.DEFAULT_INDICATORS
 
 
 @dataclass(frozen=True)
