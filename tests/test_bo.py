@@ -1,6 +1,7 @@
 """Behaviour of TimeAwareBO: the cost and its switch, refits, strategies, latency by design."""
 from __future__ import annotations
 
+import dataclasses
 import gc
 import math
 import pickle
@@ -16,7 +17,8 @@ from hpo_kit.decisions import Start
 from hpo_kit.searchers import bo as bo_module
 from hpo_kit.searchers.bo import TimeAwareBO
 from hpo_kit.searchers.cost import Told, fit_set
-from hpo_kit.searchers.surrogate import Proposal, skopt_dimensions, to_config, to_point
+from hpo_kit.searchers import surrogate as surrogate_module
+from hpo_kit.searchers.surrogate import Proposal, refit, skopt_dimensions, to_config, to_point
 
 SPACE = Space({"x": Real(0.0, 1.0), "width": Integer(16, 256, log=True)})
 GOAL = Goal("loss", "min")
@@ -346,3 +348,19 @@ def test_a_cost_change_discards_the_batch():
     opt.update(b=0.0)
     start = opt.ask(7)
     assert start.info["rank"] == 0 and start.info["cost"] == "L"
+
+
+def test_synchronous_refits_take_ranks_1_only_on_demand_and_the_same_ones(monkeypatch):
+    calls = []
+    diverse_top = surrogate_module.diverse_top
+    monkeypatch.setattr(surrogate_module, "diverse_top", lambda *a: calls.append(1) or diverse_top(*a))
+    opt = fed(sync(), concurrency=4)
+    starts = [opt.ask(6 + i) for i in range(4)]  # no tell in between: the batch is completed once
+    assert [s.info["rank"] for s in starts] == [0, 1, 2, 3] and len(calls) == 1
+    eager = refit(SPACE, dataclasses.replace(opt._snapshot(), lazy=False), "GP", "EI")
+    assert [s.config for s in starts] == eager.configs[:4] and len(eager.configs) == 8
+    calls.clear()
+    for i in range(6, 9):  # each ask follows a tell, so it takes rank 0 of a new refit and no batch
+        opt.tell(observation(i, 0.3, 1.0, config=opt._pending[i]))
+        assert opt.ask(i + 4).info["rank"] == 0
+    assert calls == [] and opt.state()["refits"] == 4

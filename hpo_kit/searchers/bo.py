@@ -250,8 +250,8 @@ class TimeAwareBO(TimeCost, Searcher):
         # many spares for candidates skipped as equal to a running trial (module docstring).
         return 2 * max(1, self.concurrency)
 
-    def _on_new_cost(self) -> None:
-        self._proposal, self._used = None, set()  # a point chosen under the old cost is not offered
+    def _on_new_cost(self) -> None:  # a point chosen under the old cost is not offered
+        self._proposal, self._used = None, set()
         self._touch()
 
     def _touch(self) -> None:
@@ -281,7 +281,7 @@ class TimeAwareBO(TimeCost, Searcher):
                                                    .generate_state(1)[0] % (2**31 - 1))
         previous = self._proposal.model if self._proposal is not None else None
         return Snapshot([t.point for t in fitted], zs, pending, min(zs) if pending else None, n, self._epoch, seed,
-                        previous, budget, self._batch)
+                        previous, budget, self._batch, lazy=not self.background)
 
     def _refit_once(self) -> bool:
         """Snapshot (locked), fit (unlocked), publish (locked); False when nothing was to do."""
@@ -303,7 +303,7 @@ class TimeAwareBO(TimeCost, Searcher):
                 self._proposal, self._used, self._error = proposal, set(), None
                 self._last_refit = {"seconds": round(proposal.seconds, 4), "at": round(self.elapsed, 3),
                                     "n_observations": proposal.n_observations, "n_fitted": len(snap.points),
-                                    "budget": proposal.budget, "candidates": len(proposal.configs)}
+                                    "budget": proposal.budget, "candidates": proposal.batch}
         return True
 
     def _refit_job(self) -> None:
@@ -311,8 +311,7 @@ class TimeAwareBO(TimeCost, Searcher):
             pass
 
     def _refit_if_cost_changed(self, epoch: int) -> None:
-        # Synchronous mode re-tells at once, so the surrogate never shows a stale cost;
-        # the background thread was already woken by _new_cost.
+        # Synchronous mode re-tells at once (the background thread was woken by _new_cost).
         if self._epoch != epoch and not self.background and self._wants_refit():
             self._refit_once()
 
@@ -323,16 +322,18 @@ class TimeAwareBO(TimeCost, Searcher):
         p = self._proposal
         info["lacked"] = max(0, self._n_observations - (p.n_observations if p is not None else 0))
         source = "random"  # no refit ready yet, or its whole batch given to other trials
-        if p is not None:
-            running = list(self._pending.values())
+        while p is not None:
             for rank, config in enumerate(p.configs):
                 if rank in self._used:
                     continue
-                if config in running:  # no prediction: a running point may come back
+                if config in self._pending.values():  # no prediction: a running point may come back
                     source = "duplicate"
                     continue
                 self._used.add(rank)
                 return dict(config), {**info, "source": "surrogate", "rank": rank, "budget": p.budget}
+            if len(p.configs) >= p.batch:
+                break
+            p = self._proposal = p.complete(self.space)  # a lazy batch (synchronous mode), now whole
         return self.space.sample(self.rng(trial_id)), {**info, "source": source}
 
     # -- pickling (the study saves its searcher beside the journal) ---------------------------------
