@@ -23,7 +23,7 @@ import pytest
 
 from hpo_kit import Categorical, Real, Study
 from hpo_kit.testing import quadratic
-from hpo_kit.ui.dashboard import MENU_ENTRY, StudyBoard, page_data, publish
+from hpo_kit.ui.dashboard import MENU_ENTRY, REFUSED, STREAM_OP, RefusedStudy, StudyBoard, page_data, publish
 
 pytestmark = pytest.mark.timeout(180)
 
@@ -189,14 +189,14 @@ def test_board_says_disconnected_when_a_live_study_goes_quiet():
     board = StudyBoard()
     records = [{"v": 1, "t": time.time(), "event": "study_start", "name": "n", "goal": {"metric": "loss"},
                 "settings": {"n_trials": 2}}]
-    board.log_event("hpo-kit-ui", {"study": "n", "records": json.dumps(records)})
+    assert board.receive("n", "Client-a", json.dumps(records))
     assert board.data("n", board.studies["n"])["disconnected"] is False
     board.heard["n"] -= 60  # a minute without a record or a heartbeat
     quiet = board.data("n", board.studies["n"])
     assert quiet["disconnected"] is True and quiet["silent_s"] >= 60
     assert board.data("n", board.studies["n"], seen="1")["unchanged"] is True
     end = {"v": 1, "t": time.time(), "event": "study_end", "state": "finished"}
-    board.log_event("hpo-kit-ui", {"study": "n", "records": json.dumps([end])})
+    assert board.receive("n", "Client-a", json.dumps([end]))
     board.heard["n"] -= 60
     final = board.data("n", board.studies["n"])
     assert final["ended"] and not final["disconnected"]
@@ -238,3 +238,47 @@ def test_page_follows_the_browsers_dark_scheme():
     for var in ("--jp-layout-color1", "--jp-layout-color2", "--jp-ui-font-color1"):
         assert f"var({var}," in TABLE_CSS  # what the table's cells are painted with
     assert "prefers-color-scheme: dark" in render_page("n", records)  # the figures' theme script, too
+
+
+def _board_of(name, dask_scheduler=None):
+    board = dask_scheduler.plugins["hpo-kit-board"]
+    return {"owner": board.owners.get(name), "refused": sorted(board.refused.get(name, ())),
+            "n": len(board.studies.get(name, []))}
+
+
+def test_records_are_accepted_only_from_the_client_that_registered_the_study(client, tmp_path):
+    """Two real clients of one LocalCluster: the study's own, and another that tries to write on its page."""
+    from types import SimpleNamespace
+
+    from distributed import Client
+
+    study = Study(quick, {"x": Real(0.0, 1.0)}, n_trials=4, cluster=client.scheduler.address,
+                  journal=tmp_path / "owned.jsonl")
+    study.start()
+    try:
+        pub = publish(study)
+        study.wait(120)
+        deadline = time.time() + 30
+        while json.loads(get(pub.url + "/data.json"))["summary"]["state"] != "finished" and time.time() < deadline:
+            time.sleep(0.2)
+        before = json.loads(get(pub.url + "/data.json"))
+        assert before["summary"]["ended"] == 4
+        fake = [{"v": 1, "t": time.time(), "event": "trial_create", "trial": 99, "config": {"x": 9.0}}]
+        with Client(client.scheduler.address, timeout=30) as other:
+            other.log_event("hpo-kit-ui", {"study": study.name, "records": json.dumps(fake)})  # the old way in
+            other._send_to_scheduler({"op": STREAM_OP, "study": study.name, "records": json.dumps(fake)})
+            with pytest.raises(RefusedStudy, match="another client"):  # a study of the same name elsewhere
+                publish(SimpleNamespace(client=other, name=study.name, cluster=None))
+            deadline = time.time() + 10  # the stream's messages arrive on their own time
+            while not (state := other.run_on_scheduler(_board_of, study.name))["refused"] and time.time() < deadline:
+                time.sleep(0.05)
+            assert state["owner"] != other.id and state["refused"] == [other.id], state
+            refused = [msg for _, msg in other.get_events(REFUSED)]
+            assert {"study": study.name, "client": other.id, "owner": state["owner"]} in refused  # logged once
+            assert len([m for m in refused if m["study"] == study.name]) == 1
+        after = json.loads(get(pub.url + "/data.json"))
+        assert after["n_records"] == before["n_records"] and 99 not in after["sources"]["table"]["trial"]
+        assert after["summary"]["ended"] == 4
+    finally:
+        study.stop(wait=False)
+        study.wait(60)

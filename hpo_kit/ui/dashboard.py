@@ -1,22 +1,31 @@
 """A study page on the Dask dashboard, served by the scheduler itself.
 
-Two halves, joined by Dask's event log:
+Two halves, joined by the study's own client connection:
 
 * Driver side, :class:`Publisher`: every journal record of the study (from its
-  :class:`~hpo_kit.ui.feed.Feed`) is batched and sent to the scheduler with
-  ``client.log_event("hpo-kit-ui", ...)`` every ``interval`` seconds, off the study's
-  loop thread, with a heartbeat while nothing happens. The study's last records
+  :class:`~hpo_kit.ui.feed.Feed`) is batched and sent to the scheduler on the client's
+  stream to it (an ``hpo-kit-records`` message, which the scheduler hands over with the
+  id of the client it came from) every ``interval`` seconds, off the study's loop thread,
+  with a heartbeat while nothing happens. The study's last records
   (``study_end``) are sent at once, from the thread that writes them, *before* the study
   closes its client; with an embedded cluster, whose scheduler closes with the study, the
   close then waits (at most ``linger`` seconds) until a page that is open has shown the
   end. (The workers' own report events already reach the scheduler under
   ``hpo-kit-<runner id>``, but trial ends, flags and controls happen on the driver, so
   the page reads the journal records, the one complete story.)
-* Scheduler side, :class:`StudyBoard`: a ``SchedulerPlugin`` whose ``log_event`` hook
-  keeps each study's records, which adds routes to the scheduler's HTTP server (the
+* Scheduler side, :class:`StudyBoard`: a ``SchedulerPlugin`` that keeps each study's
+  records, which adds routes to the scheduler's HTTP server (the
   one that serves the dashboard): ``/hpo-kit/`` (the studies), ``/hpo-kit/<study>`` (the
   page: header, figures, trial table) and ``/hpo-kit/<study>/data.json`` (what the page
   polls), and which puts *hpo_kit studies* in the dashboard's **More...** menu.
+
+Records are accepted only from the client that registered the study: the first client
+to send a study's name owns its page; another client using that name is refused (and
+the scheduler logs it), so a client of the same scheduler cannot add records to, or
+fake, a study's page (before, any client could, with ``client.log_event``). This guards
+against mix-ups and injection through Dask's public API; it is no defence against a
+hostile client, which Dask lets run any code on the scheduler (``run_on_scheduler``):
+secure the scheduler itself for that (TLS, ``Security``).
 
 The page draws with the same functions as the notebook (:mod:`hpo_kit.ui.page`). The
 scheduler needs hpo_kit importable (the same environment as the driver).
@@ -24,6 +33,7 @@ scheduler needs hpo_kit importable (the same environment as the driver).
 from __future__ import annotations
 
 import json
+import logging
 import threading
 import time
 import urllib.parse
@@ -36,10 +46,16 @@ from .feed import Feed
 from .importance import ImportanceCache
 from .page import ROUTE, index_page, page_data, render_page, strict  # noqa: F401 - re-exported
 
-TOPIC = "hpo-kit-ui"
+STREAM_OP = "hpo-kit-records"  # the op of the study's messages on its client's stream to the scheduler
+REFUSED = "hpo-kit-refused"  # the scheduler's event topic for refused records
 PLUGIN_NAME = "hpo-kit-board"
 MENU_ENTRY = {"url": "hpo-kit/", "name": "hpo_kit studies"}
 WATCHED_S = 3.0  # a page that polled this recently is open
+logger = logging.getLogger(__name__)
+
+
+class RefusedStudy(PermissionError):
+    """The study's name is registered on this scheduler by another client."""
 
 
 def page_url(client: Any, study_name: str) -> str:
@@ -76,6 +92,9 @@ class StudyBoard(SchedulerPlugin):
         self.heard: dict[str, float] = {}  # study -> when the scheduler last heard from it
         self.polled: dict[str, float] = {}  # study -> when a page last polled it
         self.shown_end: dict[str, bool] = {}  # study -> a page was served its study_end
+        self.owners: dict[str, str] = {}  # study -> id of the client that registered it (first wins)
+        self.refused: dict[str, set[str]] = {}  # study -> ids of other clients that tried it
+        self.scheduler: Any = None
         self._importance: dict[str, ImportanceCache] = {}
         self._served: dict[str, Any] = {}  # study -> the importance result its pages last got
 
@@ -83,6 +102,7 @@ class StudyBoard(SchedulerPlugin):
         from tornado import web
 
         board = self
+        self.scheduler = scheduler
 
         class Base(web.RequestHandler):
             def set_default_headers(self) -> None:
@@ -109,6 +129,7 @@ class StudyBoard(SchedulerPlugin):
                                                  self.get_argument("n", None))))
 
         ImportanceCache()  # its imports, now, on this thread (see ImportanceCache.__init__)
+        scheduler.stream_handlers[STREAM_OP] = self._on_stream
         scheduler.http_application.add_handlers(r".*", [
             (rf"{ROUTE}/?", Index), (rf"{ROUTE}/([^/]+)/data.json", Data), (rf"{ROUTE}/([^/]+)/?", Page)])
         add_to_menu(scheduler)
@@ -134,13 +155,42 @@ class StudyBoard(SchedulerPlugin):
         return {"watched": time.time() - self.polled.get(name, 0.0) < WATCHED_S,
                 "shown_end": self.shown_end.get(name, False)}
 
-    def log_event(self, topic: str, msg: Any) -> None:
-        if topic == TOPIC and isinstance(msg, dict) and "study" in msg:
-            name = msg["study"]
-            self.heard[name] = time.time()
-            if "records" in msg:
-                self.studies.setdefault(name, []).extend(json.loads(msg["records"]))
-                self.shown_end.setdefault(name, False)
+    def receive(self, study: str, client: str, records: str | None = None, alive: float | None = None) -> bool:
+        """Take a message of ``client`` for ``study``; False (logged once, and as a :data:`REFUSED` event)
+        if another client owns the study.
+
+        The first client to send a study's name registers it. ``records`` is a JSON list of
+        journal records; a message without is a heartbeat (or the registration).
+        """
+        owner = self.owners.setdefault(study, client)
+        if owner != client:
+            if client not in self.refused.setdefault(study, set()):
+                self.refused[study].add(client)
+                logger.warning("hpo_kit: refused records for study %r from client %s: the study is registered "
+                               "by client %s (first registration wins; give the study another name)",
+                               study, client, owner)
+                if self.scheduler is not None:  # also in the scheduler's event log: client.get_events(REFUSED)
+                    self.scheduler.log_event(REFUSED, {"study": study, "client": client, "owner": owner})
+            return False
+        self.heard[study] = time.time()
+        self.studies.setdefault(study, [])
+        self.shown_end.setdefault(study, False)
+        if records:
+            self.studies[study].extend(json.loads(records))
+        return True
+
+    def _on_stream(self, client: str | None = None, study: Any = None, **msg: Any) -> None:
+        """The scheduler's handler of :data:`STREAM_OP` messages; never raises (that would close the stream)."""
+        try:
+            if isinstance(client, str) and isinstance(study, str):
+                self.receive(study, client, msg.get("records"), msg.get("alive"))
+        except Exception:  # noqa: BLE001 - a bad message must not cut a client off the scheduler
+            logger.exception("hpo_kit: a bad %s message from client %s", STREAM_OP, client)
+
+
+def _owner(name: str, dask_scheduler: Any = None) -> str | None:
+    board = dask_scheduler.plugins.get(PLUGIN_NAME)
+    return board.owners.get(name) if board is not None else None
 
 
 def _watch_state(name: str, dask_scheduler: Any = None) -> dict[str, bool]:
@@ -162,6 +212,11 @@ class Publisher:
     linger
         With an embedded cluster: seconds the study's close may wait for an open page to
         show the end (0: never wait).
+
+    Raises
+    ------
+    RefusedStudy
+        Another client of the scheduler registered a study of this name first.
     """
 
     def __init__(self, study: Any, feed: Feed | None = None, interval: float = 0.5, heartbeat: float = 2.0,
@@ -170,9 +225,10 @@ class Publisher:
             raise RuntimeError("publish: the study has no client yet; call study.start() first")
         self.study, self.client, self.interval, self.heartbeat = study, study.client, interval, heartbeat
         self.linger = linger if study.cluster is None else 0.0
-        self.feed = feed or Feed(study)
         self.url = page_url(self.client, study.name)
         self.client.register_plugin(StudyBoard(), name=PLUGIN_NAME)
+        self._register()
+        self.feed = feed or Feed(study)
         self._lock = threading.Lock()
         self._send = threading.Lock()  # one batch at a time, in order
         self._pending: list[dict[str, Any]] = []
@@ -196,6 +252,23 @@ class Publisher:
             except Exception:  # noqa: BLE001 - the cluster may be gone already; never delay the close for it
                 pass
 
+    def _post(self, **payload: Any) -> None:
+        # On the client's own stream, so that the scheduler knows which client sent it.
+        self.client._send_to_scheduler({"op": STREAM_OP, "study": self.study.name, **payload})
+
+    def _register(self, timeout: float = 30.0) -> None:
+        """Claim the study's name on the scheduler; :class:`RefusedStudy` if another client holds it."""
+        self._post()
+        deadline = time.monotonic() + timeout
+        while (owner := self.client.run_on_scheduler(_owner, self.study.name)) is None:
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"publish: the scheduler did not register study {self.study.name!r}")
+            time.sleep(0.02)  # the stream and this call travel apart: wait until the claim has arrived
+        if owner != self.client.id:
+            raise RefusedStudy(f"publish: study {self.study.name!r} is already shown on this scheduler's "
+                               f"dashboard by another client ({owner}); its page accepts records only from "
+                               "that client. Give this study another name.")
+
     def flush(self) -> int:
         """Send what is pending now; returns the number of records sent."""
         with self._send:
@@ -203,10 +276,10 @@ class Publisher:
                 batch, self._pending = self._pending, []
             if batch:
                 slim = [{k: v for k, v in r.items() if k != "traceback"} for r in batch]
-                self.client.log_event(TOPIC, {"study": self.study.name, "records": json.dumps(slim, default=str)})
+                self._post(records=json.dumps(slim, default=str))
                 self._sent_at = time.monotonic()
             elif time.monotonic() - self._sent_at >= self.heartbeat:
-                self.client.log_event(TOPIC, {"study": self.study.name, "alive": time.time()})
+                self._post(alive=time.time())
                 self._sent_at = time.monotonic()
         return len(batch)
 
