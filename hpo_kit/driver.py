@@ -49,6 +49,7 @@ class Driver(RungPromotion, Recovery):
         self.step_started: dict[int, float] = {}
         self.pending_stop: dict[int, tuple[str, str, bool]] = {}  # trial -> (source, reason, discard)
         self.retries: dict[int, int] = {}
+        self.unstarted_losses: dict[int, int] = {}  # losses of steps that never started (recovery.py)
         self.requeue: list[int] = []
         self.paused = False
         self.stopping = False

@@ -12,6 +12,19 @@ class MetricNotReported(RuntimeError):
     """The study's metric appears in no report: a typo such as ``metric="val_los"``."""
 
 
+class WorkerDied(RuntimeError):
+    """A step's worker process died under it (its exit status or signal in the message).
+
+    ``running``: the keys of the steps that were running on it, ``None`` where unknown.
+    """
+
+    running: list[str] | None = None
+
+
+class WorkerOutOfMemory(WorkerDied):
+    """Dask's memory monitor killed a step's worker for going over its ``memory_limit``."""
+
+
 def is_worker_loss(exc: BaseException) -> bool:
     """A step lost with its worker (retried) rather than one that cannot run at all (FAILED).
 

@@ -6,6 +6,13 @@ trial state only through the ledger, like the rest of the driver.
 
 * A step lost with its worker is retried as a new attempt up to ``max_retries`` times;
   a re-run that Dask made itself (a remote scheduler's ``allowed-failures``) counts as one.
+  The error names the cause where the cluster's events say it (:mod:`hpo_kit.engine.deaths`):
+  the memory limit of a worker that Dask's memory monitor killed, or the exit status.
+* A step lost while it was only queued on a worker that died is requeued without using a
+  retry. It is known from the nanny's exit event where the cluster reports them (the
+  steps that were running); elsewhere from its trial still PENDING (a started step's
+  "start" message arrives before its loss), at most ``FREE_REQUEUES`` times, since a
+  process that dies within milliseconds of its start may never send that message.
 * A step past ``trial_timeout`` is FAILED and its worker restarted (off the loop thread).
 * A client cut off from its scheduler for ``LOST_AFTER`` seconds ends the study with
   :class:`~hpo_kit.errors.SchedulerLost` (journalled "failed"; every received result is in).
@@ -18,10 +25,13 @@ from typing import Any
 
 from distributed import CancelledError
 
+from .engine.deaths import death_cause
 from .errors import LOST_AFTER, SchedulerLost, is_worker_loss
 from .trial import Trial, TrialStatus
 
 KILL_STATUS = {"user": TrialStatus.KILLED, "policy": TrialStatus.STOPPED, "monitor": TrialStatus.STOPPED}
+FREE_REQUEUES = 2  # losses of a step that seems never started (no exit event) that use no retry
+FREE_QUEUED = 20  # losses of a step that the nanny says was not running (bounded all the same)
 
 
 class Recovery:
@@ -34,6 +44,7 @@ class Recovery:
     step_started: dict[int, float]
     pending_stop: dict[int, tuple[str, str, bool]]
     retries: dict[int, int]
+    unstarted_losses: dict[int, int]
     requeue: list[int]
     stopping: bool
     _lost_since: float | None
@@ -51,8 +62,9 @@ class Recovery:
             key = self.in_flight.pop(t.id)
             self.step_started.pop(t.id, None)
             self.runner.forget(key)
+            cause = death_cause(self.runner.client, t.worker, 0.0, False)
             self._end(t, TrialStatus.FAILED, error=f"WorkerLost: the step's worker died {tries} times "
-                      f"(max_retries={self.study.max_retries})")
+                      f"(max_retries={self.study.max_retries})" + (f"; last: {_text(cause)}" if cause else ""))
 
     def _step_lost(self, t: Trial, exc: BaseException, stop: tuple[str, str, bool] | None) -> None:
         if stop is not None:
@@ -65,13 +77,39 @@ class Recovery:
             else:
                 self._end(t, TrialStatus.KILLED, reason="study stopped")
             return
+        lost = is_worker_loss(exc)
+        cause = self._death_cause(t, exc) if lost else None
+        if lost and self._never_ran(t, exc, cause):
+            self.unstarted_losses[t.id] = self.unstarted_losses.get(t.id, 0) + 1
+            self.ledger.requeue(t.id)  # queued on the dead worker, never run: no retry used
+            self.requeue.append(t.id)
+            return
         tries = self.retries[t.id] = self.retries.get(t.id, 0) + 1
         text = "".join(tb.format_exception(type(exc), exc, exc.__traceback__))
-        if tries <= self.study.max_retries and is_worker_loss(exc):
-            self.ledger.requeue(t.id, retry=f"{type(exc).__name__}: {exc}")
+        if tries <= self.study.max_retries and lost:
+            self.ledger.requeue(t.id, retry=_text(cause or exc))
             self.requeue.append(t.id)
+        elif cause is not None:  # Dask's KilledWorker text stays in the traceback
+            self._end(t, TrialStatus.FAILED, error=f"{_text(cause)}; {tries} run(s), max_retries="
+                      f"{self.study.max_retries}", traceback=text)
         else:
-            self._end(t, TrialStatus.FAILED, error=f"{type(exc).__name__}: {exc}", traceback=text)
+            self._end(t, TrialStatus.FAILED, error=_text(exc), traceback=text)
+
+    def _never_ran(self, t: Trial, exc: BaseException, cause: Any) -> bool:
+        free = self.unstarted_losses.get(t.id, 0)
+        running = getattr(cause, "running", None)
+        if running is not None:
+            return getattr(exc, "task", None) not in running and free < FREE_QUEUED
+        return t.status is TrialStatus.PENDING and free < FREE_REQUEUES
+
+    def _death_cause(self, t: Trial, exc: BaseException) -> BaseException | None:
+        """Why the step's worker died, from the cluster's events (waits up to 2 s for a nanny's word)."""
+        if type(exc).__name__ != "KilledWorker":
+            return None
+        worker = getattr(getattr(exc, "last_worker", None), "address", None) or t.worker
+        # Nannies that report exits (the embedded cluster's) always say something: worth a longer wait.
+        exits = getattr(self.runner, "exits_reported", False)
+        return death_cause(self.runner.client, worker, 2.0 if exits else 0.5, exits)
 
     def _check_client(self) -> None:
         """End the study (an error: journalled "failed") once its scheduler is gone for ``LOST_AFTER`` s.
@@ -99,3 +137,7 @@ class Recovery:
             self.runner.cancel(key)
         if t.worker:  # the hung thread holds the worker: only a restart frees it
             self.runner.restart_worker(t.worker)
+
+
+def _text(exc: BaseException) -> str:
+    return f"{type(exc).__name__}: {exc}"

@@ -33,6 +33,14 @@ def local_cluster(n_workers: int | None = None, resources: dict[str, float] | No
     Bound to 127.0.0.1 with the dashboard on a free port. Workers take tasks eagerly
     (``worker-saturation: inf``) so a queued-ahead trial waits *on* its worker and starts
     without a scheduler round trip.
+
+    Dask never re-runs a step here (``distributed.scheduler.allowed-failures: 0``): a step
+    whose worker dies fails at once, and the study's ``max_retries`` alone decides whether it
+    runs again (Dask's default of 3 re-runs multiplied with it). The nannies preload
+    :mod:`hpo_kit.engine.deaths`, so such a failure names the exit status or the memory limit.
+    A cluster given by address keeps its own ``allowed-failures``: each re-run Dask makes
+    there is counted as one of ``max_retries`` (:meth:`hpo_kit.recovery.Recovery._dask_rerun`),
+    so the total of runs still never exceeds ``1 + max_retries``.
     """
     n_workers = n_workers or os.cpu_count() or 1
     # LocalCluster closes a worker's nanny when no worker of that name is registered 15 s
@@ -43,11 +51,13 @@ def local_cluster(n_workers: int | None = None, resources: dict[str, float] | No
         dask.config.set({"distributed.deploy.lost-worker-timeout": "10 minutes"})
     # Several threads only make sense with fractional resources (small trials sharing a GPU).
     preload = [*(kwargs.pop("preload", None) or []), __name__]  # workers ignore SIGINT (dask_setup)
+    preload_nanny = [*(kwargs.pop("preload_nanny", None) or []), "hpo_kit.engine.deaths"]  # exit statuses
     with dask.config.set({"distributed.scheduler.worker-saturation": "inf",
+                          "distributed.scheduler.allowed-failures": 0,
                           "distributed.admin.low-level-log-length": 20000}), sigint_blocked():
         return LocalCluster(n_workers=n_workers, threads_per_worker=threads_per_worker, processes=True, host="127.0.0.1",
                             dashboard_address="127.0.0.1:0", resources=resources, preload=preload,
-                            silence_logs=kwargs.pop("silence_logs", 40), **kwargs)
+                            preload_nanny=preload_nanny, silence_logs=kwargs.pop("silence_logs", 40), **kwargs)
 
 
 @contextlib.contextmanager

@@ -23,6 +23,7 @@ from typing import Any, Protocol
 from distributed import Client, Future, as_completed
 
 from . import worker as W
+from .deaths import exits_reported
 from .worker import StepResult, StepSpec
 
 log = logging.getLogger(__name__)
@@ -65,6 +66,7 @@ class Runner:
         self._stop = False
         self._seq = 0
         self.topic = f"hpo-kit-{study_id}"
+        self.exits_reported = exits_reported(client)  # the nannies say why a worker died (engine.deaths)
         client.subscribe_topic(self.topic, lambda ev: self._events.put(("msg", ev[1])))
         self._feeder = threading.Thread(target=self._feed, name="hpo-kit-as-completed", daemon=True)
         self._feeder.start()

@@ -19,6 +19,7 @@ from typing import Any
 from ..trainable import Trainable
 from .checkpoint import CheckpointStore
 from .codefiles import code_files, restore_code_files
+from .deaths import running
 from .reporter import (_PAUSED, _STOP, BudgetReached, Reporter, ReportError, TrialStopped, answer,  # noqa: F401
                        load_data, request_stop, set_paused)
 
@@ -103,7 +104,8 @@ def run_step(spec: StepSpec, emit: Callable[[dict], None] | None = None) -> Step
     submitted one round trip sooner; the future stays the fallback (lost worker, errors).
     """
     worker_emit, address, key = _worker_emit(spec.study)
-    res = _run(spec, emit or worker_emit, address)
+    with running(key):  # if the process dies now, its nanny names this step as the one running
+        res = _run(spec, emit or worker_emit, address)
     if key is not None:
         try:
             worker_emit({"kind": "done", "trial": spec.trial_id, "attempt": spec.attempt, "result": asdict(res)})
