@@ -236,7 +236,7 @@ def test_views_follow_the_policy_and_the_journal(story):
     from hpo_kit.optimizers import ASHA, Hypersearch, RandomSearch, TimeAwareBO
     from hpo_kit.ui.plots import default_views, views_for
 
-    tail = ("parallel", "importance")  # always: configurations -> score, and which parameters matter
+    tail = ("parallel", "importance", "slice")  # always: configurations -> score, which parameters matter
     assert default_views(RandomSearch()) == ("curves", "best", "timeline", *tail)
     assert default_views(ASHA())[-3] == default_views(Hypersearch())[-3] == "rungs"
     assert default_views(TimeAwareBO(b=0.1, background=False))[-3] == "cost"

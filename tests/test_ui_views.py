@@ -322,3 +322,111 @@ def test_slice_plots_hold_every_finished_trial_on_log_and_categorical_axes():
     assert plots.sources["slice"].selected.indices == [1]
     recs += [end(3, 7.0, score=0.1, told=0.1)]  # live: the running trial joins once it ends
     assert plots.update(recs, now=T0 + 8.0) and list(plots.sources["slice"].data["trial"]) == [0, 1, 2, 3]
+
+
+class BrowserView:
+    """One BokehJS view of a ``BokehModel``, played in Python: a document built from ``render_bundle`` (again at
+    every change of it), and patches read through BokehJS's receiver protocol (header, metadata, content, then
+    a header and a payload per buffer), which never finds its place again once it starts inside a patch."""
+
+    def __init__(self, bundle_json: str) -> None:
+        self.render(bundle_json)
+        self.parts: list = []
+        self.want = "header"
+        self.errors: list[str] = []
+
+    def render(self, bundle_json: str) -> None:
+        import json
+
+        from bokeh.document import Document
+
+        docs = json.loads(bundle_json)["docs_json"]
+        self.doc = Document.from_json(next(iter(docs.values())))
+
+    def consume(self, content: dict, buffers) -> None:
+        import json
+
+        from bokeh.core.serialization import Buffer, Serialized
+
+        part = content.get("payload", buffers[0] if buffers else None)
+        if self.want in ("header", "metadata"):
+            self.parts = [part] if self.want == "header" else self.parts + [part]
+            self.want = "metadata" if self.want == "header" else "content"
+            return
+        if self.want == "buffer_header":
+            self.buf_header, self.want = json.loads(part), "buffer"
+            return
+        if self.want == "content":
+            self.parts.append(part)
+            self.header, self.content = json.loads(self.parts[0]), json.loads(self.parts[2])
+            self.buffers = []
+        else:
+            self.buffers.append(Buffer(self.buf_header["id"], bytes(part)))
+        if len(self.buffers) < (self.header.get("num_buffers") or 0):
+            self.want = "buffer_header"
+            return
+        self.want = "header"
+        try:
+            assert self.header.get("msgtype") == "PATCH-DOC", f"out of step: {self.parts[0][:60]}"
+            self.doc.apply_json_patch(Serialized(content=self.content, buffers=self.buffers))
+        except Exception as exc:  # BokehJS throws too, and this view stops redrawing
+            self.errors.append(repr(exc))
+
+    def data(self, name: str) -> dict:
+        return {k: list(v) for k, v in self.doc.get_model_by_name(f"hpo-{name}").data.items()}
+
+
+def test_a_view_opened_in_the_middle_of_a_run_gets_the_whole_state_and_stays_in_step(story):
+    """Two views of one plot widget: one from the start, one opened (a page reloaded) mid-run, which is created
+    while the redraws go on (it misses what is sent meanwhile). Both end showing what the kernel has."""
+    from hpo_kit.ui.live import _plot_widget
+    from hpo_kit.ui.plots import StudyPlots
+
+    recs = with_space(story, {"lr": SPACE["lr"]})
+    plots = StudyPlots("val_loss", ("curves", "best", "timeline"), specs={"lr": SPACE["lr"]})
+    widget = _plot_widget(plots.layout)
+    sent: list = []
+    widget.send = lambda content, buffers=None: sent.append((content, buffers))
+    views: list[BrowserView] = []
+    widget.observe(lambda change: [v.render(widget.get_state("render_bundle")["render_bundle"]) for v in views],
+                   "render_bundle")  # a new render_bundle: every view re-renders from it
+    fig = plots.figures["curves"]
+    width = {"event": "jsevent", "kind": "ModelChanged", "model": {"id": fig.id}, "attr": "inner_width", "new": 400}
+
+    def attach() -> BrowserView:
+        view = BrowserView(widget.get_state()["render_bundle"])  # the page asks for the widget's state ...
+        view.asked, view.seen = len(sent), None  # ... and builds its view: it exists once it speaks, or
+        views.append(view)  # once one more message went by (then it missed that one)
+        return view
+
+    def speak(view: BrowserView) -> None:
+        if view.seen is None:
+            view.seen = len(sent)
+        widget._sync_model(widget, dict(width), [])
+
+    def deliver() -> None:
+        for view in views:
+            if view.seen is None and len(sent) > view.asked:
+                view.seen = view.asked + 1
+            for content, buffers in sent[view.seen or len(sent):]:
+                view.consume(content, buffers)
+            if view.seen is not None:
+                view.seen = len(sent)
+
+    first = attach()
+    speak(first)  # the first view speaks: patches may go
+    for upto in range(6, len(recs) + 1):
+        widget.update(lambda: plots.update(recs[:upto], now=T0 + 4.0))
+        if upto == 14:
+            second = attach()  # the worker labels were set long before: only the state can tell this view
+        deliver()
+        if upto == 16:
+            speak(second)  # the second view exists and speaks
+    assert first.errors == [] and second.errors == []
+    for view in (first, second):
+        for name in ("table", "curves", "timeline", "best"):
+            assert repr(view.data(name)) == repr({k: list(v) for k, v in plots.sources[name].data.items()}), name
+        axis = view.doc.get_model_by_name("hpo-worker-axis")
+        assert dict(axis.major_label_overrides) == {0: "127.0.0.1:1", 1: "127.0.0.1:2"}
+    patches = [c for c, _ in sent if c.get("payload", "").startswith('{"msgid"')]
+    assert len(patches) <= len(recs) - 5  # one patch per redraw, whatever number of sources changed

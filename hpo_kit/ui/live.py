@@ -10,11 +10,30 @@ last redraw) or on :meth:`LiveView.close`.
 
 A ``BokehModel`` view renders the document as it was serialised, and drops the patches
 that arrive before the browser has created it. Worse, jupyter_bokeh sends each patch in
-several messages: a view created between two of them reads every later patch out of step
-and never redraws again. So no patch is sent until the view has shown that it exists (the
-first message BokehJS sends back); then the whole document is sent once again, so nothing
-changed meanwhile is lost (a change made once, like the timeline's worker labels), and
-once more at the end (a reloaded page shows the final picture). From the browser the
+several messages (header, metadata, content), and BokehJS's receiver, one per view, never
+finds its place again once it starts in the middle of one: a view created between two of
+them (the page opened or reloaded in the middle of a run: the browser asks for the
+widgets' state, then builds the view while patches keep coming) reads every later patch
+out of step and never redraws again. So the plot widget (:func:`_plot_widget`):
+
+* sends no patch until a view has shown that it exists (the first message BokehJS sends
+  back), and stops sending them again when a page asks for the widget's full state (a
+  page opened or reloaded), until that page's view speaks (or :data:`HOLD_S` passed);
+  the state it answers with is the document *now* (serialised afresh, under the lock), not
+  as it was first shown;
+* then sends the whole document once again (``render_bundle``, one message that every view
+  re-renders from), so nothing changed meanwhile is lost (a change made once, like the
+  timeline's worker labels), and once more at the end (a page reloaded later shows the
+  final picture);
+* sends each redraw's changes as one patch (all sources from one snapshot of the records),
+  and serialises redraws, clicks from the browser and state requests with one lock, so no
+  view sees half a redraw and no state is answered in the middle of a patch.
+
+The sources' data are always replaced wholesale (``source.data = ...``, never ``stream`` or
+``patch``), so a patch never depends on the rows a view had before it.
+``tests/test_ui_views.py`` plays two BokehJS views (the receiver's protocol, the document
+applied in Python), one opened in the middle of a run, and checks that both end in step.
+From the browser the
 kernel takes only what the view uses (a table row clicked, the log toggle), not BokehJS's
 stream of computed ranges and sizes, so a click on the panel never queues behind them. A
 click on a table row shows that trial's detail and highlights it; hyperparameter
@@ -22,6 +41,7 @@ importance is computed off this thread (:class:`~hpo_kit.ui.importance.Importanc
 """
 from __future__ import annotations
 
+import json
 import threading
 import time
 from typing import Any
@@ -30,7 +50,7 @@ from .controls import ENDED
 from .feed import Feed
 from .importance import ImportanceCache
 from .panel import ControlPanel
-from .plots import StudyPlots, default_views, drop_computed_ranges, load_bokehjs
+from .plots import StudyPlots, default_views, load_bokehjs
 from .poll import prepare_kernel
 from .trials import detail_html, trial_detail
 
@@ -39,33 +59,109 @@ from .trials import detail_html, trial_detail
 SYNCED_FROM_BROWSER = frozenset({"indices", "active"})
 
 
-def _plot_widget(layout: Any) -> Any:
-    """A ``BokehModel`` that ignores the browser's reports of computed ranges and sizes.
+HOLD_S = 5.0  # seconds patches wait for a page that asked for the state to show its view
 
-    Each message from BokehJS costs the kernel tens of milliseconds (jupyter_bokeh builds a
-    deserializer over the whole document); handling only what the view uses keeps a click
-    on the panel from queueing behind seconds of them.
+
+def _plot_widget(layout: Any, lock: Any = None) -> Any:
+    """A ``BokehModel`` that keeps every view in step (see the module docstring).
+
+    It also ignores the browser's reports of computed ranges and sizes: each message from
+    BokehJS costs the kernel tens of milliseconds (jupyter_bokeh builds a deserializer over
+    the whole document); handling only what the view uses keeps a click on the panel from
+    queueing behind seconds of them. ``lock`` guards the Bokeh document (a new one if None).
     """
+    import contextlib
+
+    from bokeh.core.json_encoder import serialize_json
+    from bokeh.protocol import Protocol
     from jupyter_bokeh.widgets import BokehModel
+
+    from .plots import drop_computed_ranges
 
     class PlotWidget(BokehModel):
         def __init__(self, layout: Any) -> None:
             self.ready = threading.Event()  # a view exists in the browser (it has sent something)
             self.on_ready: Any = None
+            self.lock = lock if lock is not None else threading.RLock()
+            self.resync_due = False
+            self.held_at: float | None = None  # when a page asked for the full state
+            self._batch: list[Any] | None = None
+            self._opened = False
             super().__init__(layout)
+            self._opened = True
+
+        def bundle(self) -> Any:
+            """The document as it is now, for a view to render (computed ranges left out)."""
+            with self.lock:
+                bundle = self._model_to_traits(self._model)
+                drop_computed_ranges(bundle["docs_json"])  # let every auto range follow its data again
+                return bundle
+
+        def get_state(self, key: Any = None, drop_defaults: bool = False) -> dict[str, Any]:
+            with self.lock:
+                state = super().get_state(key, drop_defaults)
+                if key is None and self._opened:  # a page opened or reloaded asks for everything
+                    self.ready.clear()  # no patch until its view speaks: it must not start inside one
+                    self.held_at = time.monotonic()
+                    state["render_bundle"] = serialize_json(self.bundle())
+                return state
 
         def _document_patched(self, event: Any) -> None:
-            if self.ready.is_set():  # before, a view may be created between the parts of a patch
+            if not self.ready.is_set():  # a view may be created between the parts of a patch
+                return
+            if self._batch is not None:
+                self._batch.append(event)
+            else:
                 super()._document_patched(event)
 
+        @contextlib.contextmanager
+        def batch(self) -> Any:
+            """Send the changes made in this block as one patch."""
+            with self.lock:
+                self._batch = []
+                try:
+                    yield
+                finally:
+                    events, self._batch = [e for e in self._batch if e.setter is not self], None
+                    if events and self.ready.is_set():
+                        msg = Protocol().create("PATCH-DOC", events)
+                        for part in (msg.header_json, msg.metadata_json, msg.content_json):
+                            self.send({"msg": "patch", "payload": part})
+                        for buffer in msg.buffers:
+                            self.send({"msg": "patch", "payload": json.dumps(buffer.ref)})
+                            self.send({"msg": "patch"}, [buffer.to_bytes()])
+
+        def update(self, change: Any) -> None:
+            """Make ``change()`` (a redraw) under the lock, as one patch; then resend everything if due."""
+            with self.lock:
+                if self.held_at is not None and not self.ready.is_set() \
+                        and time.monotonic() - self.held_at > HOLD_S:
+                    self._speak()  # that page never showed its view: go on, everything resent
+                with self.batch():
+                    change()
+                if self.resync_due:
+                    self.resync()
+
+        def resync(self) -> None:
+            """Send the whole document to every view (one state message; each view re-renders)."""
+            with self.lock:
+                self.resync_due = False
+                self.render_bundle = self.bundle()
+
+        def _speak(self) -> None:
+            self.held_at = None
+            self.ready.set()
+            self.resync_due = True
+            if self.on_ready is not None:
+                self.on_ready()
+
         def _sync_model(self, model: Any, content: dict[str, Any], buffers: list[Any]) -> None:
-            if not self.ready.is_set():
-                self.ready.set()
-                if self.on_ready is not None:
-                    self.on_ready()
-            if content.get("kind") == "ModelChanged" and content.get("attr") not in SYNCED_FROM_BROWSER:
-                return
-            super()._sync_model(model, content, buffers)
+            with self.lock:
+                if not self.ready.is_set():
+                    self._speak()
+                if content.get("kind") == "ModelChanged" and content.get("attr") not in SYNCED_FROM_BROWSER:
+                    return
+                super()._sync_model(model, content, buffers)
 
     return PlotWidget(layout)
 
@@ -106,10 +202,8 @@ class LiveView:
         self.redraws = 0
         self.selected: int | None = None
         self.workers_max: int | None = None
-        self._lock = threading.RLock()  # the Bokeh document: redraws, clicks and re-serialisation
-        self._resync_at: float | None = None
-        self.plot_widget = _plot_widget(self.plots.layout)
-        self.plot_widget.on_ready = self._view_ready
+        self._lock = threading.RLock()  # the Bokeh document: redraws, clicks, state requests, re-serialisation
+        self.plot_widget = _plot_widget(self.plots.layout, self._lock)
         self.plot_widget.add_class("hpo-plots")
         self.plots.sources["table"].selected.on_change("indices", self._on_select)
         self.widget = W.VBox([self.panel.widget, self.plot_widget, self.panel.detail])
@@ -139,19 +233,15 @@ class LiveView:
         workers = None if ended else self._workers()
         self.panel.refresh(records, now, workers, self.workers_max)
         importance = self.importance.get(records, self.plots.specs, block=ended)
-        with self._lock:
+
+        def change() -> None:
             self.plots.update(records, state, now, importance)
             self.plots.select(self.selected)
-            if self.selected is not None:
-                self.panel.detail.value = detail_html(trial_detail(records, self.selected))
-            if self._resync_at is not None and time.time() >= self._resync_at:
-                self._resync_at = None
-                self.resync()
-        self.redraws += 1
 
-    def _view_ready(self) -> None:
-        """The browser has a view now: send it everything at the next redraw (on the redraw thread)."""
-        self._resync_at = time.time()
+        self.plot_widget.update(change)  # one patch; everything again once a new view has spoken
+        if self.selected is not None:
+            self.panel.detail.value = detail_html(trial_detail(records, self.selected))
+        self.redraws += 1
 
     def _workers(self) -> int | None:
         """Workers connected now (and the most seen), for the panel's lost-worker warning."""
@@ -174,10 +264,7 @@ class LiveView:
 
     def resync(self) -> None:
         """Send the whole Bokeh document to the browser again (see the module docstring)."""
-        with self._lock:
-            bundle = self.plot_widget._model_to_traits(self.plots.layout)
-            drop_computed_ranges(bundle["docs_json"])  # let every auto range follow its data again
-            self.plot_widget.render_bundle = bundle
+        self.plot_widget.resync()
 
     def _run(self) -> None:
         while not self._stop.wait(self.interval):
