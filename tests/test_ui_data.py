@@ -238,8 +238,8 @@ def test_views_follow_the_policy_and_the_journal(story):
 
     tail = ("parallel", "importance", "slice")  # always: configurations -> score, which parameters matter
     assert default_views(RandomSearch()) == ("curves", "best", "timeline", *tail)
-    assert default_views(ASHA())[-3] == default_views(Hypersearch())[-3] == "rungs"
-    assert default_views(TimeAwareBO(b=0.1, background=False))[-3] == "cost"
+    assert default_views(ASHA())[-4] == default_views(Hypersearch())[-4] == "rungs"
+    assert default_views(TimeAwareBO(b=0.1, background=False))[-4] == "cost"
     assert views_for(story) == ("curves", "best", "timeline", *tail)
     paused = [start(optimizer={"name": "bo", "b": 0.2}), end(0, 1, "PAUSED", event="trial_pause")]
     assert views_for(paused) == ("curves", "best", "timeline", "rungs", "cost", *tail)
