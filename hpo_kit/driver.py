@@ -24,16 +24,17 @@ from __future__ import annotations
 
 import math
 import os
+import pickle
 import time
 from typing import Any
 
 from .decisions import Decision, Resume, Start
 from .engine.runner import Runner
 from .engine.worker import StepResult, StepSpec
-from .errors import MetricNotReported, SchedulerLost  # noqa: F401 - re-exported for callers
+from .errors import MetricNotReported, SchedulerLost, not_serializable  # noqa: F401 - re-exported for callers
 from .ledger import Ledger
 from .promotion import RungPromotion
-from .recovery import KILL_STATUS, Recovery
+from .recovery import KILL_STATUS, Recovery, _text
 from .trial import Trial, TrialStatus
 
 
@@ -113,10 +114,13 @@ class Driver(RungPromotion, Recovery):
                         objective=s.objective, budget=t.budget, parent=t.parent, store=s.store, data=s.data,
                         metric=self.goal.metric, checkpoint_every=s.checkpoint_every,
                         torch_threads=max(1, (os.cpu_count() or 1) // max(1, s.concurrency)),
-                        top=top if in_step else None)
+                        top=top if in_step else None, rule=self._rung_rule(t) if in_step else None)
         (self.in_step.add if in_step else self.in_step.discard)(t.id)
         self.counted.pop(t.id, None)
-        self.in_flight[t.id] = self.runner.submit(spec, s.resources)
+        try:
+            self.in_flight[t.id] = self.runner.submit(spec, s.resources)
+        except (TypeError, pickle.PicklingError) as exc:  # Dask serialises at submit: the trial fails, named
+            self._end(t, TrialStatus.FAILED, error=_text(not_serializable(f"trial {t.id}'s step", exc)))
 
     # -- what comes back --------------------------------------------------------------------------
     def on_message(self, msg: dict[str, Any]) -> None:
@@ -155,8 +159,9 @@ class Driver(RungPromotion, Recovery):
                 self.request_stop(t.id, "monitor", f"{finding.indicator} at epoch {finding.epoch}", False)
                 return
         top = self.policy.top_epochs or s.max_epochs
-        if t.id in self.in_step and msg["epoch"] == t.budget and t.budget < top and not self._reconciling:
-            self._at_rung(t, msg["t"])
+        if t.id in self.in_step and msg["epoch"] == t.budget and t.budget < top \
+                and (not self._reconciling or "decided" in msg):  # a step's own decision is followed always
+            self._at_rung(t, msg)
 
     def on_done(self, spec: StepSpec, result: StepResult | BaseException) -> None:
         t = self.ledger[spec.trial_id]

@@ -25,6 +25,20 @@ class WorkerOutOfMemory(WorkerDied):
     """Dask's memory monitor killed a step's worker for going over its ``memory_limit``."""
 
 
+class NotSerializable(TypeError):
+    """The objective, the data loader or a step cannot be pickled to be sent to the workers."""
+
+
+def not_serializable(what: str, exc: BaseException) -> NotSerializable:
+    """The named error for ``what`` that pickling refused, with pickle's own reason (not Dask's graph dump)."""
+    root = exc
+    while root.__cause__ is not None or root.__context__ is not None:
+        root = root.__cause__ or root.__context__
+    return NotSerializable(f"{what} cannot be serialised to be sent to the workers ({type(root).__name__}: "
+                           f"{root}); trials run in other processes: create locks, generators, open files and "
+                           f"clients inside the objective (or in a data= loader), not around it")
+
+
 def is_worker_loss(exc: BaseException) -> bool:
     """A step lost with its worker (retried) rather than one that cannot run at all (FAILED).
 

@@ -23,6 +23,7 @@ from .engine.cluster import connect, worker_count
 from .engine.journal import Journal
 from .engine.runner import Runner
 from .engine.worker import code_files
+from .errors import not_serializable
 from .progress import Progress
 from .resume import restore_into, resume_from  # noqa: F401 - Study.resume(path)
 from .summary import warn_if_all_failed
@@ -69,6 +70,7 @@ def open_study(study: "Study", progress: bool) -> None:
         raise RuntimeError("a Study with the embedded LocalCluster was started while a worker process imported "
                            "your script: put the code that runs the study under `if __name__ == \"__main__\":` "
                            "(the cluster's worker processes import the main module)")
+    check_serializable(study)  # before the journal: nothing is started, the study stays "created"
     study._journal = study._journal or Journal(path)
     try:
         study.ledger.journal = study._journal
@@ -166,6 +168,21 @@ def _connect(study: "Study") -> tuple[Any, list[Any]]:
                                f"that runs the study under `if __name__ == \"__main__\":` ({main.__file__} is "
                                f"imported by every worker process)") from None
         raise
+
+
+def check_serializable(study: "Study") -> None:
+    """Raise :class:`~hpo_kit.errors.NotSerializable` if the objective or data loader cannot reach a worker.
+
+    Dask would fail the first submission with a dump of its task graph instead.
+    """
+    for what, obj in (("objective", study.objective), ("data", study.data)):
+        if obj is None:
+            continue
+        try:
+            cloudpickle.dumps(obj)
+        except Exception as exc:  # noqa: BLE001 - pickling raises TypeError, PicklingError, AttributeError...
+            name = getattr(obj, "__qualname__", type(obj).__name__)
+            raise not_serializable(f"Study: {what}={name}", exc) from exc
 
 
 def check_resources(client: Any, resources: dict[str, float], wait: float) -> None:

@@ -94,3 +94,56 @@ def test_fifty_pause_resume_cycles_under_asha_never_train_an_epoch_twice(client,
     assert all(t.status in (TrialStatus.COMPLETED, TrialStatus.STOPPED) for t in study.trials.values())
     ends = collections.Counter(r["trial"] for r in read_journal(journal) if r["event"] == "trial_end")
     assert set(ends.values()) == {1} and len(ends) == 40
+
+
+def _closes_over_a_lock_and_a_generator():
+    lock, numbers = threading.Lock(), (i for i in range(10))
+
+    def objective(config, reporter):
+        with lock:
+            reporter.report(epoch=1, loss=config["x"] + 0 * next(numbers))
+
+    return objective
+
+
+@pytest.mark.parametrize("how", ["run", "start"])
+def test_an_unpicklable_objective_is_a_named_error_at_the_caller(client, journal, how):
+    study = Study(_closes_over_a_lock_and_a_generator(), {"x": Real(0, 1)}, n_trials=2, cluster=client,
+                  journal=journal)
+    from hpo_kit.errors import NotSerializable
+
+    with pytest.raises(NotSerializable, match=r"objective=.*objective cannot be serialised.*(lock|generator)"):
+        study.run(progress=False) if how == "run" else study.start()
+    assert study.state == "created" and not study.trials
+    assert not os.path.exists(journal)  # nothing journalled, no "finished" study with a PENDING trial
+    Study(counted, {"x": Real(0, 1), "dir": Categorical([str(journal.parent)])}, n_trials=1, cluster=client,
+          journal=journal).run(progress=False)  # the journal's lock was never taken
+
+
+class BreaksLater:
+    """Pickles twice (the start's checks), then refuses: a step that cannot be sent."""
+
+    pickled = 0
+
+    def __call__(self, config, reporter):
+        reporter.report(epoch=1, loss=config["x"])
+
+    def __reduce__(self):
+        type(self).pickled += 1
+        if type(self).pickled > 2:
+            raise TypeError("cannot pickle 'BreaksLater' any more")
+        return (BreaksLater, ())
+
+
+def test_a_step_that_cannot_be_serialised_fails_its_trial_with_the_reason(client, journal):
+    study = Study(BreaksLater(), {"x": Real(0, 1)}, n_trials=3, cluster=client, journal=journal)
+    with pytest.warns(RuntimeWarning, match="FAILED"):
+        study.run(progress=False)
+    assert len(study.trials) == 3
+    for t in study.trials.values():
+        assert t.status is TrialStatus.FAILED
+        assert "cannot be serialised" in t.error and "BreaksLater' any more" in t.error, t.error
+        assert "LLGExpr" not in t.error
+    records = list(read_journal(journal))
+    assert [r["state"] for r in records if r["event"] == "study_end"] == ["finished"]
+    assert collections.Counter(r["trial"] for r in records if r["event"] == "trial_end") == {0: 1, 1: 1, 2: 1}
