@@ -97,3 +97,22 @@ def test_a_script_without_the_main_guard_gets_one_short_error(tmp_path):
     out = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=240, cwd=tmp_path)
     assert "__main__" in out.stderr, out.stderr[-2000:]
     assert "bootstrapping phase" not in out.stderr
+
+
+def test_a_study_by_tls_address_runs_with_security_and_is_refused_without(journal, tmp_path):
+    from distributed import LocalCluster
+    from distributed.security import Security
+
+    sec = Security.temporary()  # needs `cryptography` (the dev extra)
+    with LocalCluster(n_workers=1, threads_per_worker=1, processes=False, protocol="tls", security=sec,
+                      host="127.0.0.1", dashboard_address=None) as cluster:
+        address = cluster.scheduler_address
+        assert address.startswith("tls://")
+        with pytest.raises(ValueError, match="security="):
+            Study(quadratic, {"x": Real(0, 1)}, n_trials=1, cluster=address, journal=tmp_path / "no.jsonl").run(
+                progress=False)
+        study = Study(quadratic, {"x": Real(0, 1)}, n_trials=3, cluster=address, security=sec, journal=journal)
+        study.run(progress=False)
+    assert study.state == "finished"
+    assert [t.status for t in study.trials.values()] == [TrialStatus.COMPLETED] * 3
+    assert _end(journal)[-1]["state"] == "finished"
