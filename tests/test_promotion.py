@@ -38,3 +38,24 @@ def test_a_trainable_promoted_in_the_step_keeps_its_state_in_memory(client, jour
         # "steps" counts epochs trained by one Trainable object: in the step it goes on counting
         assert any(r["metrics"]["steps"] > 1 for r in t.reports), t.reports
     assert study.store.latest(max(in_step, key=lambda i: study.trials[i].epochs)) is not None
+
+
+def test_a_step_decides_at_its_rungs_alone_without_the_drivers_answer(client, journal, monkeypatch):
+    """With the rung's cut-off in its spec a step goes on or pauses at once: the driver never answers."""
+    from hpo_kit.engine.runner import Runner
+
+    answers = []
+    monkeypatch.setattr(Runner, "answer", lambda self, *a, **k: answers.append(a))  # the driver stays silent
+    study = Study(pid_and_sleep, {"x": Real(0, 1), "sleep": Categorical([0.02])}, metric="loss", n_trials=18,
+                  scheduler=ASHA(r_min=1, eta=3, r_max=9), cluster=client, journal=journal).run(progress=False)
+    resumes = [r for r in read_journal(journal) if r["event"] == "trial_resume" and r["info"].get("in_step")]
+    assert resumes and all(r["info"].get("by") == "cutoff" for r in resumes), resumes
+    assert answers == []
+    starts = _worker_starts(journal)
+    for tid in {r["trial"] for r in resumes}:  # went on in the same worker step: never a second step for it
+        assert starts[tid] == 1 or study.trials[tid].epochs > 3, (tid, starts[tid])
+    top = [t for t in study.trials.values() if t.epochs == 9]
+    assert top and any(starts[t.id] == 1 for t in top)
+    for t in study.trials.values():
+        assert [r["epoch"] for r in t.reports] == list(range(1, t.epochs + 1))
+        assert t.status in (TrialStatus.COMPLETED, TrialStatus.STOPPED), t.status  # STOPPED: paused at the end

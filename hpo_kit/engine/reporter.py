@@ -104,6 +104,7 @@ class Reporter:
         self._data: Any = None
         self.setup_seconds = 0.0
         self.invalid: ReportError | None = None  # the first bad report: the trial ends FAILED with it
+        self._values: dict[int, float] = {}  # this step's metric by epoch, for its rung rule
 
     @property
     def data(self) -> Any:
@@ -166,12 +167,29 @@ class Reporter:
         if diag:
             msg["diag"] = diag
         self.epoch = epoch
+        if self._spec.metric in clean:
+            self._values[epoch] = clean[self._spec.metric]
+        decided = self._decide(epoch)
+        if decided is not None:
+            msg["decided"] = decided  # the driver records what this step decided alone (0: it pauses)
         self.reports.append(msg)
         self._emit(msg)
         if self.should_stop():
             raise TrialStopped(_STOP.get(self._flag))
-        if self.budget is not None and epoch >= self.budget and not self._promoted(epoch):
+        if decided is not None:
+            if not decided:
+                raise BudgetReached()
+            self.budget = decided
+        elif self.budget is not None and epoch >= self.budget and not self._promoted(epoch):
             raise BudgetReached()
+
+    def _decide(self, epoch: int) -> int | None:
+        """At a rung the step's rule covers: the next budget, 0 to pause; ``None``: no rule here."""
+        rule, top = self._spec.rule, self._spec.top
+        if rule is None or top is None or self.budget is None or epoch < self.budget or epoch >= top \
+                or epoch not in rule.cutoffs:
+            return None
+        return rule.decide(self._spec.trial_id, epoch, self._values) or 0
 
     def _promoted(self, epoch: int) -> bool:
         """At the budget of an in-step step: wait for the driver's answer; True if it raised the budget."""

@@ -17,6 +17,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from ..trainable import Trainable
+from ..cutoff import RungRule
 from .checkpoint import CheckpointStore
 from .codefiles import code_files, restore_code_files
 from .deaths import running
@@ -41,6 +42,7 @@ class StepSpec:
     checkpoint_every: int = 1
     torch_threads: int | None = None
     top: int | None = None  # set: at ``budget`` wait for the driver's answer, up to ``top`` (hpo_kit.promotion)
+    rule: RungRule | None = None  # set with ``top``: decide at the rungs alone, no answer (hpo_kit.cutoff)
 
     def __getstate__(self) -> dict[str, Any]:
         state = dict(self.__dict__)

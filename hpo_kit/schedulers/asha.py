@@ -46,6 +46,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from ..cutoff import Key
 from ..decisions import Resume, Start, check_int
 from ..goal import Goal
 from ..searchers.base import Searcher
@@ -153,6 +154,27 @@ class ASHA(Scheduler):
                     and trial_id in promotable(rung, self.eta, {trial_id: t.epochs}):
                 rung.promote(trial_id)
                 return Resume(trial_id, rung.next_epochs, info={"from_rung": rung.epochs, "in_step": True})
+        return None
+
+    def rung_cutoffs(self, trial_id: int) -> dict[int, tuple[Key | None, int]] | None:
+        """Per rung of the trial's bracket below the top: the key to beat now, and the next budget
+        (a step decides alone with it: :mod:`hpo_kit.cutoff`)."""
+        bracket = self._bracket_of.get(trial_id)
+        if bracket is None:
+            return None
+        return {r.epochs: (r.cutoff(self.eta), r.next_epochs) for r in self.rungs[bracket]
+                if r.next_epochs is not None}
+
+    def accept_in_step(self, trial_id: int) -> Resume | None:
+        """A step went on from its rung by the cut-off it was given: record the promotion."""
+        t = self.trials.get(trial_id)
+        if t is None or trial_id not in self._bracket_of:
+            return None
+        for rung in self.rungs[self._bracket_of[trial_id]]:
+            if rung.epochs == t.epochs and rung.next_epochs is not None and trial_id in rung.losses:
+                rung.promote(trial_id)
+                return Resume(trial_id, rung.next_epochs,
+                              info={"from_rung": rung.epochs, "in_step": True, "by": "cutoff"})
         return None
 
     def forget(self, trial_id: int) -> None:

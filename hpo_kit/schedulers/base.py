@@ -113,6 +113,15 @@ class Scheduler(Policy):
         continues it in the same step, on the same worker, without a round trip. ``None``: it waits."""
         return None
 
+    def rung_cutoffs(self, trial_id: int) -> Mapping[int, tuple[Any, int]] | None:
+        """Rung epochs -> (rank key to beat, next budget), for a step that decides alone at its rungs
+        (:mod:`hpo_kit.cutoff`); ``None`` (the default): it asks :meth:`promote_now` instead."""
+        return None
+
+    def accept_in_step(self, trial_id: int) -> Resume | None:
+        """A step went on from its rung by its cut-off (already told the rung result): record it."""
+        return None
+
     def forget(self, trial_id: int) -> None:
         """A trial was discarded after earlier results were told: drop what was learned from it."""
 

@@ -11,6 +11,7 @@ import math
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 
+from ..cutoff import Key, rank_key, rung_loss  # noqa: F401 - rung_loss is part of this module's API
 from ..decisions import epoch_budget
 from ..trial import Trial, TrialStatus
 
@@ -26,13 +27,6 @@ def rung_budgets(r_min: int, eta: int, r_max: int) -> list[int]:
         budgets.append(r)
         r *= eta
     return budgets + [r_max]
-
-
-def _key(tid: int, loss: float) -> tuple[bool, float, int]:
-    # Best first: finite before non-finite, then lower loss, then the older trial. NaN sorts as
-    # inf, since a NaN inside a sorted index would break every bisection.
-    finite = math.isfinite(loss)
-    return (not finite, loss if finite else math.inf, tid)
 
 
 @dataclass
@@ -52,7 +46,7 @@ class Rung:
     promoted: set[int] = field(default_factory=set)
 
     def __post_init__(self) -> None:
-        self._order = sorted(_key(t, v) for t, v in self.losses.items())
+        self._order = sorted(rank_key(t, v) for t, v in self.losses.items())
         self._waiting = [k for k in self._order if k[2] not in self.promoted]
 
     def add(self, trial_id: int, loss: float) -> None:
@@ -60,7 +54,7 @@ class Rung:
         if trial_id in self.losses:
             return
         self.losses[trial_id] = loss
-        key = _key(trial_id, loss)
+        key = rank_key(trial_id, loss)
         bisect.insort(self._order, key)
         if trial_id not in self.promoted:
             bisect.insort(self._waiting, key)
@@ -71,12 +65,12 @@ class Rung:
             return
         self.promoted.add(trial_id)
         if trial_id in self.losses:
-            _discard(self._waiting, _key(trial_id, self.losses[trial_id]))
+            _discard(self._waiting, rank_key(trial_id, self.losses[trial_id]))
 
     def remove(self, trial_id: int) -> None:
         """Drop a trial's record and promotion (a discarded trial counts nowhere)."""
         if trial_id in self.losses:
-            key = _key(trial_id, self.losses.pop(trial_id))
+            key = rank_key(trial_id, self.losses.pop(trial_id))
             _discard(self._order, key)
             _discard(self._waiting, key)
         self.promoted.discard(trial_id)
@@ -90,7 +84,13 @@ class Rung:
 
     def rank(self, trial_id: int) -> int:
         """0-based place of a member, best first (see :func:`ranked`)."""
-        return bisect.bisect_left(self._order, _key(trial_id, self.losses[trial_id]))
+        return bisect.bisect_left(self._order, rank_key(trial_id, self.losses[trial_id]))
+
+    def cutoff(self, eta: int) -> Key | None:
+        """The key a newcomer must beat (``<``) to enter the top ``1/eta`` with its own record;
+        ``None`` when the rung, newcomer included, is too small to promote anyone."""
+        k = (len(self.losses) + 1) // eta
+        return self._order[k - 1] if k else None
 
     def unpromoted_in_top(self, k: int) -> Iterator[int]:
         """Members not yet promoted whose rank is below ``k``, best first."""
@@ -100,7 +100,7 @@ class Rung:
             yield key[2]
 
 
-def _discard(keys: list[tuple[bool, float, int]], key: tuple[bool, float, int]) -> None:
+def _discard(keys: list[Key], key: Key) -> None:
     i = bisect.bisect_left(keys, key)
     if i < len(keys) and keys[i] == key:
         del keys[i]
@@ -108,7 +108,7 @@ def _discard(keys: list[tuple[bool, float, int]], key: tuple[bool, float, int]) 
 
 def ranked(losses: Mapping[int, float]) -> list[int]:
     """Trial ids best first (lowest loss; ties to the lower id; non-finite last)."""
-    return sorted(losses, key=lambda tid: _key(tid, losses[tid]))
+    return sorted(losses, key=lambda tid: rank_key(tid, losses[tid]))
 
 
 def promotable(rung: Rung, eta: int, waiting: Mapping[int, int]) -> list[int]:
@@ -132,21 +132,6 @@ def next_promotion(rungs: Iterable[Rung], eta: int, waiting: Mapping[int, int]) 
         if ids:
             return rung, ids[0]
     return None
-
-
-def rung_loss(losses: Sequence[float], epoch: int, score: str, fallback: float | None = None) -> float:
-    """A trial's loss at rung ``epoch`` from its per-epoch losses (index ``e - 1`` is epoch ``e``).
-
-    ``score`` is the study's rule (``"best"`` or ``"last"``); ``fallback`` (the told loss)
-    is used when the history is shorter than ``epoch``. Non-finite results become ``inf``
-    (ranked last, never promoted).
-    """
-    if len(losses) >= epoch:
-        seen = [v for v in losses[:epoch] if math.isfinite(v)]
-        value = (min(seen) if seen else math.inf) if score == "best" else losses[epoch - 1]
-    else:
-        value = math.inf if fallback is None else fallback
-    return float(value) if math.isfinite(value) else math.inf
 
 
 def record(rungs: Sequence[Rung], trial_id: int, losses: Sequence[float], epochs: int, score: str,
