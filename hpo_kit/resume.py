@@ -6,9 +6,10 @@ policy is rebuilt *from the ledger*: configurations come from the journal, never
 replayed generator. The policy itself comes from the pickle beside the journal; when that
 is missing or unreadable, it is rebuilt from the parameters the journal recorded at start
 (with a warning), never from defaults. Settings (``concurrency``, ``max_retries``,
-``checkpoint_every``, ``on_interrupted`` ...) come from the journal too, then live changes
-found in it (``tune``, policy switches, ``concurrency``) are re-applied before the history
-is re-told, so the policy continues under the cost it had.
+``checkpoint_every``, ``on_interrupted``, the checkpoint store's URL and ``weights_only`` ...)
+come from the journal too, then live changes found in it (``tune``, policy switches,
+``concurrency``) are re-applied before the history is re-told, so the policy continues
+under the cost it had.
 
 Trials that were running when the driver died: ``on_interrupted="resume"`` re-queues them
 as a new attempt (a Trainable continues from its last checkpoint, a function trial
@@ -109,11 +110,18 @@ def _resume_locked(cls: type, path: str, journal: Any, objective: Any, *, data: 
     from .goal import Goal
     from .space import Space
 
+    checkpoints = settings.pop("checkpoints", None)  # the caller's, else the journal's URL and mode
+    started = rep.start.get("settings", {})
+    if checkpoints is None and started.get("checkpoints"):
+        from .engine.checkpoint import CheckpointStore
+
+        # The mode the study started with (journals before it was recorded: the weights-only default).
+        trusting = started.get("weights_only", True) is False
+        checkpoints = CheckpointStore(started["checkpoints"], weights_only=not trusting)
     study = cls(objective, Space.from_dict(rep.start["space"]), goal=Goal(**rep.start["goal"]),
                 optimizer=optimizer or saved.get("optimizer"), data=data or saved.get("data"),
                 monitor=monitor or saved.get("monitor"), journal=path, name=rep.start.get("name"),
-                checkpoints=settings.pop("checkpoints", None) or rep.start.get("settings", {}).get("checkpoints"),
-                **settings)
+                checkpoints=checkpoints, **settings)
     study._resumed, study._journal = rep, journal
     study.ledger.restore(rep.trials, rep.ends)  # study.trials shows the journal's trials before it runs
     if rep.damaged:

@@ -6,7 +6,8 @@ import pickle
 import pytest
 import torch
 
-from hpo_kit import CheckpointStore
+from hpo_kit import CheckpointStore, Real, Study, TrialStatus, read_journal
+from hpo_kit.testing import CountingTrainable
 
 
 @pytest.mark.parametrize("scheme", ["", "file://", "memory://"])
@@ -103,7 +104,7 @@ class _Arbitrary:
 def test_weights_only_loads_state_dicts_and_refuses_arbitrary_objects(tmp_path):
     net = torch.nn.Linear(3, 2)
     safe = CheckpointStore(str(tmp_path), weights_only=True)
-    assert safe.weights_only and not CheckpointStore(str(tmp_path)).weights_only
+    assert safe.weights_only and not CheckpointStore(str(tmp_path), weights_only=False).weights_only
     safe.save(0, 1, {"model": net.state_dict(), "step": 7, "lr": 0.1, "extra": None},
               report={"loss": 0.5}, attempt=1)
     epoch, state, report = safe.load_record(0)
@@ -111,13 +112,70 @@ def test_weights_only_loads_state_dicts_and_refuses_arbitrary_objects(tmp_path):
     assert all(torch.equal(state["model"][k], v) for k, v in net.state_dict().items())
     assert safe.load_payload(0)["attempt"] == 1
 
-    safe.save(1, 1, {"obj": _Arbitrary(5)})
+    trusting = CheckpointStore(str(tmp_path), weights_only=False)
+    trusting.save(1, 1, {"obj": _Arbitrary(5)})
     with pytest.raises(pickle.UnpicklingError):
         safe.load(1)
-    assert CheckpointStore(str(tmp_path)).load(1)[1]["obj"].x == 5  # the default still trusts its files
+    assert trusting.load(1)[1]["obj"].x == 5  # weights_only=False trusts its files
 
     clone = pickle.loads(pickle.dumps(safe))  # the setting travels to workers
     assert clone.weights_only and clone.keep == safe.keep
     old = CheckpointStore.__new__(CheckpointStore)
     old.__setstate__({"url": str(tmp_path), "keep": 2})  # pickled by an older version
     assert old.weights_only is False
+
+
+def test_checkpoints_are_weights_only_by_default_and_name_the_option_when_a_state_needs_more(tmp_path):
+    from hpo_kit.engine.checkpoint import NotWeightsOnly, default_store
+
+    store = CheckpointStore(str(tmp_path))
+    assert store.weights_only and default_store(tmp_path / "j.jsonl").weights_only
+    store.save(0, 1, {"model": torch.nn.Linear(2, 1).state_dict(), "step": 1})  # a torch state loads weights-only
+    assert store.load(0)[1]["step"] == 1
+    with pytest.raises(NotWeightsOnly, match=r"trial 1's checkpoint state.*weights_only=False"):
+        CheckpointStore(str(tmp_path)).save(1, 1, {"obj": _Arbitrary(5)})  # refused at its first save
+    assert store.epochs(1) == []
+    CheckpointStore(str(tmp_path), weights_only=False).save(2, 1, {"obj": _Arbitrary(6)})
+    with pytest.raises(NotWeightsOnly, match=r"trial-2/epoch-1\.pt.*weights_only=False"):
+        store.load(2)  # a file written by a trusting store: named, not torch's page of advice
+    with pytest.raises(TypeError, match="weights_only"):
+        CheckpointStore(str(tmp_path), weights_only="yes")
+
+
+class _KeepsAnObject(CountingTrainable):
+    """A Trainable whose state holds an arbitrary object: it needs weights_only=False."""
+
+    def state_dict(self):
+        return {**super().state_dict(), "extra": _Arbitrary(1)}
+
+    def load_state_dict(self, state):
+        super().load_state_dict(state)
+
+
+def _settings(journal):
+    return next(r for r in read_journal(journal) if r["event"] == "study_start")["settings"]
+
+
+def test_a_study_journals_weights_only_and_a_resume_keeps_it(client, tmp_path):
+    space = {"lr": Real(0.01, 0.1)}
+    safe_journal = tmp_path / "safe.jsonl"
+    failed = Study(_KeepsAnObject, space, n_trials=1, max_epochs=2, cluster=client, journal=safe_journal)
+    with pytest.warns(RuntimeWarning, match="FAILED"):
+        failed.run(progress=False)
+    t = failed.trials[0]
+    assert t.status is TrialStatus.FAILED and "weights_only=False" in t.error, t.error
+    assert _settings(safe_journal)["weights_only"] is True
+
+    journal = tmp_path / "trusting.jsonl"
+    trusting = CheckpointStore(str(tmp_path / "ckpt"), weights_only=False)
+    Study(_KeepsAnObject, space, n_trials=1, max_epochs=2, cluster=client, journal=journal,
+          checkpoints=trusting).run(progress=False)
+    assert _settings(journal)["weights_only"] is False
+    again = Study.resume(journal, n_trials=2)
+    assert again.store.url == trusting.url and again.store.weights_only is False
+    again.cluster = client
+    again.run(progress=False)
+    assert [t.status for t in again.trials.values()] == [TrialStatus.COMPLETED] * 2
+    again = Study.resume(safe_journal)
+    assert again.store.weights_only is True
+    again._journal.close()

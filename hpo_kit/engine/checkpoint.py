@@ -12,14 +12,19 @@ Each checkpoint may carry the ``attempt`` of the trial that wrote it (see
 :meth:`CheckpointStore.load_payload`), so a resumed step can tell its own checkpoints
 from those of an earlier, abandoned attempt.
 
-``weights_only=True`` loads with ``torch.load(..., weights_only=True)``, which refuses
-arbitrary pickled objects: use it when checkpoints may come from an untrusted place. The
-saved state (and report) must then hold only tensors, containers and primitives.
+Weights-only by default (``weights_only=True``): checkpoints load with
+``torch.load(..., weights_only=True)``, which refuses arbitrary pickled objects, so a
+checkpoint file cannot run code. The saved state (and report) must then hold only tensors,
+containers and primitives (a ``state_dict`` of a torch model and optimizer does); the
+first save of each store object checks that the state loads back weights-only, so a state
+that does not fails at its first checkpoint, with an error naming ``weights_only=False``
+(the trusting mode, for states that keep other objects), not at a later resume.
 """
 from __future__ import annotations
 
 import io
 import os
+import pickle
 import re
 import uuid
 from collections.abc import Callable
@@ -32,6 +37,17 @@ _NAME = re.compile(r"epoch-(\d+)\.pt$")
 _FORMAT = "hpo_kit_checkpoint"
 
 
+class NotWeightsOnly(pickle.UnpicklingError):
+    """A checkpoint's state holds objects that ``torch.load(weights_only=True)`` refuses."""
+
+
+def _not_weights_only(what: str, exc: BaseException) -> NotWeightsOnly:
+    reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    return NotWeightsOnly(f"{what} holds objects that weights-only loading refuses ({reason}); keep only tensors, "
+                          f"containers and numbers in the state, or, for files you trust, pass "
+                          f"checkpoints=CheckpointStore(url, weights_only=False) (README, Trust)")
+
+
 class CheckpointStore:
     """Trial state by ``(trial_id, epoch)``, keeping the ``keep`` latest per trial.
 
@@ -42,24 +58,28 @@ class CheckpointStore:
     keep
         How many checkpoints per trial to keep (older ones are deleted).
     weights_only
-        Load with ``torch.load(..., weights_only=True)``: only tensors, containers and
-        primitives are unpickled, never arbitrary objects (safe for untrusted files).
+        Load with ``torch.load(..., weights_only=True)`` (the default): only tensors,
+        containers and primitives are unpickled, never arbitrary objects (safe for untrusted
+        files). ``False`` unpickles anything: only for states that need it, from files you trust.
     """
 
-    def __init__(self, url: str, keep: int = 2, weights_only: bool = False) -> None:
+    def __init__(self, url: str, keep: int = 2, weights_only: bool = True) -> None:
         if keep < 1:
             raise ValueError(f"CheckpointStore: keep={keep!r} must be >= 1")
+        if not isinstance(weights_only, bool):
+            raise TypeError(f"CheckpointStore: weights_only={weights_only!r} must be True or False")
         self.url = str(url)
         self.keep = keep
-        self.weights_only = bool(weights_only)
+        self.weights_only = weights_only
         self._fs: Any = None
         self._root = ""
+        self._checked = False  # a save was loaded back weights-only (once per store object: per step)
 
     def __getstate__(self) -> dict:
         return {"url": self.url, "keep": self.keep, "weights_only": self.weights_only}
 
     def __setstate__(self, state: dict) -> None:
-        self.__init__(state["url"], state["keep"], state.get("weights_only", False))
+        self.__init__(state["url"], state["keep"], state.get("weights_only", False))  # older pickles: their default
 
     @property
     def fs(self) -> Any:
@@ -100,6 +120,12 @@ class CheckpointStore:
         -------
         str
             The checkpoint's path in the store's file system.
+
+        Raises
+        ------
+        NotWeightsOnly
+            With ``weights_only=True`` (checked at the store object's first save), if the
+            state would not load back weights-only; the message names ``weights_only=False``.
         """
         import torch
 
@@ -107,6 +133,12 @@ class CheckpointStore:
             raise TypeError(f"CheckpointStore.save: attempt={attempt!r} must be an int or None")
         buf = io.BytesIO()
         torch.save({_FORMAT: 1, "state": state, "report": report, "attempt": attempt}, buf)
+        if self.weights_only and not self._checked:  # a state it could not load must fail now, named
+            try:
+                torch.load(io.BytesIO(buf.getvalue()), map_location="cpu", weights_only=True)
+            except pickle.UnpicklingError as exc:
+                raise _not_weights_only(f"trial {trial_id}'s checkpoint state", exc) from None
+            self._checked = True
         d = self._dir(trial_id)
         self.fs.makedirs(d, exist_ok=True)
         final = f"{d}/epoch-{int(epoch)}.pt"
@@ -150,8 +182,9 @@ class CheckpointStore:
         ------
         FileNotFoundError
             If the trial has no such checkpoint.
-        pickle.UnpicklingError
-            With ``weights_only=True``, if the file holds objects that mode refuses.
+        NotWeightsOnly
+            With ``weights_only=True``, if the file holds objects that mode refuses (a
+            ``pickle.UnpicklingError``, naming ``weights_only=False``).
         """
         p = self.load_payload(trial_id, epoch, map_location)
         return p["epoch"], p["state"], p["report"]
@@ -170,8 +203,9 @@ class CheckpointStore:
         ------
         FileNotFoundError
             If the trial has no such checkpoint.
-        pickle.UnpicklingError
-            With ``weights_only=True``, if the file holds objects that mode refuses.
+        NotWeightsOnly
+            With ``weights_only=True``, if the file holds objects that mode refuses (a
+            ``pickle.UnpicklingError``, naming ``weights_only=False``).
         """
         import torch
 
@@ -180,7 +214,13 @@ class CheckpointStore:
             raise FileNotFoundError(f"no checkpoint for trial {trial_id} in {self.url}")
         with self.fs.open(f"{self._dir(trial_id)}/epoch-{int(epoch)}.pt", "rb") as f:
             data = f.read()
-        payload = torch.load(io.BytesIO(data), map_location=map_location, weights_only=self.weights_only)
+        try:
+            payload = torch.load(io.BytesIO(data), map_location=map_location, weights_only=self.weights_only)
+        except pickle.UnpicklingError as exc:
+            if not self.weights_only:
+                raise
+            raise _not_weights_only(f"checkpoint {self.url}/trial-{int(trial_id)}/epoch-{int(epoch)}.pt", exc) \
+                from None
         if isinstance(payload, dict) and payload.get(_FORMAT) == 1:
             return {"epoch": epoch, "state": payload["state"], "report": payload["report"],
                     "attempt": payload.get("attempt")}
@@ -218,6 +258,6 @@ def _discard(remove: Callable[[], object]) -> None:
         pass
 
 
-def default_store(journal_path: str | os.PathLike) -> CheckpointStore:
+def default_store(journal_path: str | os.PathLike, weights_only: bool = True) -> CheckpointStore:
     """The store beside a journal: ``<journal>.ckpt/``."""
-    return CheckpointStore(os.fspath(journal_path) + ".ckpt")
+    return CheckpointStore(os.fspath(journal_path) + ".ckpt", weights_only=weights_only)
