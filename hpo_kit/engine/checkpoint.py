@@ -42,7 +42,10 @@ class NotWeightsOnly(pickle.UnpicklingError):
 
 
 def _not_weights_only(what: str, exc: BaseException) -> NotWeightsOnly:
-    reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    # torch's message is a page of advice; the line that says which object was refused is the reason.
+    lines = [ln.strip() for ln in re.sub(r"\x1b\[[0-9;]*m", "", str(exc)).splitlines() if ln.strip()]
+    named = [ln.split("error:", 1)[-1].strip() for ln in lines if "WeightsUnpickler error" in ln]
+    reason = (named or lines or [type(exc).__name__])[0].split(" was not an allowed global")[0]
     return NotWeightsOnly(f"{what} holds objects that weights-only loading refuses ({reason}); keep only tensors, "
                           f"containers and numbers in the state, or, for files you trust, pass "
                           f"checkpoints=CheckpointStore(url, weights_only=False) (README, Trust)")
