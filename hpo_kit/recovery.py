@@ -53,7 +53,8 @@ class Recovery:
         """Dask re-ran a step after its worker died: that counts as one of ``max_retries`` retries.
 
         (A remote scheduler may allow such re-runs; the embedded one does not.) Past the limit
-        the step is cancelled and the trial FAILED, so ``max_retries`` means what it says.
+        the step is cancelled and the trial FAILED; the re-run that was seen has started by then
+        (see :func:`hpo_kit.engine.cluster.local_cluster` for exact counts on such a cluster).
         """
         tries = self.retries[t.id] = self.retries.get(t.id, 0) + 1
         t.worker = worker or t.worker

@@ -38,9 +38,12 @@ def local_cluster(n_workers: int | None = None, resources: dict[str, float] | No
     whose worker dies fails at once, and the study's ``max_retries`` alone decides whether it
     runs again (Dask's default of 3 re-runs multiplied with it). The nannies preload
     :mod:`hpo_kit.engine.deaths`, so such a failure names the exit status or the memory limit.
-    A cluster given by address keeps its own ``allowed-failures``: each re-run Dask makes
-    there is counted as one of ``max_retries`` (:meth:`hpo_kit.recovery.Recovery._dask_rerun`),
-    so the total of runs still never exceeds ``1 + max_retries``.
+    A cluster given by address keeps its own ``allowed-failures`` (3 by default): each re-run
+    Dask makes there is counted as one of ``max_retries`` when its step's start is seen
+    (:meth:`hpo_kit.recovery.Recovery._dask_rerun`), and the step is cancelled past the limit;
+    but that re-run has started by then, and a worker that dies within milliseconds of a start
+    may go unseen, so such a trial can run once or twice more than ``1 + max_retries``. For
+    exact counts start that scheduler with ``DASK_DISTRIBUTED__SCHEDULER__ALLOWED_FAILURES=0``.
     """
     n_workers = n_workers or os.cpu_count() or 1
     # LocalCluster closes a worker's nanny when no worker of that name is registered 15 s
@@ -92,7 +95,8 @@ def connect(cluster: Any = None, n_workers: int | None = None) -> tuple[Client, 
     ----------
     cluster
         ``None`` (start a LocalCluster), a scheduler address string, a ``Client``, or a
-        cluster object with ``scheduler_address``.
+        cluster object with ``scheduler_address``. Only the LocalCluster started here is
+        set up never to re-run a step (see :func:`local_cluster` for the others).
     """
     if cluster is None:
         lc = local_cluster(n_workers)
