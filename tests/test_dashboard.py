@@ -252,8 +252,8 @@ def test_records_are_accepted_only_from_the_client_that_registered_the_study(cli
 
     from distributed import Client
 
-    study = Study(quick, {"x": Real(0.0, 1.0)}, n_trials=4, cluster=client.scheduler.address,
-                  journal=tmp_path / "owned.jsonl")
+    # cluster=client: the study's client stays connected after the end (an owner that left frees the name)
+    study = Study(quick, {"x": Real(0.0, 1.0)}, n_trials=4, cluster=client, journal=tmp_path / "owned.jsonl")
     study.start()
     try:
         pub = publish(study)
@@ -282,3 +282,32 @@ def test_records_are_accepted_only_from_the_client_that_registered_the_study(cli
     finally:
         study.stop(wait=False)
         study.wait(60)
+
+
+def test_a_study_name_is_free_again_once_its_owner_disconnected(client, tmp_path):
+    """A study resumed from a new kernel on the same scheduler shows its page again, afresh."""
+    from distributed import Client
+
+    def run(c, n):
+        study = Study(quick, {"x": Real(0.0, 1.0)}, n_trials=n, cluster=c, name="resumable",
+                      journal=tmp_path / f"run{n}.jsonl")
+        study.start()
+        deadline = time.time() + 30  # the scheduler drops a client that left on its own time
+        while True:
+            try:
+                pub = publish(study)
+                break
+            except RefusedStudy:
+                assert time.time() < deadline, "the name stayed owned by a client that had left"
+                time.sleep(0.1)
+        assert study.wait(120)
+        pub.close()
+        return pub
+
+    with Client(client.scheduler.address, timeout=30) as first:
+        run(first, 2)
+        assert client.run_on_scheduler(_board_of, "resumable")["owner"] == first.id
+    with Client(client.scheduler.address, timeout=30) as second:
+        pub = run(second, 3)
+        assert client.run_on_scheduler(_board_of, "resumable")["owner"] == second.id
+        assert json.loads(get(pub.url + "/data.json"))["summary"]["ended"] == 3  # the new run only

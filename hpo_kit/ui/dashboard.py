@@ -159,10 +159,17 @@ class StudyBoard(SchedulerPlugin):
         """Take a message of ``client`` for ``study``; False (logged once, and as a :data:`REFUSED` event)
         if another client owns the study.
 
-        The first client to send a study's name registers it. ``records`` is a JSON list of
+        The first client to send a study's name registers it; once that client has disconnected,
+        the next one takes the name over and its page starts afresh (a study resumed in a new
+        kernel publishes its whole journal again). ``records`` is a JSON list of
         journal records; a message without is a heartbeat (or the registration).
         """
-        owner = self.owners.setdefault(study, client)
+        owner = self.owners.get(study)
+        if owner is None or (owner != client and not self._connected(owner)):
+            if owner is not None:  # its owner left: a new run of the name (a resume, a new kernel) starts afresh
+                for kept in (self.studies, self.heard, self.shown_end, self._served):
+                    kept.pop(study, None)
+            owner = self.owners[study] = client
         if owner != client:
             if client not in self.refused.setdefault(study, set()):
                 self.refused[study].add(client)
@@ -179,6 +186,9 @@ class StudyBoard(SchedulerPlugin):
             self.studies[study].extend(json.loads(records))
         return True
 
+    def _connected(self, client: str) -> bool:
+        return self.scheduler is None or client in getattr(self.scheduler, "clients", {client: None})
+
     def _on_stream(self, client: str | None = None, study: Any = None, **msg: Any) -> None:
         """The scheduler's handler of :data:`STREAM_OP` messages; never raises (that would close the stream)."""
         try:
@@ -190,7 +200,8 @@ class StudyBoard(SchedulerPlugin):
 
 def _owner(name: str, dask_scheduler: Any = None) -> str | None:
     board = dask_scheduler.plugins.get(PLUGIN_NAME)
-    return board.owners.get(name) if board is not None else None
+    owner = board.owners.get(name) if board is not None else None
+    return owner if owner is not None and board._connected(owner) else None  # a gone owner's name is free
 
 
 def _watch_state(name: str, dask_scheduler: Any = None) -> dict[str, bool]:
