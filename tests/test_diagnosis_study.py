@@ -20,9 +20,11 @@ HEALTHY_SEEDS = 20
 MAX_EPOCHS = 20
 # A stop takes effect at the first epoch boundary after the driver has read the report; the signal
 # travels while the worker trains on. Broken trials pad epochs to 0.25 s (a digits epoch takes
-# ~20 ms, unlike a real one), and may run this many epochs past the finding (1.25 s of delivery).
+# ~20 ms, unlike a real one), and may run this many epochs past the finding: 2.5 s of delivery, since
+# at load ~30 on 2 cores a stop once took 1.75 s (7 epochs) to land; the latest finding (LAR at 5) plus
+# this is still well below the 20-epoch budget.
 EPOCH_SECONDS = 0.25
-DELIVERY_EPOCHS = 5
+DELIVERY_EPOCHS = 10
 
 
 class ListSearch(Optimizer):
