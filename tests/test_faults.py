@@ -78,3 +78,53 @@ def test_ten_worker_kills_lose_nothing(tmp_path):
         if after and after[0]["metrics"]["steps"] == 1:
             resumed += 1
     assert resumed >= 5, f"only {resumed} of {len(kills)} killed trials resumed from a checkpoint"
+
+
+def test_killing_the_worker_that_ran_a_paused_asha_trial_loses_and_repeats_nothing(tmp_path):
+    """A trial PAUSED at a rung keeps nothing on its worker but its checkpoint in the store: killing that worker
+    loses no report, and a later promotion of the trial resumes from the checkpoint on any worker."""
+    from hpo_kit.schedulers import ASHA
+
+    path = tmp_path / "paused.jsonl"
+    space = {"lr": Real(0.01, 0.2), "sleep": Categorical([0.1])}
+    study = Study(CountingTrainable, space, metric="loss", n_trials=27, max_epochs=9, n_workers=2,
+                  scheduler=ASHA(r_min=1, eta=3), journal=path, max_retries=20)
+    kills: list = []
+    study.start()
+    try:
+        deadline = time.time() + 180
+        while len(kills) < 3 and time.time() < deadline and study.state == "running":
+            time.sleep(0.2)
+            with study._lock:
+                paused = [t for t in study.trials.values() if t.status is TrialStatus.PAUSED and t.reports
+                          and t.id not in {k[0] for k in kills}]
+            if not paused or study.client is None:
+                continue
+            try:
+                pids = set(study.client.run(os.getpid).values())
+            except Exception:  # noqa: BLE001 - a worker is restarting
+                continue
+            victim = paused[0]
+            pid = int(victim.reports[-1]["metrics"]["pid"])
+            if len(pids) < 2 or pid not in pids:
+                continue
+            os.kill(pid, signal.SIGKILL)
+            kills.append((victim.id, victim.epochs, pid))
+            time.sleep(1.0)  # let the nanny bring the worker back
+        assert study.wait(240), "study did not finish"
+    finally:
+        if study.state == "running":
+            study.stop(wait=False)
+            study.wait(60)
+    assert kills, "no paused trial's worker was killed"
+    records = list(read_journal(path))
+    for t in study.trials.values():
+        epochs = [r["epoch"] for r in records if r["event"] == "report" and r["trial"] == t.id]
+        assert epochs == list(range(1, len(epochs) + 1)), f"trial {t.id}: reports {epochs}"
+        assert sum(1 for r in records if r["event"] == "trial_end" and r["trial"] == t.id) == 1
+        assert t.status is not TrialStatus.FAILED, (t.id, t.error)
+    assert max(t.epochs for t in study.trials.values()) == 9
+    for tid, epoch, pid in kills:  # a victim promoted later went on from its checkpoint, not from scratch
+        later = [r for r in study.trials[tid].reports if r["epoch"] > epoch]
+        assert not later or (later[0]["metrics"]["steps"] == 1 and int(later[0]["metrics"]["pid"]) != pid), \
+            (tid, later[:1])
