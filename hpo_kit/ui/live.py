@@ -70,6 +70,7 @@ def _plot_widget(layout: Any, lock: Any = None) -> Any:
     the whole document); handling only what the view uses keeps a click on the panel from
     queueing behind seconds of them. ``lock`` guards the Bokeh document (a new one if None).
     """
+    import collections
     import contextlib
 
     from bokeh.core.json_encoder import serialize_json
@@ -86,6 +87,9 @@ def _plot_widget(layout: Any, lock: Any = None) -> Any:
             self.resync_due = False
             self.held_at: float | None = None  # when a page asked for the full state
             self._batch: list[Any] | None = None
+            self._inbox: collections.deque = collections.deque()  # browser messages that found a redraw
+            self._inbox_lock = threading.Lock()
+            self._draining = False
             self._opened = False
             super().__init__(layout)
             self._opened = True
@@ -156,12 +160,37 @@ def _plot_widget(layout: Any, lock: Any = None) -> Any:
                 self.on_ready()
 
         def _sync_model(self, model: Any, content: dict[str, Any], buffers: list[Any]) -> None:
-            with self.lock:
-                if not self.ready.is_set():
-                    self._speak()
-                if content.get("kind") == "ModelChanged" and content.get("attr") not in SYNCED_FROM_BROWSER:
+            # Called by the UI pump while a cell waits: it must never wait for a redraw, or a click on
+            # Pause queues behind it. A message that finds the document busy is handled by a helper
+            # thread once the redraw is done; later ones follow it there, so the order holds.
+            with self._inbox_lock:
+                if self._inbox or self._draining or not self.lock.acquire(blocking=False):
+                    self._inbox.append((model, content, buffers))
+                    if not self._draining:
+                        self._draining = True
+                        threading.Thread(target=self._drain, name="hpo-kit-plot-inbox", daemon=True).start()
                     return
-                super()._sync_model(model, content, buffers)
+            try:
+                self._take(model, content, buffers)
+            finally:
+                self.lock.release()
+
+        def _drain(self) -> None:
+            while True:
+                with self._inbox_lock:
+                    if not self._inbox:
+                        self._draining = False
+                        return
+                    item = self._inbox.popleft()
+                with self.lock:
+                    self._take(*item)
+
+        def _take(self, model: Any, content: dict[str, Any], buffers: list[Any]) -> None:
+            if not self.ready.is_set():
+                self._speak()
+            if content.get("kind") == "ModelChanged" and content.get("attr") not in SYNCED_FROM_BROWSER:
+                return
+            super()._sync_model(model, content, buffers)
 
     return PlotWidget(layout)
 
