@@ -187,13 +187,14 @@ def run_cells(page, cells: list[dict], indices: range) -> None:
         if cells[i]["cell_type"] != "code":
             continue
         cell = page.locator(".jp-Notebook .jp-Cell").nth(i)
+        before = prompt(page, i)  # a cell run before shows its old number: it started when that changes
         for _ in range(3):  # a key press that lands while the page is busy can be lost: press again
             accept_dialog(page)
             cell.locator(".jp-InputPrompt").click()
             page.keyboard.press("Escape")
             page.keyboard.press("Control+Enter")
             try:
-                wait(lambda: prompt(page, i) not in ("[ ]:", ""), 5, f"cell {i} to start")
+                wait(lambda: prompt(page, i) not in ("[ ]:", "", before), 5, f"cell {i} to start")
                 break
             except AssertionError:
                 continue
