@@ -58,7 +58,7 @@ from threadpoolctl import threadpool_limits
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))  # its two sibling modules
 
 from bo_common import (BRANIN, BRANIN_MIN, GOAL, SYNC, branin, compare, count_sources,  # noqa: E402
-                       sources_text, table)
+                       format_sources, table)
 from bo_live import issue_numbers, latency, time_aware_real, time_to_target_real, utilisation  # noqa: E402
 from hpo_kit import Integer, Real, Space  # noqa: E402
 from hpo_kit.engine.simulator import simulate  # noqa: E402
@@ -106,7 +106,7 @@ def quality(seeds: int, n_trials: int) -> None:
             ["sequential skopt, 1 worker", med_seq, med_seq - BRANIN_MIN]]
     table(f"2. Search quality on Branin (min {BRANIN_MIN}), {seeds} paired seeds, best after {n_trials} trials "
           f"(async BO: {SYNC})", ["method", "median best", "median regret"], rows)
-    print(f"suggestion sources, async BO over {seeds} seeds: {sources_text(sources)}; sequential skopt: "
+    print(f"suggestion sources, async BO over {seeds} seeds: {format_sources(sources)}; sequential skopt: "
           f"initial={10 * seeds} model={max(0, n_trials - 10) * seeds} (its own ask/tell, 10 initial points)")
     print(f"\nratio of medians (async / sequential) = {med_ours / med_seq:.4f}; "
           f"regret ratio = {(med_ours - BRANIN_MIN) / (med_seq - BRANIN_MIN):.3g}; Wilcoxon signed-rank p = {p:.3g}")
@@ -141,7 +141,7 @@ def time_aware_sim(seeds: int, n_trials: int, b: float) -> None:
 
     compare(run, seeds, b, f"3. Time-aware (b={b}, T in median trials, switch after {switch}) vs standard BO, "
             f"simulator, 4 workers, {n_trials} trials (virtual seconds; {SYNC})", "best error")
-    print("suggestion sources over all seeds: " + "; ".join(f"{k}: {sources_text(v)}" for k, v in sources.items()))
+    print("suggestion sources over all seeds: " + "; ".join(f"{k}: {format_sources(v)}" for k, v in sources.items()))
 
 
 def time_to_target_sim(workers: list[int], seeds: int, n_trials: int, target: float) -> None:
@@ -158,7 +158,7 @@ def time_to_target_sim(workers: list[int], seeds: int, n_trials: int, target: fl
             hits = [t.ended for t in res.trials.values() if t.score(GOAL) is not None and t.score(GOAL) <= target]
             times.append(min(hits) if hits else math.inf)
         med = statistics.median(times)
-        rows.append([n, f"{med:.1f}", f"{sum(math.isfinite(t) for t in times)}/{seeds}", sources_text(sources)])
+        rows.append([n, f"{med:.1f}", f"{sum(math.isfinite(t) for t in times)}/{seeds}", format_sources(sources)])
     base = float(rows[0][1])
     for row in rows:
         row.insert(3, f"{base / float(row[1]):.2f}x" if math.isfinite(float(row[1])) else "-")

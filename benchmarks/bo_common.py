@@ -1,15 +1,19 @@
 """Helpers shared by ``benchmarks/bo.py`` (simulator sections) and ``benchmarks/bo_live.py`` (sections on
-real threads and clusters): Branin, the tables printed, suggestion sources, the paired comparison."""
+real threads and clusters): Branin, the tables printed, suggestion sources, the paired comparison.
+
+The table printer and the suggestion-source count are ``benchmarks/tabular*.py``'s (imported: one definition);
+this folder must be on ``sys.path``, as it is for ``bo.py`` and ``tabular.py``."""
 from __future__ import annotations
 
 import math
-import sys
 from collections import Counter
 from collections.abc import Callable
 
 import numpy as np
 
 from hpo_kit import Goal, Real, Space
+from tabular_report import table_md
+from tabular_runs import count_sources, format_sources  # noqa: F401 - the bo benchmarks' too
 
 GOAL = Goal("loss", "min")
 BRANIN = Space({"x1": Real(-5.0, 10.0), "x2": Real(0.0, 15.0)})
@@ -23,41 +27,16 @@ def branin(c: dict) -> float:
 
 
 def table(title: str, header: list[str], rows: list[list]) -> None:
-    print(f"\n### {title}\n")
-    print("| " + " | ".join(header) + " |")
-    print("|" + "|".join("---" for _ in header) + "|")
-    for row in rows:
-        print("| " + " | ".join(_fmt(v) for v in row) + " |")
-    sys.stdout.flush()
+    """A Markdown table (``tabular_report.table_md``), floats as ``.4g``, anything else as ``str``."""
+    table_md(title, header, rows, cell=_fmt)
 
 
 def _fmt(v: object) -> str:
-    if isinstance(v, float):
-        return f"{v:.4g}"
-    return str(v)
+    return f"{v:.4g}" if isinstance(v, float) else str(v)
 
 
 SYNC = "synchronous refits (background=False)"
 BACKGROUND = "background refits (background=True)"
-
-
-def count_sources(searcher: object) -> Counter:
-    """Count ``Start.info["source"]`` of every suggestion ``searcher`` makes from now on.
-
-    The simulator builds its ledger inside ``simulate``, so the instance's ``ask`` is wrapped
-    (a scheduler asks only for a Start it will create).
-    """
-    counts: Counter = Counter()
-    ask = searcher.ask
-
-    def counted(trial_id: int):
-        start = ask(trial_id)
-        if start is not None:
-            counts[str(start.info.get("source", "?"))] += 1
-        return start
-
-    searcher.ask = counted
-    return counts
 
 
 def journal_sources(path: object) -> Counter:
@@ -66,12 +45,6 @@ def journal_sources(path: object) -> Counter:
 
     return Counter(str(rec.get("info", {}).get("source", "?")) for rec in read_journal(path)
                    if rec.get("event") == "trial_create")
-
-
-def sources_text(counts: Counter) -> str:
-    order = ["initial", "surrogate", "random", "duplicate"]
-    keys = [k for k in order if k in counts] + sorted(k for k in counts if k not in order)
-    return " ".join(f"{k}={counts[k]}" for k in keys) or "-"
 
 
 def bootstrap_ci(values: list[float], n: int = 10_000, seed: int = 0) -> tuple[float, float]:

@@ -9,7 +9,7 @@ from collections import Counter
 
 import numpy as np
 
-from bo_common import (BACKGROUND, BRANIN, GOAL, load_average, branin, compare, journal_sources, sources_text, table)
+from bo_common import (BACKGROUND, BRANIN, GOAL, load_average, branin, compare, journal_sources, format_sources, table)
 from hpo_kit import Categorical, Integer, Observation, Real, Space, Trial, TrialStatus
 from hpo_kit.optimizers import TimeAwareBO
 
@@ -44,7 +44,7 @@ def latency(sizes: list[int], b: float = 0.1, label: str = "1.") -> dict[int, fl
         w = np.array(waits) * 1e3 if waits else np.array([math.nan])
         p99[n] = float(np.percentile(w, 99))
         rows.append([n, len(waits), float(np.median(w)), p99[n], float(w.max()), ready * 1e3,
-                     sources_text(during), s.info["source"], opt.state()["last_refit"]["seconds"]])
+                     format_sources(during), s.info["source"], opt.state()["last_refit"]["seconds"]])
     table(f"{label} Decision latency on the critical path (ask while the refit runs; TimeAwareBO(b={b:g}), "
           f"{BACKGROUND})",
           ["observations", "asks during refit", "p50 ms", "p99 ms", "max ms", "ask after refit ms",
@@ -95,7 +95,7 @@ def time_aware_real(seeds: int, n_trials: int, b: float, max_epochs: int) -> Non
                 f"{max_epochs} epochs, time-aware b={b} (T in median trials, switch after {2 * n_trials // 3}, "
                 f"4 initial points) vs standard, arms alternating ({BACKGROUND})", "best val_acc", alternate=True)
     print("suggestion sources over all real studies (journal): "
-          + "; ".join(f"{k}: {sources_text(v)}" for k, v in sources.items()))
+          + "; ".join(f"{k}: {format_sources(v)}" for k, v in sources.items()))
 
 
 def time_to_target_real(workers: list[int], seeds: int, n_trials: int, target: float) -> None:
@@ -125,7 +125,7 @@ def time_to_target_real(workers: list[int], seeds: int, n_trials: int, target: f
                             if t.score(study.goal) is not None and t.score(study.goal) <= target]
                     times.append(min(hits) if hits else math.inf)
                 rows.append([n, f"{statistics.median(times):.1f}", f"{sum(math.isfinite(t) for t in times)}/{seeds}",
-                             sources_text(sources)])
+                             format_sources(sources)])
     table(f"6b. Time to reach val_loss <= {target} on the digits MLP (real training, {n_trials} trials max, "
           f"{seeds} seeds; {BACKGROUND})", ["workers", "median wall s", "reached", "suggestion sources"], rows)
 
@@ -159,7 +159,7 @@ def utilisation(n_trials: int, n_workers: int = 4, seconds: float = 1.0) -> None
             busy = sum(r["metrics"]["busy"] for t in study.trials.values() for r in t.reports)
             best = study.best_trial.score(study.goal)
             rows.append([name, n_trials, f"{wall:.1f}", f"{100 * busy / (n_workers * wall):.1f}%", f"{best:.3f}",
-                         sources_text(journal_sources(study.journal_path))])
+                         format_sources(journal_sources(study.journal_path))])
     table(f"5. Utilisation on a real Study: {n_workers} workers, {seconds:g}-second trials (goal >= 95%; BO: "
           f"{BACKGROUND})", ["optimizer", "trials", "wall s", "utilisation", "best", "suggestion sources"], rows)
 
@@ -190,7 +190,7 @@ def issue_numbers(n_trials: int = 80, n_workers: int = 4, seconds: float = 1.0) 
     p99 = latency([400], b=0.0, label="7c.")[400]
     rows = [["7a. suggestions after the initial points from the surrogate",
              f"{sources['surrogate']}/{after} = {100 * share:.1f}%", ">= 90%", "yes" if share >= 0.9 else "no",
-             f"{total} trials: {sources_text(sources)}; {refits} refits"],
+             f"{total} trials: {format_sources(sources)}; {refits} refits"],
             ["7b. worker utilisation (busy / workers x span of the trials)", f"{100 * util:.1f}%", ">= 95%",
              "yes" if util >= 0.95 else "no",
              f"busy {busy:.1f} s over {n_workers} x {span:.1f} s; with the cluster's start-up "

@@ -5,7 +5,7 @@ import math
 import sys
 import warnings
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
@@ -75,12 +75,13 @@ def fmt_ratio(r: tuple[float, float, float]) -> str:
     return f"{fmt(r[0])} [{fmt(r[1])}, {fmt(r[2])}]"
 
 
-def table_md(title: str, header: list[str], rows: list[list[Any]]) -> None:
+def table_md(title: str, header: list[str], rows: list[list[Any]], cell: Callable[[Any], str] = fmt) -> None:
+    """Print a Markdown table under a ``###`` title, each cell written by ``cell`` (also ``benchmarks/bo*.py``'s)."""
     print(f"\n### {title}\n")
     print("| " + " | ".join(header) + " |")
     print("|" + "|".join("---" for _ in header) + "|")
     for row in rows:
-        print("| " + " | ".join(fmt(v) for v in row) + " |")
+        print("| " + " | ".join(cell(v) for v in row) + " |")
     sys.stdout.flush()
 
 
