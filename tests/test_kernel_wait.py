@@ -198,3 +198,25 @@ def test_a_click_during_a_busy_cell_is_handled_before_the_cells_queued_after_it(
             break
     result = json.loads(lines[-1])
     assert result["found"] and result["waited"] < 5.0, result  # not the 30 s timeout
+
+
+def test_a_click_is_handled_when_it_arrives_not_at_the_end_of_a_wait_slice(kernel):
+    """The blocked cell sleeps on the shell socket itself: a click wakes it, whatever ``every`` is.
+
+    ``every=5`` makes the slices long enough to see: with fixed sleeps the click sent 1 s in
+    was handled 5 s in. The cell queued behind the wait runs as soon as it ends (no message is
+    left unread behind a wake-up).
+    """
+    _, kc = kernel
+    out, reply = _run(kc, "import json, time\nimport ipywidgets as W\nfrom hpo_kit.ui.poll import wait_until\n"
+                          "clicks = []\nbutton = W.Button()\nbutton.on_click(lambda _: clicks.append(time.time()))\n"
+                          "print(button.comm.comm_id)")
+    assert reply["status"] == "ok", reply
+    waiting = kc.execute("t0 = time.time()\nfound = wait_until(lambda: clicks, timeout=30, every=5.0)")
+    time.sleep(1.0)  # the cell is in its first 5 s slice
+    sent = _click(kc, out[-1])
+    out, reply = _run(kc, "print(json.dumps({'found': found, 'handled': clicks[0], 'ended': time.time()}))", 20)
+    result = json.loads(out[-1])
+    assert result["found"] and result["handled"] - sent < 1.0, result["handled"] - sent
+    assert result["ended"] - result["handled"] < 3.0, "the next cell ran right after the wait"
+    assert waiting  # (its reply was read by _run's loop or is still queued; either is fine)

@@ -111,7 +111,8 @@ def join(thread: threading.Thread, timeout: float | None = None, every: float = 
     timeout
         Seconds at most (``None``: until it ends).
     every
-        Seconds between two looks (a click waits at most about this long).
+        Seconds between two looks at the thread (and, with jupyter_ui_poll, at the UI
+        messages: a click waits at most about this long there).
     """
     return wait_until(lambda: not alive(thread), timeout, every)
 
@@ -126,8 +127,10 @@ def wait_until(done: Callable[[], Any], timeout: float | None = None, every: flo
     deadline = None if timeout is None else time.monotonic() + timeout
     events = _ui_events()
     poll = None
+    sleep = time.sleep
     if events is not None:
         poll = events.__enter__()
+        sleep = getattr(events, "wait", None) or sleep  # ShellPump: wakes as soon as a message arrives
         _active = True
     try:
         while not done():
@@ -136,7 +139,7 @@ def wait_until(done: Callable[[], Any], timeout: float | None = None, every: flo
             left = every if deadline is None else min(every, deadline - time.monotonic())
             if left <= 0:
                 return bool(done())
-            time.sleep(left)
+            sleep(left)
     finally:
         if events is not None:
             _active = False

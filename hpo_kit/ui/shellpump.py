@@ -16,6 +16,12 @@ receiver in front of the main shell's stream that handles comm messages the mome
 loop reads them (as ipykernel itself does for comms that arrive while an async cell
 runs), and passes everything else on unchanged.
 
+While it waits, the blocked cell sleeps in :meth:`ShellPump.wait`, a ``zmq`` poll on that
+socket (the GIL released), so a message is handled the moment it arrives, not at the end
+of a time slice; before the wait gives the socket back it reads it empty
+(:meth:`ShellPump.release`), so no message is left behind a wake-up that the kernel's
+loop will never see.
+
 It relies on ipykernel's internals (``shell_channel_thread.manager``,
 ``shell_handlers``, ``shell_main``, pyzmq's ``ZMQStream``), checked in
 :meth:`ShellPump.for_kernel`; a kernel without them gets ``None`` and a plain wait.
@@ -76,6 +82,12 @@ class ShellPump:
     def __exit__(self, *exc: Any) -> None:
         self.release()
 
+    def wait(self, timeout: float) -> bool:
+        """Sleep until a message waits or ``timeout`` seconds passed (the GIL released); True if one waits."""
+        import zmq
+
+        return bool(self.socket.poll(max(0, int(timeout * 1000)), zmq.POLLIN))
+
     def poll(self, n: int = 1) -> int:
         """Handle up to ``n`` waiting messages (comms now, others held); returns how many were read."""
         import zmq
@@ -94,7 +106,13 @@ class ShellPump:
         return read
 
     def release(self) -> None:
-        """Give the held messages back to the kernel's loop, in order (they run after the current cell)."""
+        """Give the held messages back to the kernel's loop, in order (they run after the current cell).
+
+        First reads what is still waiting (comms handled, others held): a message that woke
+        :meth:`wait` but was not read would otherwise wait for the next one to arrive.
+        """
+        while self.poll(100):
+            pass
         held, self.held = self.held, []
         for raw in held:
             self.kernel.io_loop.add_callback(functools.partial(self.kernel.shell_main, None, raw))
