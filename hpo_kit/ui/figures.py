@@ -140,7 +140,7 @@ def importance(sp: Any, metric: str) -> Any:
     from bokeh.models import FactorRange
 
     fig = _figure(sp, "importance", "Hyperparameter importance (5+ scores)",
-                  f"share of the variance of {metric} (random forest, fANOVA-style)", "",
+                  f"share of {metric}'s variance (random forest)", "",
                   y_range=FactorRange(factors=list(sp.specs)[::-1] or [""]))
     fig.hbar(y="param", right="importance", height=0.6, source=sp.sources["importance"], color="#1f77b4")
     fig.x_range.start = 0
@@ -167,7 +167,7 @@ def slices(sp: Any, metric: str) -> tuple[Any, list[Any]]:
             kwargs["x_range"] = FactorRange(factors=[str(c) for c in spec.get("choices", [])])
         elif spec.get("log"):
             kwargs["x_axis_type"] = "log"
-        fig = _figure(sp, f"slice-{name}", f"Slice: {metric} vs {name}" if name else "Slice (no hyperparameters)",
+        fig = _figure(sp, f"slice-{name}", f"Slice: {name}" if name else "Slice (no hyperparameters)",
                       name, metric if i % ncols == 0 else "", **{**kwargs, **size})
         fig.title.text_font_size = "9pt"
         if name:
