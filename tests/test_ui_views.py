@@ -430,3 +430,21 @@ def test_a_view_opened_in_the_middle_of_a_run_gets_the_whole_state_and_stays_in_
         assert dict(axis.major_label_overrides) == {0: "127.0.0.1:1", 1: "127.0.0.1:2"}
     patches = [c for c, _ in sent if c.get("payload", "").startswith('{"msgid"')]
     assert len(patches) <= len(recs) - 5  # one patch per redraw, whatever number of sources changed
+
+
+def test_a_redraw_replays_the_journal_once_and_a_grown_journal_again(story, monkeypatch):
+    """Every figure folds the same records: one replay per redraw (the kernel's CPU goes to the clicks)."""
+    from hpo_kit.ui import data as D
+    from hpo_kit.ui.plots import view_data
+
+    calls = []
+    replay = D.replay_records
+    monkeypatch.setattr(D, "replay_records", lambda *a, **k: calls.append(1) or replay(*a, **k))
+    recs = with_space(story)
+    first = view_data(recs)
+    assert len(calls) == 1
+    grown = recs + [rec("trial_create", 9.0, trial=7, config={"lr": 0.3, "act": "relu"}, budget=3)]
+    again = view_data(grown)
+    assert len(calls) == 2 and 7 in again["sources"]["table"]["trial"] and 7 not in first["sources"]["table"]["trial"]
+    assert repr(view_data(list(recs))["sources"]["table"]) == repr(first["sources"]["table"])  # another list: replayed
+    assert len(calls) == 3
