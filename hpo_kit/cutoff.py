@@ -79,9 +79,13 @@ class RungRule:
         if rung is None:
             return None
         cut, up = rung
+        mine = rank_key(trial_id, self.loss_at(epoch, values))
+        return up if cut is not None and not mine[0] and mine < cut else None
+
+    def loss_at(self, epoch: int, values: Mapping[int, float]) -> float:
+        """The trial's rung loss at ``epoch`` (see :meth:`decide` for ``values``)."""
         losses = list(self.prior[:epoch])
         for e in range(len(losses) + 1, epoch + 1):
             v = values.get(e)
             losses.append(math.nan if v is None else self.sign * float(v))
-        mine = rank_key(trial_id, rung_loss(losses, epoch, self.score))
-        return up if cut is not None and not mine[0] and mine < cut else None
+        return rung_loss(losses, epoch, self.score)

@@ -47,6 +47,7 @@ class Driver(RungPromotion, Recovery):
         self.policy, self.goal = study.optimizer, study.goal
         self.slots = slots
         self.in_flight: dict[int, str] = {}  # trial -> future key of its step
+        self.kept_on: dict[int, str] = {}  # paused trial -> the worker that keeps it waiting (engine.kept)
         self.step_started: dict[int, float] = {}
         self.pending_stop: dict[int, tuple[str, str, bool]] = {}  # trial -> (source, reason, discard)
         self.retries: dict[int, int] = {}
@@ -114,11 +115,13 @@ class Driver(RungPromotion, Recovery):
                         objective=s.objective, budget=t.budget, parent=t.parent, store=s.store, data=s.data,
                         metric=self.goal.metric, checkpoint_every=s.checkpoint_every,
                         torch_threads=max(1, (os.cpu_count() or 1) // max(1, s.concurrency)),
-                        top=top if in_step else None, rule=self._rung_rule(t) if in_step else None)
+                        top=top if in_step else None, rule=self._rung_rule(t) if in_step else None,
+                        keep=s.keep_paused if in_step else 0, start=t.epochs)
         (self.in_step.add if in_step else self.in_step.discard)(t.id)
         self.counted.pop(t.id, None)
         try:
-            self.in_flight[t.id] = self.runner.submit(spec, s.resources)
+            host = self.kept_on.pop(t.id, None)  # its trial waits there, alive (engine.kept): resume it there
+            self.in_flight[t.id] = self.runner.submit(spec, s.resources, near=host)
         except (TypeError, pickle.PicklingError) as exc:  # Dask serialises at submit: the trial fails, named
             self._end(t, TrialStatus.FAILED, error=_text(not_serializable(f"trial {t.id}'s step", exc)))
 
@@ -167,7 +170,9 @@ class Driver(RungPromotion, Recovery):
         t = self.ledger[spec.trial_id]
         if spec.attempt != t.attempt or t.status.is_terminal:
             return  # already settled (timed out, killed while queued) or an older attempt
-        if isinstance(result, StepResult):
+        # A draining step's reports end at the rung the ledger has: reconciling them could only restart
+        # its trial if a Resume made it PENDING meanwhile (it then stayed RUNNING with no step: a hung study).
+        if isinstance(result, StepResult) and t.id not in self.draining:
             self._reconciling = True  # stop decisions now become this step's outcome
             try:
                 for msg in result.reports:  # nothing lost, nothing twice
@@ -176,6 +181,8 @@ class Driver(RungPromotion, Recovery):
                 self._reconciling = False
         self.in_flight.pop(t.id, None)
         self.step_started.pop(t.id, None)
+        if isinstance(result, StepResult) and result.kept and result.worker:
+            self.kept_on[t.id] = result.worker
         counted = self.counted.pop(t.id, 0.0)
         if t.id in self.draining:  # its trial paused at a rung already: the step's end adds only time
             self._drained(t, result, counted)

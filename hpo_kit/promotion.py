@@ -12,7 +12,8 @@ Without a rule the step *waits* for the driver instead: the driver tells the run
 asks ``promote_now`` and answers. A worker that hears no answer ends the step after a while;
 a promotion that reached it too late becomes a new step. Either way a trial that does not go
 on waits PAUSED while its step *drains*; a Resume of a draining trial is submitted once the
-drained step has returned.
+drained step has returned, to the worker that keeps the trial alive where it could
+(:mod:`hpo_kit.engine.kept`), and the drained step's reports do not restart it.
 
 Mixed into :class:`~hpo_kit.driver.Driver` (its state is the five fields set by
 :meth:`RungPromotion._init_promotion`, used nowhere else).

@@ -93,6 +93,11 @@ class Study:
         from scratch for function trials) or ``"fail"``-ed.
     checkpoint_every
         Epochs between checkpoints of a Trainable (the last epoch of a step always is one).
+    keep_paused
+        Trials paused at a rung that each worker keeps alive, waiting to be resumed there
+        (ASHA, Hyperband; :mod:`hpo_kit.engine.kept`): a resume then reads no checkpoint and a
+        function-form trial does not retrain. Fewer under memory pressure; 0 keeps none (every
+        waiting trial then holds no worker or GPU memory).
     security, resource_wait
         A ``distributed.security.Security`` for a ``tls://`` scheduler address; seconds to wait at
         start for a worker that has the requested ``resources`` before raising.
@@ -107,7 +112,7 @@ class Study:
                  checkpoints: str | CheckpointStore | None = None, monitor: Monitor | None = None,
                  on_flag: str = "stop", resources: dict[str, float] | None = None, max_retries: int = 3,
                  on_interrupted: str = "resume", name: str | None = None, checkpoint_every: int = 1,
-                 security: Any = None, resource_wait: float = 30.0) -> None:
+                 keep_paused: int = 4, security: Any = None, resource_wait: float = 30.0) -> None:
         if not callable(objective):
             raise TypeError(f"Study: objective={objective!r} must be a function or a Trainable subclass")
         self.objective = objective
@@ -115,7 +120,8 @@ class Study:
         self.goal = goal or Goal(metric, mode, score)
         resources = check_settings(n_trials=n_trials, max_epochs=max_epochs, concurrency=concurrency,
                                    n_workers=n_workers, prefetch=prefetch, max_retries=max_retries,
-                                   checkpoint_every=checkpoint_every, time_budget=time_budget,
+                                   checkpoint_every=checkpoint_every, keep_paused=keep_paused,
+                                   time_budget=time_budget,
                                    trial_timeout=trial_timeout, resource_wait=resource_wait, on_flag=on_flag,
                                    on_interrupted=on_interrupted, data=data, resources=resources, name=name,
                                    trainable=isinstance(objective, type) and issubclass(objective, Trainable))
@@ -127,6 +133,7 @@ class Study:
         self.concurrency, self.prefetch, self.data = concurrency, prefetch, data
         self.monitor, self.on_flag, self.resources = monitor, on_flag, resources
         self.max_retries, self.on_interrupted, self.checkpoint_every = max_retries, on_interrupted, checkpoint_every
+        self.keep_paused = keep_paused
         self.security, self.resource_wait = security, resource_wait
         self.name = name or time.strftime("study-%Y%m%d-%H%M%S-") + os.urandom(2).hex()
         self.journal_path = os.fspath(journal or os.path.join("hpo-runs", f"{self.name}.jsonl"))

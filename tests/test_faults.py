@@ -81,8 +81,9 @@ def test_ten_worker_kills_lose_nothing(tmp_path):
 
 
 def test_killing_the_worker_that_ran_a_paused_asha_trial_loses_and_repeats_nothing(tmp_path):
-    """A trial PAUSED at a rung keeps nothing on its worker but its checkpoint in the store: killing that worker
-    loses no report, and a later promotion of the trial resumes from the checkpoint on any worker."""
+    """A trial PAUSED at a rung is kept alive on its worker (engine.kept) and has its checkpoint in the store:
+    killing that worker loses no report, and a later promotion of the trial resumes from the checkpoint on any
+    worker (the loose restriction to the dead worker falls back to another)."""
     from hpo_kit.schedulers import ASHA
 
     path = tmp_path / "paused.jsonl"

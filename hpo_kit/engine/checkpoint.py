@@ -1,8 +1,10 @@
 """Checkpoint store for trial state, on any fsspec file system.
 
 A local directory by default; any fsspec URL (``s3://``, ``gcs://``, a shared mount)
-that remote workers reach for real clusters. State leaves worker memory at every
-checkpoint, so waiting trials hold no worker or GPU memory. Writes are atomic
+that remote workers reach for real clusters. A trial waiting at a rung may also stay alive on
+its worker (:mod:`.kept`, the Study's ``keep_paused``; 0 makes waiting trials hold no worker or
+GPU memory); its checkpoint is in the store all the same, written in the background
+(:mod:`.writer`). Writes are atomic
 (write to a temporary name, then move) so a worker killed mid-write leaves the
 previous checkpoint intact. On a local file system the temporary file is also fsynced
 before it is renamed into place (and the directory after), so a machine crash leaves
@@ -130,6 +132,17 @@ class CheckpointStore:
             With ``weights_only=True`` (checked at the store object's first save), if the
             state would not load back weights-only; the message names ``weights_only=False``.
         """
+        return self.write(trial_id, epoch, self.encode(trial_id, state, report, attempt))
+
+    def encode(self, trial_id: int, state: Any, report: dict[str, float] | None = None,
+               attempt: int | None = None) -> bytes:
+        """The checkpoint's bytes (the first half of :meth:`save`): a copy, so training may go on.
+
+        Raises
+        ------
+        NotWeightsOnly
+            As :meth:`save`.
+        """
         import torch
 
         if attempt is not None and (not isinstance(attempt, int) or isinstance(attempt, bool)):
@@ -142,16 +155,20 @@ class CheckpointStore:
             except pickle.UnpicklingError as exc:
                 raise _not_weights_only(f"trial {trial_id}'s checkpoint state", exc) from None
             self._checked = True
+        return buf.getvalue()
+
+    def write(self, trial_id: int, epoch: int, data: bytes) -> str:
+        """Store :meth:`encode`'s bytes as the trial's checkpoint at ``epoch`` (the second half of :meth:`save`)."""
         d = self._dir(trial_id)
         self.fs.makedirs(d, exist_ok=True)
         final = f"{d}/epoch-{int(epoch)}.pt"
         tmp = f"{d}/.tmp-{uuid.uuid4().hex}"
         if isinstance(self.fs, LocalFileSystem):
-            _write_local(tmp, final, buf.getvalue())
+            _write_local(tmp, final, data)
         else:
             try:
                 with self.fs.open(tmp, "wb") as f:
-                    f.write(buf.getvalue())
+                    f.write(data)
                 self.fs.mv(tmp, final)
             except BaseException:
                 _discard(lambda: self.fs.rm(tmp))

@@ -11,6 +11,7 @@ a new budget continues the step; ``None`` or silence ends it (``BudgetReached``)
 """
 from __future__ import annotations
 
+import math
 import numbers
 import sys
 import threading
@@ -58,6 +59,9 @@ def request_stop(study: str, trial_id: int, attempt: int, reason: str) -> None:
     reach a later attempt of the same trial, so no flag ever needs clearing.
     """
     _STOP[(study, trial_id, attempt)] = reason
+    from .kept import release
+
+    release(study, trial_id)  # a trial kept waiting at a rung on this worker unwinds now
 
 
 def load_data(loader: Callable[[], Any] | None) -> Any:
@@ -105,6 +109,19 @@ class Reporter:
         self.setup_seconds = 0.0
         self.invalid: ReportError | None = None  # the first bad report: the trial ends FAILED with it
         self._values: dict[int, float] = {}  # this step's metric by epoch, for its rung rule
+        self.hold: Callable[[], bool] | None = None  # set on a kept trial's thread (engine.kept)
+        self.held_at: tuple[int, float] = (0, math.inf)  # (-rung, rung loss) where it waits: lower is likelier
+
+    @property
+    def spec(self) -> "StepSpec":
+        """The step this reporter serves now."""
+        return self._spec
+
+    def rebind(self, spec: "StepSpec", emit: Callable[[dict], None]) -> None:
+        """Carry on with a new step of the same trial (a kept trial resumed by ``spec``)."""
+        self._spec, self._emit = spec, emit
+        self.budget, self.max_epochs, self.config = spec.budget, spec.top or spec.budget, spec.config
+        self.reports, self.setup_seconds = [], 0.0
 
     @property
     def data(self) -> Any:
@@ -178,10 +195,22 @@ class Reporter:
             raise TrialStopped(_STOP.get(self._flag))
         if decided is not None:
             if not decided:
-                raise BudgetReached()
-            self.budget = decided
+                self._wait_or_end(epoch)
+            else:
+                self.budget = decided
         elif self.budget is not None and epoch >= self.budget and not self._promoted(epoch):
+            self._wait_or_end(epoch)
+
+    def _wait_or_end(self, epoch: int) -> None:
+        """The step ends at this rung: a kept trial waits here for its next step; any other unwinds."""
+        top, rule = self._spec.top, self._spec.rule
+        if self.hold is None or top is None or epoch >= top:
             raise BudgetReached()
+        self.held_at = (-epoch, rule.loss_at(epoch, self._values) if rule is not None else math.inf)
+        if not self.hold():
+            raise BudgetReached()
+        if self.should_stop():  # resumed by a step whose attempt was stopped meanwhile
+            raise TrialStopped(_STOP.get(self._flag))
 
     def _decide(self, epoch: int) -> int | None:
         """At a rung the step's rule covers: the next budget, 0 to pause; ``None``: no rule here."""

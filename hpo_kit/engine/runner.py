@@ -24,6 +24,7 @@ from distributed import Client, Future, as_completed
 
 from . import worker as W
 from .deaths import exits_reported
+from .kept import release_study
 from .worker import StepResult, StepSpec
 
 log = logging.getLogger(__name__)
@@ -79,11 +80,16 @@ class Runner:
     def specs(self) -> list[StepSpec]:
         return list(self._specs.values())
 
-    def submit(self, spec: StepSpec, resources: dict[str, float] | None = None) -> str:
-        """Submit one step; returns its future's key."""
+    def submit(self, spec: StepSpec, resources: dict[str, float] | None = None, near: str | None = None) -> str:
+        """Submit one step; returns its future's key.
+
+        ``near``: the worker where the trial is kept waiting (:mod:`.kept`); a loose restriction,
+        so the step runs elsewhere (from the checkpoint) if that worker is gone.
+        """
         self._seq += 1  # a key per step: a resumed trial must never hit its previous step's result
         key = f"hpo-step-{self.study_id}-{spec.trial_id}-{self._seq}"
-        fut = self.client.submit(W.run_step, spec, key=key, pure=False, retries=0, resources=resources)
+        place: dict[str, Any] = {"workers": [near], "allow_other_workers": True} if near else {}
+        fut = self.client.submit(W.run_step, spec, key=key, pure=False, retries=0, resources=resources, **place)
         self._specs[fut.key] = spec
         self._futures[fut.key] = fut
         self._ac.add(fut)
@@ -215,11 +221,15 @@ class Runner:
             self._added.clear()
 
     def close(self) -> None:
-        """Cancel what is in flight and stop listening."""
+        """Cancel what is in flight, release the trials kept waiting on the workers, stop listening."""
         self._closing.set()
         self._added.set()
         for fut in list(self._futures.values()):
             fut.cancel()
+        try:
+            self.client.run(release_study, self.study_id, wait=False, on_error="ignore")
+        except Exception:  # noqa: BLE001 - a closing cluster: its processes end, and their threads with them
+            pass
         try:
             self.client.unsubscribe_topic(self.topic)
         except Exception:  # noqa: BLE001 - the client may already be closing

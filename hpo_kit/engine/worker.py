@@ -18,6 +18,7 @@ from typing import Any
 
 from ..trainable import Trainable
 from ..cutoff import RungRule
+from . import kept, writer
 from .checkpoint import CheckpointStore
 from .codefiles import code_files, restore_code_files
 from .deaths import running
@@ -43,6 +44,8 @@ class StepSpec:
     torch_threads: int | None = None
     top: int | None = None  # set: at ``budget`` wait for the driver's answer, up to ``top`` (hpo_kit.promotion)
     rule: RungRule | None = None  # set with ``top``: decide at the rungs alone, no answer (hpo_kit.cutoff)
+    keep: int = 0  # with ``top``: trials paused at a rung this worker keeps waiting, at most (engine.kept)
+    start: int | None = None  # the epochs the driver holds for the trial: a kept trial resumes only there
 
     def __getstate__(self) -> dict[str, Any]:
         state = dict(self.__dict__)
@@ -74,6 +77,7 @@ class StepResult:
     ended: float = 0.0
     busy: float = 0.0  # seconds of training: the step's wall time less data loading (``setup``)
     setup: float = 0.0  # seconds this step spent loading the study's data (first step on a worker)
+    kept: bool = False  # it ended at a rung with its trial kept waiting on this worker (engine.kept)
 
 
 def _worker_emit(study: str) -> tuple[Callable[[dict], None], str | None, str | None]:
@@ -129,7 +133,35 @@ def _run(spec: StepSpec, emit: Callable[[dict], None], address: str | None) -> S
     t0 = time.perf_counter()
     emit({"kind": "start", "trial": spec.trial_id, "attempt": spec.attempt, "t": res.started,
           "worker": address, "pid": res.pid})
-    reporter = Reporter(spec, emit)
+    tt = kept.take(spec) if spec.start else None
+    if tt is not None:  # waiting at a rung on this worker since its last step: carry on, no checkpoint read
+        reporter = tt.reporter
+        outcome = tt.next_step(spec, emit)
+    elif spec.keep and spec.top is not None:
+        reporter = Reporter(spec, emit)
+        tt = kept.TrialThread(reporter, _execute)
+        outcome = tt.first_step()
+    else:
+        reporter = Reporter(spec, emit)
+        outcome = _execute(reporter)
+    if outcome is kept.HELD:
+        res.outcome, res.kept = "budget", kept.keep(spec, tt)
+    elif isinstance(outcome, BaseException):  # the trial thread itself broke (not the objective)
+        res.outcome, res.error = "failed", _error_text(outcome)
+        res.traceback = "".join(traceback.format_exception(type(outcome), outcome, outcome.__traceback__))
+    else:
+        res.outcome, res.reason, res.error, res.traceback = outcome
+    res.reports = reporter.reports
+    res.ended = time.time()
+    res.setup = reporter.setup_seconds
+    res.busy = max(0.0, time.perf_counter() - t0 - res.setup)
+    return res
+
+
+def _execute(reporter: Reporter) -> tuple[str, str | None, str | None, str | None]:
+    """Run the trial's objective until it ends: ``(outcome, reason, error, traceback)``; never raises."""
+    spec = reporter.spec
+    outcome: tuple[str, str | None, str | None, str | None] = ("completed", None, None, None)
     try:
         if isinstance(spec.objective, type) and issubclass(spec.objective, Trainable):
             _run_trainable(spec, reporter)
@@ -141,22 +173,17 @@ def _run(spec: StepSpec, emit: Callable[[dict], None], address: str | None) -> S
             if not reporter.reports and reporter.invalid is None and not reporter.should_stop():
                 raise ObjectiveReturned(f"objective returned without a report; report metrics with "
                                         f"reporter.report(epoch=..., {spec.metric}=...)")
-        res.outcome = "completed"
     except BudgetReached:
-        res.outcome = "budget"
+        outcome = ("budget", None, None, None)
     except TrialStopped as stop:
-        res.outcome, res.reason = "stopped", str(stop.args[0]) if stop.args else None
+        outcome = ("stopped", str(stop.args[0]) if stop.args else None, None, None)
     except BaseException as exc:  # noqa: BLE001 - the trial's own failure (SystemExit included): record it
-        res.outcome, res.error, res.traceback = "failed", _error_text(exc), traceback.format_exc()
-    if reporter.invalid is not None and res.outcome != "stopped":  # a bad report, even one the objective caught
+        outcome = ("failed", None, _error_text(exc), traceback.format_exc())
+    if reporter.invalid is not None and outcome[0] != "stopped":  # a bad report, even one the objective caught
         bad = reporter.invalid
-        res.outcome, res.error = "failed", _error_text(bad)
-        res.traceback = "".join(traceback.format_exception(type(bad), bad, bad.__traceback__))
-    res.reports = reporter.reports
-    res.ended = time.time()
-    res.setup = reporter.setup_seconds
-    res.busy = max(0.0, time.perf_counter() - t0 - res.setup)
-    return res
+        outcome = ("failed", None, _error_text(bad),
+                   "".join(traceback.format_exception(type(bad), bad, bad.__traceback__)))
+    return outcome
 
 
 class ObjectiveReturned(TypeError):
@@ -184,6 +211,7 @@ def _run_trainable(spec: StepSpec, reporter: Reporter) -> None:
         reporter.add_probe(probe)
     start = 0
     if spec.store is not None:
+        writer.wait(spec.store, spec.trial_id)  # this process's writes of the trial (a released kept trial)
         if spec.store.latest(spec.trial_id) is not None:
             start, state, report = spec.store.load_record(spec.trial_id)
             trainable.load_state_dict(state)
@@ -195,14 +223,19 @@ def _run_trainable(spec: StepSpec, reporter: Reporter) -> None:
             trainable.load_state_dict(state)
     reporter.epoch = start
     epoch = start
-    while True:  # report() ends the loop at the budget (BudgetReached), unless promoted in the step
-        epoch += 1
-        metrics = trainable.train_epoch(epoch)
-        if not isinstance(metrics, dict):
-            raise ReportError(f"{type(trainable).__name__}.train_epoch({epoch}) returned {_short(metrics)}; it "
-                              f"must return a dict of metrics, e.g. {{{spec.metric!r}: ...}}")
-        # A stopped attempt writes no checkpoint: a requeued attempt of the trial may own the folder now.
-        if spec.store is not None and not reporter.should_stop() \
-                and (epoch % spec.checkpoint_every == 0 or epoch == reporter.budget):
-            spec.store.save(spec.trial_id, epoch, trainable.state_dict(), report=metrics, attempt=spec.attempt)
-        reporter.report(epoch=epoch, **metrics)
+    try:
+        while True:  # report() ends the loop at the budget (BudgetReached), unless the trial goes on
+            epoch += 1
+            metrics = trainable.train_epoch(epoch)
+            if not isinstance(metrics, dict):
+                raise ReportError(f"{type(trainable).__name__}.train_epoch({epoch}) returned {_short(metrics)}; "
+                                  f"it must return a dict of metrics, e.g. {{{spec.metric!r}: ...}}")
+            # A stopped attempt writes no checkpoint: a requeued attempt of the trial may own the folder now.
+            if spec.store is not None and not reporter.should_stop() \
+                    and (epoch % spec.checkpoint_every == 0 or epoch == reporter.budget):
+                writer.save(spec.store, spec.trial_id, epoch, trainable.state_dict(), report=metrics,
+                            attempt=reporter.spec.attempt)  # a kept trial's later steps may be a new attempt
+            reporter.report(epoch=epoch, **metrics)  # a kept trial waits in here between steps (engine.kept)
+    finally:  # the step ends: whoever resumes the trial, anywhere, finds its last checkpoint (engine.writer)
+        if spec.store is not None:
+            writer.wait(spec.store, spec.trial_id)
