@@ -157,3 +157,12 @@ def test_a_trial_promoted_while_its_step_drains_is_run_not_left_running(client, 
     assert not stuck, f"trials {stuck} were left {[study.trials[i].status.value for i in stuck]}"
     assert sum(1 for r in records if r["event"] == "trial_resume" and "in_step" not in (r.get("info") or {})), \
         "no trial was promoted after its step: the test shows nothing"
+
+
+def test_a_kill_of_a_kept_trial_releases_its_thread_on_the_worker():
+    from hpo_kit.engine.reporter import request_stop
+
+    tt = _held(8, 1, 0.3)
+    kept.keep(StepSpec(study="s3", trial_id=8, attempt=0, config={}, objective=None, keep=4), tt)
+    request_stop("s3", 8, 0, "killed by the user")  # what Runner.signal_stop runs on the workers
+    assert kept.kept("s3") == [] and tt._go.get_nowait() is False
