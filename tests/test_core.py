@@ -269,7 +269,8 @@ def test_observation_losses_are_indexed_by_epoch():
     ({"checkpoint_every": 0}, "checkpoint_every"), ({"max_retries": -5}, "max_retries"),
     ({"n_trials": True}, "n_trials"), ({"prefetch": "a"}, "prefetch"), ({"trial_timeout": "10"}, "trial_timeout"),
     ({"data": 42}, "data"), ({"resources": "GPU"}, "resources"), ({"resources": {"GPU": -1}}, "resources"),
-    ({"optimizer": 42}, "optimizer"), ({"name": "../x"}, "name"),
+    ({"optimizer": 42}, "optimizer"), ({"name": "../x"}, "name"), ({"keep_paused": -1}, "keep_paused"),
+    ({"keep_paused": True}, "keep_paused"),
 ])
 def test_bad_settings_are_refused_naming_the_field(journal, kwargs, field):
     with pytest.raises((TypeError, ValueError), match=field):
