@@ -38,7 +38,7 @@ def _is_random_7(policy):
 def test_resume_without_the_pickle_rebuilds_the_journals_policy_and_settings(client, journal, make, rebuilt):
     space = {**X, "sleep": Categorical([0.05])}
     study = Study(quadratic, space, optimizer=make(), n_trials=40, max_epochs=8, checkpoint_every=2,
-                  max_retries=5, on_interrupted="fail", cluster=client, journal=journal).start()
+                  max_retries=5, on_interrupted="fail", keep_paused=1, cluster=client, journal=journal).start()
     _until(lambda: _count(study, *SETTLED) >= 3)
     study.stop()
     assert study.state == "stopped"
@@ -47,7 +47,7 @@ def test_resume_without_the_pickle_rebuilds_the_journals_policy_and_settings(cli
         warnings.simplefilter("always")
         again = Study.resume(journal, objective=quadratic, cluster=client, n_trials=len(study.trials) + 2)
     assert rebuilt(again.optimizer), f"resume built {again.optimizer.name} {vars(again.optimizer)}"
-    assert (again.checkpoint_every, again.max_retries, again.on_interrupted) == (2, 5, "fail")
+    assert (again.checkpoint_every, again.max_retries, again.on_interrupted, again.keep_paused) == (2, 5, "fail", 1)
     assert again.max_epochs == 8
     assert any(issubclass(w.category, RuntimeWarning) and "journal" in str(w.message) for w in caught), \
         "the rebuilt policy came without a warning"
