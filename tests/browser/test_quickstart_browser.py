@@ -4,7 +4,8 @@
 sits in ``study.wait()``:
 
 * the panel and a Bokeh plot render and grow;
-* **Pause** clicked while the cell waits is journalled within 2 s, and no trial starts for 5 s;
+* **Pause** clicked while the cell waits is journalled within 2 s of the button's press, and no trial
+  starts for 5 s;
 * a trial clicked in the table shows its configuration;
 * screenshots of the panel in JupyterLab's light and dark themes (the plots follow the theme);
 * the study's page on the Dask dashboard is in the dashboard's *More...* menu (screenshot);
@@ -46,13 +47,25 @@ WATCH_FINISHED_JS = """() => {
 }"""
 
 
+# Notes when the Pause button was pressed (ms since the epoch): the event's own time stamp, taken when the
+# browser received the input, so the time it then waited for a busy page counts. (Playwright's click()
+# first waits for the button to be visible, stable and hit by the pointer.)
+NOTE_MOUSEDOWN_JS = """() => document.addEventListener("mousedown", e => {
+  if (e.target.closest("button.hpo-pause")) window.__hpoPressedAt = performance.timeOrigin + e.timeStamp;
+}, true)"""
+
+
 @pytest.fixture
 def lab(tmp_path):
     with jupyter_lab(tmp_path, [NOTEBOOK]) as served:
         yield served
 
 
-PAUSE_WITHIN_S = 4.0  # seconds from the click to the journalled pause (see the assertion)
+PAUSE_WITHIN_S = 2.0  # seconds from the button's press in the page to the journalled pause
+# Seconds from Playwright's click() call: it first waits for the button to be visible, stable across two
+# animation frames and hit by the pointer, which took up to 1.84 s before the press with the renderer busy
+# on a loaded 2-core machine (the kernel's part was 0.27 s of 2.11 s); none of that is the panel's doing.
+CLICK_WITHIN_S = 4.0
 
 
 def test_quickstart_panel_answers_while_a_cell_waits_and_survives_an_interrupt(lab, tmp_path):
@@ -80,12 +93,16 @@ def test_quickstart_panel_answers_while_a_cell_waits_and_survives_an_interrupt(l
             wait(lambda: int(panel.locator(".hpo-count").inner_text().split("/")[0]) >= 5, 180,
                  "five trials to end (for a screenshot worth showing: importance needs five scores)")
 
+            page.evaluate(NOTE_MOUSEDOWN_JS)
             clicked = time.time()
             page.locator("button.hpo-pause").click()
             pause = wait(lambda: next(iter(controls(nbdir, "pause")), None), 10, "the pause in the journal", 0.05)
-            # 2 s is the goal and holds at normal load; with both cores saturated (the notebook's two workers
-            # training beside chromium, the server and the kernel) it was measured at 2.7-2.9 s.
-            assert pause["source"] == "user" and pause["t"] - clicked <= PAUSE_WITHIN_S, pause["t"] - clicked
+            pressed = page.evaluate("window.__hpoPressedAt || 0") / 1000
+            print(f"pause journalled {pause['t'] - clicked:.2f} s after click() was called, "
+                  f"{pause['t'] - pressed:.2f} s after the button was pressed; load {os.getloadavg()}")
+            assert pause["source"] == "user" and clicked - 0.01 <= pressed <= pause["t"], (clicked, pressed, pause["t"])
+            assert pause["t"] - pressed <= PAUSE_WITHIN_S, pause["t"] - pressed
+            assert pause["t"] - clicked <= CLICK_WITHIN_S, pause["t"] - clicked
             assert prompt(page, wait_cell) == "[*]:", "the click was handled while the cell still waited"
             wait(lambda: "applied" in page.locator(".hpo-message").inner_text(), 10, "the panel to say applied")
             wait(lambda: "Paused" in page.locator(".hpo-banner-box").inner_text(), 10, "the paused banner")
