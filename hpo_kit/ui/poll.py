@@ -133,18 +133,19 @@ def wait_until(done: Callable[[], Any], timeout: float | None = None, every: flo
         sleep = getattr(events, "wait", None) or sleep  # ShellPump: wakes as soon as a message arrives
         _active = True
     try:
-        while not done():
+        while True:
             if poll is not None:
                 poll(50)  # at most 50 queued messages per slice
+            if done():  # also when a message just handled made it so: no slice slept first
+                return True
             left = every if deadline is None else min(every, deadline - time.monotonic())
             if left <= 0:
-                return bool(done())
+                return False
             sleep(left)
     finally:
         if events is not None:
             _active = False
             events.__exit__(None, None, None)
-    return True
 
 
 def wait_loop(study: Any, thread: threading.Thread, timeout: float | None = None) -> bool:
