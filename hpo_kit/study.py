@@ -285,7 +285,11 @@ class Study:
                 traceback.print_exc()
                 done.set_exception(exc)
 
-        self._runner.call_soon(call)
+        def refuse() -> None:
+            if not done.done():
+                done.set_exception(RuntimeError(f"{what}: study {self.name!r} ended before it was applied"))
+
+        self._runner.call_soon(call, refuse)
         return done
 
     # -- results ----------------------------------------------------------------------------

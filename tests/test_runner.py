@@ -1,6 +1,7 @@
 """The runner settles each step exactly once, whether its done event or its future comes first."""
 from __future__ import annotations
 
+import os
 import time
 from typing import Any
 
@@ -56,3 +57,24 @@ def test_each_step_is_settled_once_and_its_messages_carry_its_key(client):
     assert all(len(results[i].reports) == 2 for i in range(5))
     assert handler.messages and all(m.get("key", "").startswith("hpo-step-runner-test-") for m in handler.messages)
     assert all(m["kind"] != "done" for m in handler.messages)  # the runner keeps done events to itself
+
+
+class _Done:
+    """A handler with nothing to do: the loop ends at once."""
+
+    def fill(self, runner): pass
+    def on_message(self, msg): pass
+    def on_done(self, spec, result): pass
+    def on_tick(self): pass
+    def finished(self): return True
+
+
+def test_a_control_queued_as_the_loop_ends_is_refused_not_left_unanswered(client):
+    runner = Runner(client, "ends-" + os.urandom(3).hex())
+    answers: list[str] = []
+    runner.call_soon(lambda: answers.append("applied"), lambda: answers.append("refused"))
+    runner.run(_Done())  # finished before it reached the queued call
+    assert answers == ["refused"]
+    runner.call_soon(lambda: answers.append("applied"), lambda: answers.append("refused late"))
+    assert answers == ["refused", "refused late"]  # sent after the end: refused at once, in the caller
+    runner.close()

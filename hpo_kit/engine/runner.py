@@ -65,6 +65,8 @@ class Runner:
         self._added = threading.Event()
         self._closing = threading.Event()
         self._stop = False
+        self._ended = False  # run() returned: calls are refused (see call_soon)
+        self._ended_lock = threading.Lock()
         self._seq = 0
         self.topic = f"hpo-kit-{study_id}"
         self.exits_reported = exits_reported(client)  # the nannies say why a worker died (engine.deaths)
@@ -149,9 +151,18 @@ class Runner:
             log.warning("broadcast %s failed", fn.__name__, exc_info=True)
 
     # -- the loop -------------------------------------------------------------------------
-    def call_soon(self, fn: Callable[[], Any]) -> None:
-        """Run ``fn`` on the loop thread (thread-safe); the way controls reach the loop."""
-        self._events.put(("call", fn))
+    def call_soon(self, fn: Callable[[], Any], refuse: Callable[[], Any] | None = None) -> None:
+        """Run ``fn`` on the loop thread (thread-safe); the way controls reach the loop.
+
+        ``refuse`` runs instead (on the caller's thread, or the loop's as it ends) when the loop
+        has ended or ends before reaching ``fn``, so a control sent as a study ends is answered.
+        """
+        with self._ended_lock:
+            if not self._ended:
+                self._events.put(("call", fn, refuse))
+                return
+        if refuse is not None:
+            refuse()
 
     def request_exit(self) -> None:
         self.call_soon(self._set_stop)
@@ -161,6 +172,12 @@ class Runner:
 
     def run(self, handler: Handler) -> None:
         """Drive ``handler`` until it is finished and nothing is in flight, or exit was requested."""
+        try:
+            self._loop(handler)
+        finally:
+            self._refuse_queued()
+
+    def _loop(self, handler: Handler) -> None:
         while not self._stop:
             handler.fill(self)
             if handler.finished() and not self._specs:
@@ -178,6 +195,18 @@ class Runner:
                     break
                 self._dispatch(handler, kind, payload)
             handler.on_tick()
+
+    def _refuse_queued(self) -> None:
+        """The loop has ended: refuse the controls still queued, and any sent from now on."""
+        with self._ended_lock:
+            self._ended = True
+        while True:
+            try:
+                kind, *payload = self._events.get_nowait()
+            except queue.Empty:
+                return
+            if kind == "call" and payload[1] is not None:
+                payload[1]()
 
     def _dispatch(self, handler: Handler, kind: str, payload: list) -> None:
         if kind == "msg":
