@@ -94,10 +94,9 @@ class Study:
     checkpoint_every
         Epochs between checkpoints of a Trainable (the last epoch of a step always is one).
     keep_paused
-        Trials paused at a rung that each worker keeps alive, waiting to be resumed there
-        (ASHA, Hyperband; :mod:`hpo_kit.engine.kept`): a resume then reads no checkpoint and a
-        function-form trial does not retrain. Fewer under memory pressure; 0 keeps none (every
-        waiting trial then holds no worker or GPU memory).
+        Trials paused at a rung (ASHA, Hyperband) that each worker keeps alive to resume there
+        (:mod:`hpo_kit.engine.kept`): no checkpoint read, no retraining of a function-form trial.
+        Fewer under memory pressure; 0 keeps none (waiting trials hold no worker or GPU memory).
     security, resource_wait
         A ``distributed.security.Security`` for a ``tls://`` scheduler address; seconds to wait at
         start for a worker that has the requested ``resources`` before raising.
@@ -120,8 +119,7 @@ class Study:
         self.goal = goal or Goal(metric, mode, score)
         resources = check_settings(n_trials=n_trials, max_epochs=max_epochs, concurrency=concurrency,
                                    n_workers=n_workers, prefetch=prefetch, max_retries=max_retries,
-                                   checkpoint_every=checkpoint_every, keep_paused=keep_paused,
-                                   time_budget=time_budget,
+                                   checkpoint_every=checkpoint_every, keep_paused=keep_paused, time_budget=time_budget,
                                    trial_timeout=trial_timeout, resource_wait=resource_wait, on_flag=on_flag,
                                    on_interrupted=on_interrupted, data=data, resources=resources, name=name,
                                    trainable=isinstance(objective, type) and issubclass(objective, Trainable))
@@ -133,8 +131,7 @@ class Study:
         self.concurrency, self.prefetch, self.data = concurrency, prefetch, data
         self.monitor, self.on_flag, self.resources = monitor, on_flag, resources
         self.max_retries, self.on_interrupted, self.checkpoint_every = max_retries, on_interrupted, checkpoint_every
-        self.keep_paused = keep_paused
-        self.security, self.resource_wait = security, resource_wait
+        self.security, self.resource_wait, self.keep_paused = security, resource_wait, keep_paused
         self.name = name or time.strftime("study-%Y%m%d-%H%M%S-") + os.urandom(2).hex()
         self.journal_path = os.fspath(journal or os.path.join("hpo-runs", f"{self.name}.jsonl"))
         if isinstance(checkpoints, CheckpointStore):
