@@ -194,7 +194,11 @@ def test_board_says_disconnected_when_a_live_study_goes_quiet():
     board.heard["n"] -= 60  # a minute without a record or a heartbeat
     quiet = board.data("n", board.studies["n"])
     assert quiet["disconnected"] is True and quiet["silent_s"] >= 60
-    assert board.data("n", board.studies["n"], seen="1")["unchanged"] is True
+    # Importance is computed off the thread: a reply carries the full data once more when its result lands.
+    deadline = time.monotonic() + 30
+    while "unchanged" not in (same := board.data("n", board.studies["n"], seen="1")) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert same["unchanged"] is True and same["disconnected"] is True
     end = {"v": 1, "t": time.time(), "event": "study_end", "state": "finished"}
     assert board.receive("n", "Client-a", json.dumps([end]))
     board.heard["n"] -= 60
