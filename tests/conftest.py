@@ -14,17 +14,22 @@ import pytest
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 
-@pytest.fixture(scope="session")
-def client():
+def cluster_client(n_workers: int):
+    """A Client on a real LocalCluster of ``n_workers`` single-threaded worker processes; closes both after."""
     from distributed import Client
 
     from hpo_kit.engine.cluster import local_cluster
 
-    cluster = local_cluster(n_workers=2)
+    cluster = local_cluster(n_workers=n_workers)
     c = Client(cluster)
     yield c
     c.close()
     cluster.close()
+
+
+@pytest.fixture(scope="session")
+def client():
+    yield from cluster_client(2)
 
 
 @pytest.fixture

@@ -5,15 +5,15 @@ import os
 import time
 
 import pytest
-from distributed import Client
 
 from hpo_kit import ASHA, Categorical, Real, Study, read_journal
 from hpo_kit.cutoff import RungRule
 from hpo_kit.engine import kept
-from hpo_kit.engine.cluster import local_cluster
 from hpo_kit.engine.reporter import Reporter
 from hpo_kit.engine.worker import StepSpec
 from hpo_kit.testing import CountingTrainable
+
+from conftest import cluster_client
 
 
 def counted_calls(config, reporter):
@@ -27,11 +27,7 @@ def counted_calls(config, reporter):
 @pytest.fixture(scope="module")
 def one_worker():
     """One single-threaded worker: every resume lands where its trial is kept (no stealing to another)."""
-    cluster = local_cluster(n_workers=1)
-    client = Client(cluster)
-    yield client
-    client.close()
-    cluster.close()
+    yield from cluster_client(1)
 
 
 def _calls(marks) -> dict[int, int]:

@@ -26,7 +26,6 @@ from __future__ import annotations
 import contextvars
 import queue
 import threading
-from collections import OrderedDict
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
@@ -37,7 +36,7 @@ if TYPE_CHECKING:
 MEMORY_SHARE = 0.6  # above this share of the worker's memory limit, a kept trial is released
 HELD = "held"  # a step's outcome: it ended at a rung with its trial kept waiting on its thread
 
-_KEPT: "OrderedDict[tuple[str, int], TrialThread]" = OrderedDict()  # (study, trial) -> waiting, oldest first
+_KEPT: dict[tuple[str, int], TrialThread] = {}  # (study, trial) -> waiting, oldest first
 _LOCK = threading.Lock()  # Client.run (event loop thread) and task threads both change _KEPT
 
 
@@ -114,14 +113,12 @@ def keep(spec: "StepSpec", tt: TrialThread) -> bool:
     first), then the oldest; ``tt`` itself may be the one released.
     """
     me = (spec.study, spec.trial_id)
+    high = _memory_high()  # /proc and the GPU are read outside the lock
     with _LOCK:
         _KEPT[me] = tt
-        over = max(0, len(_KEPT) - spec.keep)
-        if not over and len(_KEPT) > 1 and _memory_high():
-            over = 1
-        items = list(_KEPT.items())
-        order = sorted(range(len(items)), key=lambda i: (*items[i][1].reporter.held_at, -i))
-        doomed = [items[i][0] for i in order[len(order) - over:]] if over else []
+        over = max(0, len(_KEPT) - spec.keep) or int(high and len(_KEPT) > 1)
+        ranked = sorted(enumerate(_KEPT), key=lambda ik: (*_KEPT[ik[1]].reporter.held_at, -ik[0]))
+        doomed = [k for _, k in ranked[len(ranked) - over:]] if over else []
         out = [_KEPT.pop(k) for k in doomed]
     for old in out:
         old.release()
