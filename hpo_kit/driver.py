@@ -30,6 +30,7 @@ from typing import Any
 
 from .decisions import Decision, Resume, Start
 from .engine.runner import Runner
+from .engine.shipping import Shipper
 from .engine.worker import StepResult, StepSpec
 from .errors import MetricNotReported, SchedulerLost, not_serializable  # noqa: F401 - re-exported for callers
 from .ledger import Ledger
@@ -61,6 +62,7 @@ class Driver(RungPromotion, Recovery):
         self._lost_since: float | None = None
         self._init_promotion()
         self._best_at, self._best_shown = -math.inf, None
+        self.shipper = Shipper()  # the objective and data loader pickled once for this run
 
     # -- deciding what runs ---------------------------------------------------------------------
     @property
@@ -116,7 +118,7 @@ class Driver(RungPromotion, Recovery):
                         metric=self.goal.metric, checkpoint_every=s.checkpoint_every,
                         torch_threads=max(1, (os.cpu_count() or 1) // max(1, s.concurrency)),
                         top=top if in_step else None, rule=self._rung_rule(t) if in_step else None,
-                        keep=s.keep_paused if in_step else 0, start=t.epochs)
+                        keep=s.keep_paused if in_step else 0, start=t.epochs, ship=self.shipper)
         (self.in_step.add if in_step else self.in_step.discard)(t.id)
         self.counted.pop(t.id, None)
         try:
@@ -133,15 +135,20 @@ class Driver(RungPromotion, Recovery):
         if msg["kind"] == "start":
             if t.status is TrialStatus.RUNNING and msg.get("worker") != t.worker:
                 self._dask_rerun(t, msg.get("worker"))
-            elif self.ledger.start(t.id, msg.get("worker"), msg.get("pid"), msg.get("t")):
-                self.step_started[t.id] = time.time()
-                self.seg_t0[t.id] = msg.get("t") or time.time()
+            else:
+                self._begin(t, msg.get("worker"), msg.get("pid"), msg.get("t"))
         elif msg["kind"] == "report":
             self._add_report(t, msg)
 
+    def _begin(self, t: Trial, worker: str | None, pid: int | None, when: float | None) -> None:
+        """The trial's step runs (its start message, or a result that arrived first: engine.outbox)."""
+        if self.ledger.start(t.id, worker, pid, when):
+            self.step_started[t.id] = time.time()
+            self.seg_t0[t.id] = when or time.time()
+
     def _add_report(self, t: Trial, msg: dict[str, Any]) -> None:
-        if t.status is TrialStatus.PENDING and self.ledger.start(t.id, t.worker, None, msg["t"]):
-            self.step_started.setdefault(t.id, time.time())
+        if t.status is TrialStatus.PENDING:
+            self._begin(t, t.worker, None, msg["t"])
         report = {"epoch": msg["epoch"], "t": msg["t"], "metrics": msg["metrics"]}
         if "diag" in msg:
             report["diag"] = msg["diag"]
@@ -173,6 +180,8 @@ class Driver(RungPromotion, Recovery):
         # A draining step's reports end at the rung the ledger has: reconciling them could only restart
         # its trial if a Resume made it PENDING meanwhile (it then stayed RUNNING with no step: a hung study).
         if isinstance(result, StepResult) and t.id not in self.draining:
+            if t.status is TrialStatus.PENDING and result.outcome != "not_started":
+                self._begin(t, result.worker, result.pid, result.started)  # its start was held (engine.outbox)
             self._reconciling = True  # stop decisions now become this step's outcome
             try:
                 for msg in result.reports:  # nothing lost, nothing twice

@@ -5,6 +5,7 @@ import os
 import time
 from typing import Any
 
+from hpo_kit.engine.outbox import HOLD
 from hpo_kit.engine.runner import Runner
 from hpo_kit.engine.worker import StepResult, StepSpec
 from hpo_kit.testing import failing, quadratic
@@ -43,7 +44,9 @@ class Recorder:
 def test_each_step_is_settled_once_and_its_messages_carry_its_key(client):
     runner = Runner(client, "runner-test")
     objectives = [quadratic] * 5 + [failing]
-    specs = [StepSpec(study=runner.study_id, trial_id=i, attempt=0, config={"x": 0.9, "epochs": 2},
+    # Epochs longer than the outbox's hold: the start and the reports are streamed, not only returned.
+    specs = [StepSpec(study=runner.study_id, trial_id=i, attempt=0, config={"x": 0.9, "epochs": 2,
+                                                                          "sleep": 2 * HOLD},
                       objective=obj) for i, obj in enumerate(objectives)]
     handler = Recorder(specs)
     try:
@@ -57,6 +60,24 @@ def test_each_step_is_settled_once_and_its_messages_carry_its_key(client):
     assert all(len(results[i].reports) == 2 for i in range(5))
     assert handler.messages and all(m.get("key", "").startswith("hpo-step-runner-test-") for m in handler.messages)
     assert all(m["kind"] != "done" for m in handler.messages)  # the runner keeps done events to itself
+    assert {m["kind"] for m in handler.messages} >= {"start", "report"}
+
+
+def test_a_step_shorter_than_the_hold_sends_only_its_done_event(client):
+    """engine.outbox: its start and reports travel in its result; the step still settles once, complete."""
+    runner = Runner(client, "short-" + os.urandom(3).hex())
+    specs = [StepSpec(study=runner.study_id, trial_id=i, attempt=0, config={"x": 0.2, "epochs": 3},
+                      objective=quadratic) for i in range(4)]
+    handler = Recorder(specs)
+    try:
+        runner.run(handler)
+    finally:
+        runner.close()
+    assert handler.messages == []  # before: a start and three reports per step
+    results = dict(handler.done)
+    assert sorted(results) == [0, 1, 2, 3]
+    assert all(r.outcome == "completed" and [m["epoch"] for m in r.reports] == [1, 2, 3] for r in results.values())
+    assert all(r.worker and r.pid and r.started > 0 for r in results.values())  # what the start message said
 
 
 class _Done:

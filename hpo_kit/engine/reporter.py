@@ -227,6 +227,9 @@ class Reporter:
             return False
         key = (*self._flag, epoch)
         done = _ANSWERED.setdefault(key, threading.Event())
+        flush = getattr(self._emit, "flush", None)
+        if flush is not None:
+            flush()  # the driver answers this report: it must not wait in the worker's outbox
         deadline = time.monotonic() + ANSWER_WAIT
         while not done.wait(0.05):
             if self.should_stop():

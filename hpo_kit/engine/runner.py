@@ -211,6 +211,10 @@ class Runner:
     def _dispatch(self, handler: Handler, kind: str, payload: list) -> None:
         if kind == "msg":
             msg = payload[0]
+            if msg.get("kind") == "batch":  # a step's held messages, in order (engine.outbox)
+                for one in msg["msgs"]:
+                    self._dispatch(handler, "msg", [{**one, "key": msg.get("key")}])
+                return
             key = msg.get("key")
             if key is not None and key not in self._specs:
                 return  # from a step already settled (or a re-run of one): its result is in

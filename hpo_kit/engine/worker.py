@@ -13,7 +13,7 @@ import sys
 import time
 import traceback
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Any
 
 from ..trainable import Trainable
@@ -22,6 +22,7 @@ from . import kept, writer
 from .checkpoint import CheckpointStore
 from .codefiles import code_files, restore_code_files
 from .deaths import running
+from .outbox import Outbox, later_on
 from .reporter import (_PAUSED, _STOP, BudgetReached, Reporter, ReportError, TrialStopped, answer,  # noqa: F401
                        load_data, request_stop, set_paused)
 
@@ -46,9 +47,15 @@ class StepSpec:
     rule: RungRule | None = None  # set with ``top``: decide at the rungs alone, no answer (hpo_kit.cutoff)
     keep: int = 0  # with ``top``: trials paused at a rung this worker keeps waiting, at most (engine.kept)
     start: int | None = None  # the epochs the driver holds for the trial: a kept trial resumes only there
+    ship: Any = None  # the run's Shipper: objective and data pickled once per run (engine.shipping)
 
     def __getstate__(self) -> dict[str, Any]:
         state = dict(self.__dict__)
+        state["ship"] = None
+        if self.ship is not None:  # each worker process unpickles them once, code file names included
+            state["objective"], state["data"] = self.ship.ship(self.objective), self.ship.ship(self.data)
+            state["_code_files"] = None
+            return state
         files = {**(code_files(self.objective) or {}), **(code_files(self.data) or {})}
         state["_code_files"] = files or None  # the original files of the code shipped by value
         return state
@@ -97,7 +104,9 @@ def _worker_emit(study: str) -> tuple[Callable[[dict], None], str | None, str | 
     except KeyError:  # not inside a task thread
         key = None
     topic = f"hpo-kit-{study}"
-    return (lambda msg: worker.log_event(topic, {**msg, "key": key})), worker.address, key
+    # A step's start and reports wait up to outbox.HOLD s: a short step sends only its "done" event.
+    send = Outbox(lambda msg: worker.log_event(topic, {**msg, "key": key}), later_on(worker))
+    return send, worker.address, key
 
 
 def run_step(spec: StepSpec, emit: Callable[[dict], None] | None = None) -> StepResult:
@@ -112,9 +121,11 @@ def run_step(spec: StepSpec, emit: Callable[[dict], None] | None = None) -> Step
     worker_emit, address, key = _worker_emit(spec.study)
     with running(key):  # if the process dies now, its nanny names this step as the one running
         res = _run(spec, emit or worker_emit, address)
+    if isinstance(worker_emit, Outbox):
+        worker_emit.close(drop=key is not None)  # the "done" event carries the held start and reports
     if key is not None:
         try:
-            worker_emit({"kind": "done", "trial": spec.trial_id, "attempt": spec.attempt, "result": asdict(res)})
+            worker_emit({"kind": "done", "trial": spec.trial_id, "attempt": spec.attempt, "result": dict(vars(res))})
         except Exception:  # noqa: BLE001 - the future still carries the result
             pass
     return res
