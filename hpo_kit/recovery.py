@@ -12,7 +12,7 @@ trial state only through the ledger, like the rest of the driver.
   retry. It is known from the nanny's exit event where the cluster reports them (the
   steps that were running); elsewhere from its trial still PENDING (a started step's
   "start" message arrives before its loss), at most ``FREE_REQUEUES`` times, since a
-  process that dies within milliseconds of its start may never send that message.
+  process that dies within ``engine.outbox.HOLD`` of its start never sends that message.
 * A step past ``trial_timeout`` is FAILED and its worker restarted (off the loop thread).
 * A client cut off from its scheduler for ``LOST_AFTER`` seconds ends the study with
   :class:`~hpo_kit.errors.SchedulerLost` (journalled "failed"; every received result is in).

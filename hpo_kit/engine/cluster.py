@@ -26,13 +26,29 @@ import dask
 from distributed import Client, LocalCluster
 
 
+# Dask's background sampling, where the user kept Dask's default: (Dask's default, ours). Idle, a
+# worker process and its nanny burn 4.3% of a core at Dask's defaults and 0.4% at these
+# (benchmarks/idle_workers.py): 64 workers on two cores would otherwise spend more CPU than the
+# machine has on the statistical profiler (100 samples/s of every thread, which also takes the
+# GIL from a trial's own Python loop), event-loop ticks, system and memory polls.
+LEAN = {"distributed.worker.profile.enabled": (True, False),
+        "distributed.admin.tick.interval": ("20ms", "200ms"),
+        "distributed.admin.system-monitor.interval": ("500ms", "2s"),
+        "distributed.worker.memory.monitor-interval": ("100ms", "500ms")}
+
+
 def local_cluster(n_workers: int | None = None, resources: dict[str, float] | None = None,
-                  threads_per_worker: int = 1, **kwargs: Any) -> LocalCluster:
+                  threads_per_worker: int = 1, lean: bool = True, **kwargs: Any) -> LocalCluster:
     """A LocalCluster sized to the machine: one single-threaded worker process per core.
 
     Bound to 127.0.0.1 with the dashboard on a free port. Workers take tasks eagerly
     (``worker-saturation: inf``) so a queued-ahead trial waits *on* its worker and starts
     without a scheduler round trip.
+
+    Dask's own background sampling is slowed (``lean``, :data:`LEAN`: no statistical profiler, the
+    memory monitor every 0.5 s) unless the user's Dask config sets those keys: the Dask dashboard's
+    profile page is then empty; ``dask.config.set({"distributed.worker.profile.enabled": True})``
+    before the study brings it back.
 
     Dask never re-runs a step here (``distributed.scheduler.allowed-failures: 0``): a step
     whose worker dies fails at once, and the study's ``max_retries`` alone decides whether it
@@ -52,12 +68,13 @@ def local_cluster(n_workers: int | None = None, resources: dict[str, float] | No
     # wait longer (process-wide, and only if the user kept the default).
     if dask.config.get("distributed.deploy.lost-worker-timeout") == "15s":
         dask.config.set({"distributed.deploy.lost-worker-timeout": "10 minutes"})
+    quiet = {k: v for k, (dask_default, v) in LEAN.items() if lean and dask.config.get(k) == dask_default}
     # Several threads only make sense with fractional resources (small trials sharing a GPU).
     preload = [*(kwargs.pop("preload", None) or []), __name__]  # workers ignore SIGINT (dask_setup)
     preload_nanny = [*(kwargs.pop("preload_nanny", None) or []), "hpo_kit.engine.deaths"]  # exit statuses
     with dask.config.set({"distributed.scheduler.worker-saturation": "inf",
                           "distributed.scheduler.allowed-failures": 0,
-                          "distributed.admin.low-level-log-length": 20000}), sigint_blocked():
+                          "distributed.admin.low-level-log-length": 20000, **quiet}), sigint_blocked():
         return LocalCluster(n_workers=n_workers, threads_per_worker=threads_per_worker, processes=True, host="127.0.0.1",
                             dashboard_address="127.0.0.1:0", resources=resources, preload=preload,
                             preload_nanny=preload_nanny, silence_logs=kwargs.pop("silence_logs", 40), **kwargs)

@@ -1,8 +1,9 @@
 """What runs on a Dask worker: one *step* of one trial.
 
 A step trains a trial from its latest checkpoint (or from scratch) up to an epoch
-budget. Every report is streamed to the driver as a Dask event (``log_event``) while
-the step runs, and is also returned in the :class:`StepResult`, so the driver can
+budget. Its start and every report are streamed to the driver as Dask events (``log_event``,
+coalesced by :mod:`.outbox`: a step that ends within ``outbox.HOLD`` sends only its result)
+while the step runs, and are also returned in the :class:`StepResult`, so the driver can
 reconcile a stream that lagged or broke. The reporter and the worker-local flags
 (kill, pause, in-step answers) are in :mod:`.reporter`; code file names in :mod:`.codefiles`.
 """
