@@ -62,6 +62,7 @@ class Driver(RungPromotion, Recovery):
         self._lost_since: float | None = None
         self._init_promotion()
         self._best_at, self._best_shown = -math.inf, None
+        self._settling = False  # settle_paused is ending the paused trials one after another
         self.shipper = Shipper()  # the objective and data loader pickled once for this run
 
     # -- deciding what runs ---------------------------------------------------------------------
@@ -245,7 +246,7 @@ class Driver(RungPromotion, Recovery):
     def _best_for_progress(self) -> float | None:
         """The progress bar's best score; the O(trials) scan runs at most every 0.5 s."""
         now = time.monotonic()
-        if now - self._best_at >= 0.5 or not self.in_flight:
+        if now - self._best_at >= 0.5 or not (self.in_flight or self._settling):
             best = self.study.best_trial
             self._best_shown, self._best_at = (best.score(self.goal) if best else None), now
         return self._best_shown
@@ -323,6 +324,9 @@ class Driver(RungPromotion, Recovery):
         """
         if self.stopping or self.study.time_spent():
             return
-        for t in sorted(self.ledger.with_status(TrialStatus.PAUSED), key=lambda t: t.id):
+        paused = sorted(self.ledger.with_status(TrialStatus.PAUSED), key=lambda t: t.id)
+        for i, t in enumerate(paused):
+            self._settling = i < len(paused) - 1  # the progress bar's best: one O(trials) scan, at the last
             self._end(t, TrialStatus.STOPPED, reason=f"paused at epoch {t.epochs}; "
                       f"{self.policy.name} did not resume it before the study ended")
+        self._settling = False
