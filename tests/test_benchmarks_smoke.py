@@ -41,3 +41,15 @@ def test_scale_smoke() -> None:
 def test_asha_vs_sha_smoke() -> None:
     out = run("asha_vs_sha.py", "--seeds", "1")
     assert "ASHA vs synchronous SHA on the simulator" in out and "ASHA by T, then drain" in out
+
+
+@pytest.mark.slow
+def test_idle_workers_smoke() -> None:
+    out = run("idle_workers.py", "--workers", "1", "--seconds", "0.5")
+    assert "Dask defaults: workers+nannies" in out and "| 1 |" in out
+
+
+@pytest.mark.slow
+def test_step_cost_smoke() -> None:
+    out = run("step_cost.py", "--n", "5", "--reps", "2")
+    assert "ms per step" in out
