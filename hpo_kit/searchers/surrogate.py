@@ -289,8 +289,9 @@ def _key(config: dict[str, Any]) -> tuple[str, ...]:
 
 
 def warm_up() -> None:
-    """Import scikit-optimize (about 2 s) before the first refit is needed, off the loop thread."""
-    import skopt  # noqa: F401
+    """Import scikit-optimize (about 2 s) before the first refit, off the loop thread."""
+    from ..imports import heavy
+    heavy("skopt")  # not beside another thread's first import of scikit-learn
 
 
 class RefitThread:

@@ -211,8 +211,9 @@ class ImportanceCache:
     def __init__(self, compute: Any = importance) -> None:
         # Import here, in the caller's thread: a first import of pandas on the cache's thread, while
         # another thread imports it too, can leave that thread a half-initialised module for good.
-        import pandas  # noqa: F401
-        import sklearn.ensemble  # noqa: F401
+        from ..imports import heavy
+
+        heavy("pandas", "sklearn.ensemble")  # nor beside BO's warm-up importing scikit-optimize
 
         self.compute = compute
         self._pool = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="hpo-kit-importance")
