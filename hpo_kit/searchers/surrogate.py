@@ -58,6 +58,7 @@ from typing import Any
 import numpy as np
 from threadpoolctl import threadpool_limits
 
+from ..imports import heavy
 from ..space import Categorical, Integer, Real, Space
 
 ESTIMATORS = ("GP", "RF", "ET")
@@ -290,7 +291,6 @@ def _key(config: dict[str, Any]) -> tuple[str, ...]:
 
 def warm_up() -> None:
     """Import scikit-optimize (about 2 s) before the first refit, off the loop thread."""
-    from ..imports import heavy
     heavy("skopt")  # not beside another thread's first import of scikit-learn
 
 
