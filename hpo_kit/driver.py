@@ -76,6 +76,8 @@ class Driver(RungPromotion, Recovery):
         if self.paused or self.stopping:
             return
         s = self.study
+        lanes = min(self.slots, s.concurrency)  # a lane per thread the study may use, as deep as the cap
+        runner.plan_lanes(lanes, math.ceil(self.capacity / lanes), s.resources)
         while len(self.in_flight) < self.capacity:
             if self.requeue:
                 self._submit(self.ledger[self.requeue.pop(0)])

@@ -14,6 +14,7 @@ import time
 import traceback
 import uuid
 import warnings
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import cloudpickle
@@ -48,13 +49,26 @@ class _Locked:
         return call
 
 
+
+class Hybrid:
+    """``Study.resume(path)`` reloads a journal; ``study.resume()`` un-pauses a study."""
+
+    def __init__(self, cls_fn: Callable, inst_fn: Callable) -> None:
+        self.cls_fn, self.inst_fn = cls_fn, inst_fn
+
+    def __get__(self, obj: Any, owner: type) -> Callable:
+        if obj is None:
+            return self.cls_fn.__get__(owner, owner)
+        return self.inst_fn.__get__(obj, owner)
+
+
 def settings_of(study: "Study") -> dict[str, Any]:
     """Everything a resume needs to rebuild the study's settings (journalled at start)."""
     return {"n_trials": study.n_trials, "time_budget": study.time_budget, "trial_timeout": study.trial_timeout,
             "max_epochs": study.max_epochs, "concurrency": study.concurrency, "prefetch": study.prefetch,
             "on_flag": study.on_flag, "resources": study.resources, "max_retries": study.max_retries,
             "on_interrupted": study.on_interrupted, "checkpoint_every": study.checkpoint_every,
-            "keep_paused": study.keep_paused,
+            "keep_paused": study.keep_paused, "lanes": study.lanes,
             "checkpoints": study.store.url, "weights_only": study.store.weights_only}
 
 
@@ -85,7 +99,7 @@ def open_study(study: "Study", progress: bool) -> None:
         study.concurrency = study.concurrency or slots
         study.prefetch = study.concurrency if study.prefetch is None else study.prefetch
         study.optimizer.setup(study.space, study.goal, study.max_epochs, study.concurrency, study.ledger.trials)
-        study._runner = Runner(study.client, uuid.uuid4().hex[:12])
+        study._runner = Runner(study.client, uuid.uuid4().hex[:12], lanes=study.lanes)
         study._driver = Driver(study, study.ledger, study._runner, slots)
         study._t0 = time.time()
         if study._resumed is None:

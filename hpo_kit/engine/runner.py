@@ -11,20 +11,29 @@ result on the event stream as it returns) or its future. The event saves the fet
 the result from the worker, one round trip, which is most of the driver's lag under
 load; the future remains the path for errors and lost workers. Every message carries
 its step's key, and messages of a step that is no longer in flight are dropped.
+
+With ``lanes`` (the study's default) a step is not a Dask task of its own: it is handed to a
+long-running lane task on a worker (:mod:`.lanes`, :mod:`.lane`), and its done event is its
+only result; a lane's end settles the steps it held as lost.
 """
 from __future__ import annotations
 
 import logging
 import queue
 import threading
+import time
 from collections.abc import Callable
 from typing import Any, Protocol
 
-from distributed import Client, Future, as_completed
+from distributed import CancelledError, Client, Future, as_completed
+from distributed.protocol.pickle import dumps
 
 from . import worker as W
 from .deaths import exits_reported
 from .kept import release_study
+from .lanes import KINDS as LANE_KINDS
+from .lanes import PREFIX as LANE_PREFIX
+from .lanes import Lanes
 from .worker import StepResult, StepSpec
 
 log = logging.getLogger(__name__)
@@ -51,9 +60,13 @@ class Runner:
         Names the event topic and the worker-side flags.
     tick
         Seconds between ``on_tick`` calls when nothing happens (timeouts, time budget).
+    lanes
+        Run steps in lane tasks (:mod:`.lanes`) rather than one Dask task each.
     """
 
-    def __init__(self, client: Client, study_id: str, tick: float = 0.25) -> None:
+    CHECK_LANES = 2.0  # seconds between checks that the lanes' workers are still in the cluster
+
+    def __init__(self, client: Client, study_id: str, tick: float = 0.25, lanes: bool = False) -> None:
         self.client = client
         self.study_id = study_id
         self.tick = tick
@@ -69,6 +82,8 @@ class Runner:
         self._ended_lock = threading.Lock()
         self._seq = 0
         self.topic = f"hpo-kit-{study_id}"
+        self._lanes = Lanes(client, study_id) if lanes else None
+        self._lanes_checked = time.monotonic()
         self.exits_reported = exits_reported(client)  # the nannies say why a worker died (engine.deaths)
         client.subscribe_topic(self.topic, lambda ev: self._events.put(("msg", ev[1])))
         self._feeder = threading.Thread(target=self._feed, name="hpo-kit-as-completed", daemon=True)
@@ -78,6 +93,11 @@ class Runner:
     @property
     def in_flight(self) -> int:
         return len(self._specs)
+
+    @property
+    def lanes_live(self) -> int:
+        """Lanes that have said where they run (0 without lanes)."""
+        return 0 if self._lanes is None else sum(1 for lane in self._lanes.lanes.values() if lane.worker)
 
     def specs(self) -> list[StepSpec]:
         return list(self._specs.values())
@@ -90,6 +110,13 @@ class Runner:
         """
         self._seq += 1  # a key per step: a resumed trial must never hit its previous step's result
         key = f"hpo-step-{self.study_id}-{spec.trial_id}-{self._seq}"
+        if self._lanes is not None:
+            if not self._lanes.lanes:  # nobody planned them (a direct user of the runner): one per thread
+                self.plan_lanes(sum(self.client.nthreads().values()), 2, resources)
+            blob = dumps(spec)  # here, so that a step that cannot be sent fails in the caller (the driver)
+            self._specs[key] = spec
+            self._lanes.place(key, blob, near)
+            return key
         place: dict[str, Any] = {"workers": [near], "allow_other_workers": True} if near else {}
         fut = self.client.submit(W.run_step, spec, key=key, pure=False, retries=0, resources=resources, **place)
         self._specs[fut.key] = spec
@@ -98,16 +125,29 @@ class Runner:
         self._added.set()
         return fut.key
 
+    def plan_lanes(self, n: int, depth: int, resources: dict[str, float] | None = None) -> None:
+        """Keep ``n`` lanes of up to ``depth`` steps each (no-op without lanes, or once closing)."""
+        if self._lanes is None or self._closing.is_set():
+            return
+        for fut in self._lanes.plan(n, depth, resources):
+            self._ac.add(fut)
+            self._added.set()
+
     def forget(self, key: str) -> None:
         """Cancel a step and drop it: its later messages and result are ignored."""
         self.cancel(key)
         self._specs.pop(key, None)
         self._futures.pop(key, None)
+        if self._lanes is not None:
+            self._lanes.settled(key)
 
     def cancel(self, key: str) -> None:
+        """Cancel a step that has not started; it settles as cancelled (a started one runs on)."""
         fut = self._futures.get(key)
         if fut is not None:
             fut.cancel()
+        elif self._lanes is not None and key in self._specs and self._lanes.cancel(key):
+            self._events.put(("lost", key, CancelledError(key)))
 
     def signal_stop(self, trial_id: int, attempt: int, reason: str, worker: str | None = None) -> None:
         """Ask this attempt of the trial to stop at its next epoch boundary: on ``worker`` when known
@@ -180,6 +220,8 @@ class Runner:
     def _loop(self, handler: Handler) -> None:
         while not self._stop:
             handler.fill(self)
+            if self._lanes is not None:
+                self._check_lanes(handler)
             if handler.finished() and not self._specs:
                 break
             try:
@@ -215,6 +257,11 @@ class Runner:
                 for one in msg["msgs"]:
                     self._dispatch(handler, "msg", [{**one, "key": msg.get("key")}])
                 return
+            if msg.get("kind") in LANE_KINDS:
+                if self._lanes is not None:
+                    lost, cancelled = self._lanes.on_message(msg)
+                    self._lose(handler, lost + [(k, CancelledError(k)) for k in cancelled])
+                return
             key = msg.get("key")
             if key is not None and key not in self._specs:
                 return  # from a step already settled (or a re-run of one): its result is in
@@ -226,14 +273,40 @@ class Runner:
             fut, result = payload
             if isinstance(result, tuple) and len(result) == 3 and isinstance(result[1], BaseException):
                 result = result[1]  # distributed hands errors back as (type, exception, traceback)
-            self._settle(handler, fut.key, result)
+            if self._lanes is not None and fut.key.startswith(LANE_PREFIX):
+                self._lose(handler, self._lanes.ended(fut.key, result))
+            else:
+                self._settle(handler, fut.key, result)
+        elif kind == "lost":
+            self._settle(handler, payload[0], payload[1])
         elif kind == "call":
             payload[0]()
+
+    def _lose(self, handler: Handler, lost: list[tuple[str, BaseException]]) -> None:
+        for key, exc in lost:
+            self._settle(handler, key, exc)
+
+    def _check_lanes(self, handler: Handler) -> None:
+        """Idle lanes take queued steps back from busy ones (after the handler has filled what it
+        could); every ``CHECK_LANES`` s, lanes whose worker left the cluster lose their steps."""
+        assert self._lanes is not None
+        self._lanes.rebalance()
+        now = time.monotonic()
+        if now - self._lanes_checked < self.CHECK_LANES or not self._lanes.where:
+            return
+        self._lanes_checked = now
+        try:
+            alive = set(self.client.scheduler_info(n_workers=-1)["workers"])
+        except Exception:  # noqa: BLE001 - a scheduler going away is the driver's to report
+            return
+        self._lose(handler, self._lanes.check(alive))
 
     def _settle(self, handler: Handler, key: str, result: StepResult | BaseException) -> None:
         """Hand a step's outcome to the handler once: the first of its done event and its future."""
         spec = self._specs.pop(key, None)
         self._futures.pop(key, None)
+        if self._lanes is not None:
+            self._lanes.settled(key)
         if spec is not None:
             handler.on_done(spec, result)
 
@@ -241,7 +314,7 @@ class Runner:
         while not self._closing.is_set():
             try:
                 for fut in self._ac:
-                    if fut.key not in self._specs:
+                    if fut.key not in self._specs and not fut.key.startswith(LANE_PREFIX):
                         continue  # settled by its "done" event already: no fetch from the worker
                     try:
                         result: Any = fut.result()
@@ -257,6 +330,10 @@ class Runner:
         """Cancel what is in flight, release the trials kept waiting on the workers, stop listening."""
         self._closing.set()
         self._added.set()
+        if self._lanes is not None:
+            self._lanes.close()
+            for lane in self._lanes.lanes.values():
+                lane.future.cancel()
         for fut in list(self._futures.values()):
             fut.cancel()
         try:

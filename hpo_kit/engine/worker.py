@@ -88,7 +88,7 @@ class StepResult:
     kept: bool = False  # it ended at a rung with its trial kept waiting on this worker (engine.kept)
 
 
-def _worker_emit(study: str) -> tuple[Callable[[dict], None], str | None, str | None]:
+def _worker_emit(study: str, key: str | None = None) -> tuple[Callable[[dict], None], str | None, str | None]:
     """The event sender of this task, the worker's address and this task's key.
 
     Every message carries the step's key, so the driver can drop messages of a step it
@@ -101,7 +101,7 @@ def _worker_emit(study: str) -> tuple[Callable[[dict], None], str | None, str | 
     except ValueError:  # not on a worker (direct call in tests)
         return (lambda msg: None), None, None
     try:
-        key = worker.get_current_task()
+        key = key or worker.get_current_task()  # a lane (engine.lane) names the step it runs
     except KeyError:  # not inside a task thread
         key = None
     topic = f"hpo-kit-{study}"
@@ -110,7 +110,7 @@ def _worker_emit(study: str) -> tuple[Callable[[dict], None], str | None, str | 
     return send, worker.address, key
 
 
-def run_step(spec: StepSpec, emit: Callable[[dict], None] | None = None) -> StepResult:
+def run_step(spec: StepSpec, emit: Callable[[dict], None] | None = None, key: str | None = None) -> StepResult:
     """Run one step of a trial on this worker; never raises for trial errors.
 
     The result is returned (the future's value) and also sent ahead as a ``"done"``
@@ -118,8 +118,11 @@ def run_step(spec: StepSpec, emit: Callable[[dict], None] | None = None) -> Step
     while the future's value needs the scheduler's notice and then a fetch from this
     worker. The driver settles the step on whichever arrives first, so the next step is
     submitted one round trip sooner; the future stays the fallback (lost worker, errors).
+    ``key``: the step's own key, where a lane task runs it (:mod:`.lane`); the done event is then
+    the only copy of the result, so a failure to send it raises (the lane reports it).
     """
-    worker_emit, address, key = _worker_emit(spec.study)
+    in_lane = key is not None
+    worker_emit, address, key = _worker_emit(spec.study, key)
     with running(key):  # if the process dies now, its nanny names this step as the one running
         res = _run(spec, emit or worker_emit, address)
     if isinstance(worker_emit, Outbox):
@@ -128,7 +131,8 @@ def run_step(spec: StepSpec, emit: Callable[[dict], None] | None = None) -> Step
         try:
             worker_emit({"kind": "done", "trial": spec.trial_id, "attempt": spec.attempt, "result": dict(vars(res))})
         except Exception:  # noqa: BLE001 - the future still carries the result
-            pass
+            if in_lane:
+                raise
     return res
 
 
