@@ -46,3 +46,27 @@ def test_gpu_fraction_caps_trials_per_worker(journal):
     overlap = max(sum(1 for a, b in spans if a <= t < b) for t, _ in spans)
     assert len(spans) == 12
     assert 2 <= overlap <= 4, f"{overlap} trials overlapped on one GPU"
+
+
+def test_a_worker_killed_on_a_cluster_by_address_loses_only_its_lanes_steps(remote_cluster, journal):
+    """That scheduler re-runs tasks of a dead worker (allowed-failures 3), so the lane that ran there is not
+    failed by Dask: the runner must see the lane come back elsewhere, or its worker leave, and settle the
+    lane's steps itself, or they hang (fails with both of those checks off)."""
+    from distributed import Client
+
+    with Client(remote_cluster, timeout=60) as c:
+        c.wait_for_workers(2, timeout=90)
+        pids = c.run(os.getpid)
+    space = {"x": Real(0, 1), "sleep": Categorical([0.2]), "epochs": Categorical([3])}
+    study = Study(pid_and_sleep, space, metric="loss", n_trials=16, cluster=remote_cluster, journal=journal)
+    study.start()
+    victim = sorted(pids)[0]
+    deadline = time.time() + 60
+    while time.time() < deadline and not any(t.worker == victim and t.status.value == "RUNNING"
+                                             for t in study.trials.values()):
+        time.sleep(0.05)
+    os.kill(pids[victim], signal.SIGKILL)  # its nanny starts a new worker process, at a new address
+    assert study.wait(120), "a step of the dead worker's lane never settled"
+    df = study.results
+    assert len(df) == 16 and (df.status == "COMPLETED").all(), df[["status", "error"]]
+    assert any(t.worker != victim for t in study.trials.values())
