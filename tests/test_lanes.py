@@ -99,3 +99,42 @@ def test_a_queued_lane_step_that_is_cancelled_settles_as_cancelled_and_never_run
     assert isinstance(handler.done[1], CancelledError)
     assert handler.done[0].outcome == handler.done[2].outcome == "completed"
     assert handler.done[2].started < t0 + 30  # the lane went on with the next step
+
+
+def _keep_one(study: str) -> list[int]:
+    """On a worker: keep a (never started) trial of ``study`` waiting, as a step paused at a rung does."""
+    from hpo_kit.engine import kept
+    from hpo_kit.engine.reporter import Reporter
+
+    spec = StepSpec(study=study, trial_id=1, attempt=0, config={}, objective=None, keep=4)
+    reporter = Reporter(spec, lambda msg: None)
+    reporter.held_at = (-1, 0.5)
+    kept.keep(spec, kept.TrialThread(reporter, lambda r: None))
+    return kept.kept(study)
+
+
+def _lanes_here() -> list[str]:
+    from hpo_kit.engine import lane
+
+    return list(lane._LANES)
+
+
+def test_a_lane_whose_task_is_cancelled_releases_the_trials_its_study_kept_there(client):
+    """The study's end tells its lanes without waiting; a lane never told (its driver gone, the message
+    lost) finds its task cancelled and must still free what the study kept waiting in its process."""
+    from hpo_kit.engine import kept
+    from hpo_kit.engine.lane import run_lane
+
+    study = "gone-" + os.urandom(3).hex()
+    where = [sorted(client.scheduler_info()["workers"])[0]]
+    assert client.run(_keep_one, study, workers=where) == {where[0]: [1]}
+    lane = client.submit(run_lane, study, key=f"hpo-lane-{study}-0", workers=where, pure=False)
+    deadline = time.monotonic() + 60
+    while lane.key not in client.run(_lanes_here, workers=where)[where[0]]:
+        assert time.monotonic() < deadline, "the lane never started"
+        time.sleep(0.05)
+    lane.cancel()
+    deadline = time.monotonic() + 30
+    while client.run(kept.kept, study, workers=where)[where[0]]:
+        assert time.monotonic() < deadline, "the cancelled lane left its study's kept trial waiting"
+        time.sleep(0.05)

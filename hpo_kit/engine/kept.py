@@ -135,6 +135,11 @@ def release(study: str, trial_id: int) -> None:
 
 async def release_study(study: str) -> int:
     """Release every kept trial of ``study`` on this worker (``Client.run`` at the study's end); how many."""
+    return release_all(study)
+
+
+def release_all(study: str) -> int:
+    """Release every kept trial of ``study`` in this process (its lanes' end, :mod:`.lane`); how many."""
     with _LOCK:
         mine = [k for k in _KEPT if k[0] == study]
         threads = [_KEPT.pop(k) for k in mine]

@@ -10,7 +10,8 @@ inbox as soon as the last returns, with no Dask task in between. Its results tra
 as the step's ``"done"`` event; the runner's side is :mod:`.lanes`.
 
 A lane ends when the driver closes it (``None`` in its inbox, after what is queued), or when
-its task is cancelled or released (the client went away), which it checks whenever it is idle.
+its task is cancelled or released (the client went away), which it checks whenever it is idle;
+as it ends it releases the study's trials kept waiting in its process (:mod:`.kept`).
 A step handed to a lane that has ended is sent back (a ``"lane-gone"`` event); a queued step
 can be taken back (:func:`lane_withdraw`) so that an idle lane runs it instead.
 """
@@ -24,6 +25,8 @@ from collections import deque
 from typing import Any
 
 from distributed.protocol.pickle import loads
+
+from .kept import release_all
 
 LANE_POLL = 0.5  # seconds an idle lane waits before it checks whether its task is still wanted
 
@@ -105,6 +108,9 @@ def run_lane(study: str) -> int:
         _LANES.pop(key, None)
         for item in inbox.close():  # handed over as it ended: back to the runner, unrun
             worker.log_event(topic, {"kind": "lane-gone", "lane": key, "key": item[0]})
+        # A lane ends with its study (closed, or its task cancelled or released by a client gone):
+        # the study's trials kept waiting in this process can never be resumed.
+        release_all(study)
     return ran
 
 

@@ -30,7 +30,7 @@ from typing import Any
 from distributed import CancelledError, Client, Future
 from distributed.scheduler import KilledWorker
 
-from .lane import lane_close, lane_put, lane_withdraw, run_lane
+from .lane import lane_put, lane_withdraw, run_lane
 
 log = logging.getLogger(__name__)
 
@@ -231,15 +231,6 @@ class Lanes:
             self.where.pop(step, None)
         lane.steps = []
         return lost
-
-    def close(self) -> None:
-        """Close every lane after what it holds; cancel lanes that never started."""
-        keys = list(self.lanes)
-        if keys:
-            try:
-                self.client.run(lane_close, keys, wait=False, on_error="ignore")
-            except Exception:  # noqa: BLE001 - a closing cluster: the lanes end with their processes
-                pass
 
 
 class LaneStepError(RuntimeError):
