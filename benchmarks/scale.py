@@ -36,7 +36,9 @@ epochs of 0.5-2 s), ``max_epochs`` 27 (rungs 1/3/9/27). A *decision* is one
   end*: decisions / the whole ``simulate`` call (the simulator's and the ledger's work included).
 - *us/decision at 1k, 5k, 10k*: the policy's CPU time per decision while the study held
   1,000-1,999, 5,000-5,999 and 9,000-9,999 trials (the decisions after the last trial started,
-  drain only, are not in a window); *growth* = 10k / 1k (flat: <= 1.5x).
+  drain only, are not in a window), the median over the window's 100-trial buckets; *growth* =
+  10k / 1k (flat: <= 1.5x). Each setting runs ``--reps`` times (default 3), interleaved, the
+  same seeded study each time; the table shows the medians, and each repetition's growth.
 - When the simulator has ``decision_time=True`` (policy CPU time counted on the virtual
   clock) it is used, and its ``decision_seconds`` and the utilisation it leaves are shown.
 
@@ -233,6 +235,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--trials", type=int, default=10_000, help="sim: trials per run")
     parser.add_argument("--max-epochs", type=int, default=27, help="sim: epochs of a full trial")
     parser.add_argument("--policies", default=",".join(POLICIES), help=f"sim: comma-separated, of {POLICIES}")
+    parser.add_argument("--reps", type=int, default=3, help="sim: interleaved repetitions of each setting")
     parser.add_argument("--profile", choices=POLICIES, help="sim: cProfile this policy at the widest setting")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--smoke", action="store_true", help="tiniest sizes of both parts (CI)")
@@ -252,14 +255,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.smoke:
         print(real([1], 3, 0.01, 0.02, args.seed, False, False, args.mb_per_worker, log))
         print()
-        print(sim(["random", "asha"], [4], 60, 9, args.seed, log))
+        print(sim(["random", "asha"], [4], 60, 9, args.seed, log, reps=1))
         return 0
     if args.part in ("real", "both"):
         print(real(widths("32,64"), args.per_worker, args.low, args.high, args.seed, args.bare, args.tasks,
                    args.mb_per_worker, log))
         print()
     if args.part in ("sim", "both"):
-        print(sim(policies, widths("25,100,500"), args.trials, args.max_epochs, args.seed, log))
+        print(sim(policies, widths("25,100,500"), args.trials, args.max_epochs, args.seed, log, args.reps))
         if args.profile:
             print()
             print(profile(args.profile, max(widths("25,100,500")), args.trials, args.max_epochs, args.seed))

@@ -10,6 +10,7 @@ import io
 import math
 import os
 import pstats
+import statistics
 import time
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -64,7 +65,7 @@ class Timed:
     a background refit thread's work is not the loop's); ``wall`` is wall time.
     """
 
-    def __init__(self, policy: Any, bucket: int = 1000) -> None:
+    def __init__(self, policy: Any, bucket: int = 100) -> None:
         self.policy, self.bucket = policy, bucket
         self.seconds: dict[int, float] = {}
         self.decisions: dict[int, int] = {}
@@ -98,10 +99,14 @@ class Timed:
         return sum(self.decisions.values())
 
     def per_decision(self, lo: int, hi: int) -> float | None:
-        """Mean policy seconds per decision while the study held ``lo <= trials < hi``."""
-        ks = [k for k in self.decisions if lo <= k * self.bucket < hi]
-        d = sum(self.decisions[k] for k in ks)
-        return sum(self.seconds.get(k, 0.0) for k in ks) / d if d else None
+        """Policy seconds per decision while the study held ``lo <= trials < hi``.
+
+        The median over the window's buckets of each bucket's mean: one garbage collection or a
+        burst from a neighbour on a shared machine moves one bucket, a cost that grows with the
+        study moves them all.
+        """
+        per = [self.seconds.get(k, 0.0) / n for k, n in self.decisions.items() if lo <= k * self.bucket < hi and n]
+        return statistics.median(per) if per else None
 
 
 def sim_one(policy_name: str, workers: int, trials: int, max_epochs: int, seed: int) -> dict[str, Any]:
@@ -130,31 +135,48 @@ def sim_one(policy_name: str, workers: int, trials: int, max_epochs: int, seed: 
             "sim_decisions": getattr(res, "decisions", None)}
 
 
+def _median_of(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    """One row from repetitions of the same (deterministic) study: medians of the timings."""
+    r = dict(runs[0], reps=len(runs))
+    for key in ("rate", "rate_wall", "e2e", "wall_s"):
+        r[key] = statistics.median(x[key] for x in runs)
+    r["per"] = {lo: statistics.median(v) if (v := [x["per"][lo] for x in runs if x["per"][lo]]) else None
+                for lo, _ in WINDOWS}
+    first, last = r["per"][WINDOWS[0][0]], r["per"][WINDOWS[-1][0]]
+    r["growth"] = last / first if first and last else None
+    each = [x["growth"] for x in runs if x["growth"] is not None]
+    r["growth_range"] = f"{min(each):.2f}-{max(each):.2f}" if each else "-"
+    return r
+
+
 def sim(policies: Sequence[str], widths: Sequence[int], trials: int, max_epochs: int, seed: int,
-        log: Callable[[str], None]) -> str:
+        log: Callable[[str], None], reps: int = 3) -> str:
     load0 = load_text()
-    rows = []
-    for p in policies:
-        for w in widths:
-            r = sim_one(p, w, trials, max_epochs, seed)
-            rows.append(r)
-            log(f"  {p:9} {w:4} workers: {r['rate']:9.0f} decisions/s CPU, {r['rate_wall']:9.0f} wall "
-                f"(end to end {r['e2e']:7.0f}/s) "
-                f"growth {_f(r['growth'], '.2f')}x, {r['wall_s']:.1f} s")
+    runs: dict[tuple[str, int], list[dict[str, Any]]] = {}
+    for rep in range(reps):  # interleaved: a burst of load on a shared machine hits one repetition of a setting
+        for p in policies:
+            for w in widths:
+                r = sim_one(p, w, trials, max_epochs, seed)
+                runs.setdefault((p, w), []).append(r)
+                log(f"  rep {rep + 1}/{reps} {p:9} {w:4} workers: {r['rate']:9.0f} decisions/s CPU, "
+                    f"{r['rate_wall']:9.0f} wall (end to end {r['e2e']:7.0f}/s) "
+                    f"growth {_f(r['growth'], '.2f')}x, {r['wall_s']:.1f} s")
+    rows = [_median_of(v) for v in runs.values()]
     dt = any(r["decision_time"] for r in rows)
     head = ["policy", "workers", "trials", "decisions", "decisions/s CPU", "wall", "end to end /s",
             "us/decision 1k", "5k", "10k",
-            "growth 10k/1k", "sim util"] + (["decision s (sim)"] if dt else []) + ["run s"]
+            "growth 10k/1k", "(each rep)", "sim util"] + (["decision s (sim)"] if dt else []) + ["run s"]
     table = []
     for r in rows:
         line = [r["policy"], str(r["workers"]), str(r["trials"]), str(r["decisions"]), f"{r['rate']:.0f}",
                 f"{r['rate_wall']:.0f}", f"{r['e2e']:.0f}", *(_f(r["per"][lo] and 1e6 * r["per"][lo], ".0f") for lo, _ in WINDOWS),
-                _f(r["growth"], ".2f"), f"{r['util']:.1%}"]
+                _f(r["growth"], ".2f"), r["growth_range"], f"{r['util']:.1%}"]
         if dt:
             line.append(_f(r["decision_seconds"], ".2f"))
         line.append(f"{r['wall_s']:.1f}")
         table.append(line)
-    out = [f"policies on the simulator: {trials} trials, max_epochs {max_epochs}, eta 3; policy time = suggest + "
+    out = [f"policies on the simulator: {trials} trials, max_epochs {max_epochs}, eta 3; medians of {reps} "
+           f"interleaved repetitions of the same seeded study; policy time = suggest + "
            f"on_report + on_result, a decision = one suggest"
            + ("; decision_time=True (policy CPU on the virtual clock)" if dt else "; simulator without decision_time"),
            _grid(head, table), "", f"before: {load0}; after: {load_text()}", "goals (the widest setting):"]
