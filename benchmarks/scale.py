@@ -156,11 +156,12 @@ def real_one(workers: int, per_worker: int, low: float, high: float, seed: int, 
             trials = list(study.trials.values())
             busy = sum(t.reports[-1]["metrics"]["busy"] for t in trials if t.reports)
             first = min((t.started for t in trials if t.started), default=w1) - w1
-            row.update({f"{tag}wall_s": wall, f"{tag}util": busy / (workers * wall), f"{tag}cpu_ms": 1e3 * cpu / n,
+            util, cpu_ms = busy / (workers * wall), 1e3 * cpu / n
+            row.update({f"{tag}wall_s": wall, f"{tag}util": util, f"{tag}cpu_ms": cpu_ms,
                         f"{tag}first_s": first, f"{tag}done": sum(1 for t in trials if t.reports),
                         f"{tag}queue": getattr(study._driver, "capacity", None)})
-            log(f"  hpo_kit {workers} workers{'' if lanes else ', lanes=False'}: util {busy / (workers * wall):.1%} "
-                f"(ceiling {row['ceiling']:.1%}) wall {wall:.1f} s driver CPU {1e3 * cpu / n:.2f} ms/trial, "
+            log(f"  hpo_kit {workers} workers{'' if lanes else ', lanes=False'}: util {util:.1%} "
+                f"(ceiling {row['ceiling']:.1%}) wall {wall:.1f} s driver CPU {cpu_ms:.2f} ms/trial, "
                 f"first trial started after {first:.2f} s")
         if bare:
             quiet(client)

@@ -340,9 +340,8 @@ class Runner:
         except Exception:  # noqa: BLE001 - a closing cluster: its processes end, and their threads with them
             pass
         self._ac.clear()  # the feeder's wait ends now, not when the lanes' cancellation comes back
-        wake = getattr(self._ac, "thread_condition", threading.Condition())
-        with wake:
-            wake.notify_all()
+        with self._ac.thread_condition:  # nor at its next 0.1-s poll
+            self._ac.thread_condition.notify_all()
         try:
             self.client.unsubscribe_topic(self.topic)
         except Exception:  # noqa: BLE001 - the client may already be closing
