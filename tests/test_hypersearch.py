@@ -348,3 +348,102 @@ def test_inherited_dimensions_are_copied_from_the_best():
     assert any(t.config["lr"] != res.trials[t.parent].config["lr"] for t in children)
     with pytest.raises(ValueError, match="inherit"):
         Hypersearch(inherit=("depth",)).setup(space, Goal("loss"), 9, 2)
+
+
+# -- a Hypersearch a user can trust --------------------------------------------------------------------
+class CopiesFail(Fingerprinted):
+    """As Fingerprinted, but a trial started from another trial's weights fails in its first epoch."""
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"w": self.w.clone(), "lr": self.lr}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.w, self.copied = state["w"].clone(), state["lr"] != self.lr  # its own checkpoint: same lr
+
+    def train_epoch(self, epoch: int) -> dict[str, float]:
+        if getattr(self, "copied", False):
+            raise RuntimeError("this copy cannot train")
+        return super().train_epoch(epoch)
+
+
+def test_final_ensemble_leaves_out_failed_members_and_names_them(tmp_path):
+    import cloudpickle
+
+    from hpo_kit.ensemble import MissingMembers
+
+    cloudpickle.register_pickle_by_value(sys.modules[__name__])
+    space = Space({"lr": Real(1e-3, 5e-2, log=True), "steps": Integer(1, 3)})
+    opt = Hypersearch(S=3, m=2, seed=0)
+    study = Study(CopiesFail, space, metric="val_loss", optimizer=opt, max_epochs=2, n_workers=2, max_retries=0,
+                  journal=tmp_path / "hs.jsonl", checkpoints=CheckpointStore(str(tmp_path / "ckpt"), keep=100))
+    study.run(progress=False)
+    h, *children = opt.final_population()
+    assert len(children) == 2 and all(study.trials[c].status is TrialStatus.FAILED for c in children)
+    with pytest.warns(MissingMembers) as record:
+        ensemble = final_ensemble(study)
+    message = str(record[0].message)
+    assert all(f"trial {c}: FAILED" in message for c in children) and "cannot train" in message
+    assert ensemble.members == [h] and set(ensemble.skipped) == set(children)
+    assert ensemble.best.w.shape == (4,)
+    with pytest.raises(ValueError, match="no member has weights"):
+        final_ensemble(study, members=children)
+
+
+def test_function_objective_is_refused_where_weights_must_flow():
+    from hpo_kit.inherit import check_objective
+    from hpo_kit.optimizers import ASHA
+
+    def objective(config, reporter):
+        reporter.report(epoch=1, val_loss=1.0)
+
+    with pytest.raises(TypeError, match=r"'objective' is a function.*Trainable"):
+        check_objective(objective, Hypersearch())
+    check_objective(Fingerprinted, Hypersearch())  # a Trainable: fine
+    check_objective(objective, ASHA())  # ASHA copies no weights between trials
+
+
+def _torch_error(parent: dict, child: dict) -> BaseException:
+    """The error torch raises when ``child``'s model and optimizer take ``parent``'s state."""
+    import torch
+
+    def build(config):
+        torch.manual_seed(0)
+        model = torch.nn.Sequential(torch.nn.Linear(3, config["width"]), torch.nn.ReLU(),
+                                    torch.nn.Linear(config["width"], 1))
+        make = {"adam": torch.optim.Adam, "sgd": lambda p, lr: torch.optim.SGD(p, lr=lr, momentum=0.9)}
+        return model, make[config["optimizer"]](model.parameters(), lr=config["lr"])
+
+    def step(model, opt):
+        opt.zero_grad()
+        model(torch.ones(2, 3)).sum().backward()
+        opt.step()
+
+    model, opt = build(parent)
+    step(model, opt)
+    state = {"model": model.state_dict(), "opt": opt.state_dict()}
+    model, opt = build(child)
+    try:
+        model.load_state_dict(state["model"])
+        opt.load_state_dict(state["opt"])
+        step(model, opt)  # the first epoch after the copy
+    except Exception as exc:  # noqa: BLE001 - the error under test
+        return exc
+    raise AssertionError("the state fitted")
+
+
+@pytest.mark.parametrize("change, culprit", [({"optimizer": "sgd"}, "optimizer"), ({"width": 16}, "width")])
+def test_a_state_that_does_not_fit_names_the_dimensions_to_inherit(change, culprit):
+    from hpo_kit.inherit import InheritError, explain_load_error
+
+    parent = {"optimizer": "adam", "width": 8, "lr": 0.01}
+    child = {**parent, **change, "lr": 0.02}
+    exc = _torch_error(parent, child)
+    err = explain_load_error(exc, child, parent, trial_id=7, parent_id=3)
+    assert isinstance(err, InheritError) and err.dimensions == (culprit,)  # lr changed too, but is a float
+    text = str(err)
+    assert f"inherit=('{culprit}',)" in text and "trial 7" in text and "trial 3" in text
+    assert type(exc).__name__ in text and f"{culprit}: {parent[culprit]!r} -> {child[culprit]!r}" in text
+    only_floats = explain_load_error(KeyError("x"), {"lr": 0.1}, {"lr": 0.2})
+    assert only_floats.dimensions == ("lr",)
+    same = explain_load_error(KeyError("x"), parent, parent)
+    assert same.dimensions == () and "equals the parent's" in str(same)

@@ -47,6 +47,13 @@ Choices where the seed is silent:
   (width, depth, activation) must not move: list them in ``inherit`` and they are copied
   from ``h`` unchanged (``Hypersearch(inherit=("width", "depth"))``); the space may then
   still sample them freely in the first session.
+* Weights flow only between :class:`~hpo_kit.Trainable` trials: Hypersearch declares
+  ``copies_weights = True`` and :func:`hpo_kit.inherit.check_objective` refuses a function-form
+  objective with it (a ``TypeError`` at ``Study(...)``: every copy would train from scratch).
+  A copy whose configuration does not fit ``h``'s state (a changed width, or ``optimizer``
+  adam -> sgd: torch's bare ``KeyError: 'momentum'``) fails with an
+  :class:`~hpo_kit.inherit.InheritError` naming the dimensions to put in ``inherit``
+  (:func:`hpo_kit.inherit.explain_load_error`, called where the worker loads the state).
 * :meth:`Hypersearch.restore` rebuilds the sessions from the trials' parents (in id order)
   and takes every configuration from the journal (``t.config``), never from a replayed
   generator; rank facts come from the ledger's trials, skipping discarded ones.
@@ -133,6 +140,9 @@ class Hypersearch(Scheduler):
     """
 
     name = "hypersearch"
+    #: New trials start from another trial's weights: the objective must be a Trainable
+    #: (:func:`hpo_kit.inherit.check_objective`).
+    copies_weights = True
 
     def __init__(self, S: int | None = None, m: int = 3, max_epochs: int | None = None,  # noqa: N803 - the paper's names
                  sigma: float | Mapping[str, float] = 0.1, p_categorical: float = 0.25, categorical: str = "shift",
