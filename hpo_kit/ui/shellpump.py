@@ -22,6 +22,16 @@ of a time slice; before the wait gives the socket back it reads it empty
 (:meth:`ShellPump.release`), so no message is left behind a wake-up that the kernel's
 loop will never see.
 
+Each comm message handled here is wrapped in the ``status`` messages that ipykernel's own
+``dispatch_shell`` sends around every shell message: *busy*, then *idle*, both with the
+comm message as their parent. The browser needs them: ipywidgets sends a model's next
+update only once the kernel said *idle* for its last one, so without them every box sent
+its first edit and never another. Where a cell is running (the wait, or an async cell),
+*busy* is then said again for that cell, so the kernel's indicator does not read idle
+while it still runs. ``dispatch_shell`` itself is not called: it catches a
+``KeyboardInterrupt`` raised in a handler ("KeyboardInterrupt caught in kernel"), and an
+interrupt that lands while a click is handled must still end the waiting cell.
+
 It relies on ipykernel's internals (``shell_channel_thread.manager``,
 ``shell_handlers``, ``shell_main``, pyzmq's ``ZMQStream``), checked in
 :meth:`ShellPump.for_kernel`; a kernel without them gets ``None`` and a plain wait.
@@ -30,6 +40,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import sys
 from typing import Any
 
 log = logging.getLogger(__name__)
@@ -51,7 +62,7 @@ class ShellPump:
         manager = getattr(getattr(kernel, "shell_channel_thread", None), "manager", None)
         pair = getattr(manager, "_shell_channel_to_main", None)
         socket = getattr(pair, "to_socket", None)
-        needed = ("shell_main", "shell_handlers", "session", "set_parent", "get_parent", "io_loop")
+        needed = ("shell_main", "shell_handlers", "session", "set_parent", "get_parent", "io_loop", "_publish_status")
         if socket is None or not all(hasattr(kernel, name) for name in needed):
             return None
         return cls(kernel, socket)
@@ -125,18 +136,33 @@ class ShellPump:
             return None
 
     def _handle(self, raw: list[Any]) -> None:
+        """Handle one comm message as ``dispatch_shell`` would: status busy, the handler, status idle."""
         kernel = self.kernel
         parent = kernel.get_parent("shell")
         ident = kernel._get_shell_context_var(kernel._shell_parent_ident) \
             if hasattr(kernel, "_get_shell_context_var") else getattr(kernel, "_parent_ident", {}).get("shell")
+        msg = None
         try:
             idents, frames = kernel.session.feed_identities(raw, copy=False)
             msg = kernel.session.deserialize(frames, content=True, copy=False)
             kernel.set_parent(idents, msg, channel="shell")  # output of the callback goes where it belongs
+            kernel._publish_status("busy", "shell", parent=msg)
             handler = kernel.shell_handlers.get(msg["header"]["msg_type"])
             if handler is not None:
                 handler(None, idents, msg)
         except Exception:  # noqa: BLE001 - a widget callback's error must not end the wait
             log.exception("hpo_kit: a widget message failed while the cell waited")
         finally:
+            if msg is not None:  # also after an interrupt: the browser must not wait for this idle forever
+                for stream in (sys.stdout, sys.stderr):  # the handler's output before its idle, as the kernel does
+                    if stream is not None:
+                        stream.flush()
+                kernel._publish_status("idle", "shell", parent=msg)
             kernel.set_parent(ident, parent, channel="shell")  # back to the blocked cell's output
+            if msg is not None and parent and self._cell_running():
+                kernel._publish_status("busy", "shell", parent=parent)  # that cell still runs
+
+    def _cell_running(self) -> bool:
+        """True while a cell holds the main shell (its lock taken): the wait, or an async cell awaiting."""
+        lock = getattr(self.kernel, "_main_asyncio_lock", None)
+        return bool(lock is not None and lock.locked())
