@@ -141,3 +141,55 @@ def test_defaults_and_the_authors_settings_are_one_argument_apart():
     assert (a.thresholds.max_zero, a.thresholds.min_cv, a.thresholds.slow_ratio) == (0.5, 1e-4, 1.0)
     assert a.thresholds == Thresholds.authors() and Diagnosis.authors(slow_ratio=2.0).thresholds.slow_ratio == 2.0
     assert Diagnosis.authors(indicators=["PLC"]).indicators == ("PLC",)
+
+
+# -- the random-flag control ---------------------------------------------------------------------
+def test_top_half_ranks_final_values_best_first():
+    from hpo_kit.bench.quality import top_half
+
+    assert top_half(quality_table()) == {4, 0, 1}  # 0.96, 0.95, 0.7 of five rows (ceil(5/2) = 3)
+    table = Table([row(0, [0.2]), row(1, [math.nan]), row(2, [0.1]), row(3, [0.3])], "val_acc", "min", 1)
+    assert top_half(table) == {2, 0}  # to minimise; NaN ranks last
+
+
+def test_random_flags_deal_the_same_epochs_to_random_trials():
+    from hpo_kit import Trial
+    from hpo_kit.bench.control import RANDOM, RandomFlags, random_flags
+
+    trials = {i: Trial(id=i, config={}, status=TrialStatus.STOPPED if i % 3 == 0 else TrialStatus.COMPLETED,
+                       flags=[{"indicator": "PLC", "epoch": 2 + i}] if i % 3 == 0 else [])
+              for i in range(30)}  # 10 flag-stopped trials at epochs 2, 5, ..., 29
+    epochs = sorted(2 + i for i in range(0, 30, 3))
+    draws = [RandomFlags.like(trials, seed) for seed in range(3)]
+    for ctrl in draws:
+        assert sorted(ctrl.schedule.values()) == epochs and set(ctrl.schedule) <= set(trials)
+    assert draws[0].schedule == RandomFlags.like(trials, 0).schedule  # seeded
+    assert draws[0].schedule != draws[1].schedule
+    tid, at = next(iter(draws[0].schedule.items()))
+    t = Trial(id=tid, config={}, status=TrialStatus.RUNNING)
+    for e in range(1, at + 2):
+        t.reports.append({"epoch": e, "metrics": {}})
+        f = draws[0].check(t, {tid: t}, 40)
+        assert (f is not None) == (e == at), e
+        if f is not None:
+            assert f.indicator == RANDOM and f.epoch == at
+            t.flags.append(f.to_dict())
+    flags = {i: ({"epoch": 2 + i} if i % 3 == 0 else None) for i in range(30)}
+    dealt = random_flags(flags, seed=1)
+    assert sorted(f["epoch"] for f in dealt.values() if f) == epochs and set(dealt) == set(flags)
+    assert dealt != random_flags(flags, seed=2)
+
+
+def test_paired_control_stops_as_many_trials_at_the_same_epochs():
+    table = Table([row(i, [0.1] * 3 if i % 2 else [0.5, 0.7, 0.5 + i / 100]) for i in range(8)], "val_acc", "max", 3,
+                  Space({"x": Categorical(list(range(8)))}))
+    from hpo_kit.optimizers import FIFO, RandomSearch
+
+    runs = paired(table, lambda s: FIFO(RandomSearch(seed=s)), FlagsBad, range(3), truth(table), n_workers=2,
+                  n_trials=16, control=True)
+    for r in runs:
+        assert r["control"]["flag_stopped"] == r["diag"]["flag_stopped"] > 0
+        assert r["diag"]["flag_stopped_top_half"] == 0 and r["diag"]["top_half"] > 0  # the oracle stops only bad rows
+        assert {"control_tsba", "control_hit", "control_gain"} <= set(r)
+    # chance stops rows of the top half too; the oracle never does
+    assert sum(r["control"]["flag_stopped_top_half"] for r in runs) > 0

@@ -23,6 +23,11 @@ search, the trials that had run by then, as in the live study). The first findin
 ``on_flag="stop"`` study would have stopped the trial. Per indicator, a monitor with only that
 indicator is used, so each indicator's own first epoch is known.
 
+A second, rank-based ground truth, :func:`top_half`: the rows whose final value is in the
+better half of the table (issue 27's "good"); a replayed arm counts the trials of those rows it
+started and stopped (``top_half`` / ``flag_stopped_top_half`` in :func:`arm_stats`), so a
+monitor's "good trials stopped" is printed as both counts.
+
 Quality (:func:`flag_quality`): precision (flagged trials that end bad, over flagged),
 recall (flagged over ending bad), the share of good configurations flagged (the false alarms
 that cost a study its good trials), the median first-flag epoch, and the share of the bad
@@ -68,6 +73,18 @@ def truth(table: Table, good: float | None = None, bad: float | None = None) -> 
         is_good, is_bad = (lambda v: v <= good), (lambda v: v > bad)
     return {rid: (BAD if not math.isfinite(v) or is_bad(v) else GOOD if is_good(v) else MID)
             for rid, v in final.items()}
+
+
+def top_half(table: Table) -> set[int]:
+    """Ids of the complete rows whose final ``metric`` (at ``max_epochs``) is in the better half.
+
+    Rows are ranked best first (non-finite last, ties by id); the first ``ceil(n / 2)`` are the top half.
+    """
+    full = table.complete()
+    final = {r.id: r.values(table.metric)[table.max_epochs - 1] for r in full.rows}
+    sign = -1.0 if table.mode == "max" else 1.0
+    ranked = sorted(final, key=lambda rid: (0, sign * final[rid], rid) if math.isfinite(final[rid]) else (1, 0.0, rid))
+    return set(ranked[:(len(ranked) + 1) // 2])
 
 
 def _trial(row: Any, tid: int, epochs: int | None = None) -> Trial:
@@ -184,33 +201,56 @@ def interval(values: Sequence[float], level: float = 0.95, n_boot: int = 2000,
     return float(np.median(x)), float(lo), float(hi)
 
 
-def arm_stats(table: Table, res: Any, labels: Mapping[int, str]) -> dict[str, Any]:
-    """Counts of one replayed search: trials started, completed, stopped, best score, stopped-good."""
+def arm_stats(table: Table, res: Any, labels: Mapping[int, str], top: set[int] | None = None) -> dict[str, Any]:
+    """Counts of one replayed search: trials started, completed, stopped, best score, stopped-good.
+
+    ``flag_stopped_good``: flag-stopped trials whose row ends good by ``labels``; with ``top``
+    (:func:`top_half`), ``top_half`` is the trials started whose row is in it and
+    ``flag_stopped_top_half`` the flag-stopped ones among them.
+    """
     from .replay import row_of
 
     trials = list(res.trials.values())
     goal = table.goal
     scores = [s for s in (t.score(goal) for t in trials) if s is not None]
     stopped = [t for t in trials if t.status is TrialStatus.STOPPED and t.flags]
-    return {"trials": len(trials), "completed": sum(t.status is TrialStatus.COMPLETED for t in trials),
-            "stopped": sum(t.status is TrialStatus.STOPPED for t in trials),
-            "flag_stopped": len(stopped),
-            "flag_stopped_good": sum(labels.get(row_of(table, t).id) == GOOD for t in stopped),
-            "best": (max(scores) if goal.mode == "max" else min(scores)) if scores else math.nan}
+    out = {"trials": len(trials), "completed": sum(t.status is TrialStatus.COMPLETED for t in trials),
+           "stopped": sum(t.status is TrialStatus.STOPPED for t in trials),
+           "flag_stopped": len(stopped),
+           "flag_stopped_good": sum(labels.get(row_of(table, t).id) == GOOD for t in stopped),
+           "best": (max(scores) if goal.mode == "max" else min(scores)) if scores else math.nan}
+    if top is not None:
+        out["top_half"] = sum(row_of(table, t).id in top for t in trials)
+        out["flag_stopped_top_half"] = sum(row_of(table, t).id in top for t in stopped)
+    return out
 
 
 def paired(table: Table, make_policy: Callable[[int], Any], make_monitor: Callable[[], Any], seeds: Iterable[int],
-           labels: Mapping[int, str], cache: dict[int, Any] | None = None, **replay_kw: Any) -> list[dict[str, Any]]:
+           labels: Mapping[int, str], cache: dict[int, Any] | None = None, control: bool = False,
+           **replay_kw: Any) -> list[dict[str, Any]]:
     """Per seed: the same policy without and with the monitor (``on_flag="stop"``) on ``table``.
 
     ``cache`` (seed -> baseline result) reuses baseline arms across calls with the same policy and
-    ``replay_kw`` (e.g. when several monitors are compared).
+    ``replay_kw`` (e.g. when several monitors are compared). ``control=True`` adds a third arm, the
+    random-flag control (:class:`~hpo_kit.bench.control.RandomFlags` ``.like`` the monitored arm:
+    as many stops at the same epochs, on trial ids drawn with the seed).
 
-    Returns one dict per seed: ``base`` and ``diag`` (:func:`arm_stats`), ``hit`` (top-10 hit ratio
-    of the monitored arm's trials pooled with the baseline's), ``gain`` (top-10 gain) and ``tsba``.
+    Returns one dict per seed: ``base`` and ``diag`` (:func:`arm_stats`, with the :func:`top_half`
+    counts), ``hit`` (top-10 hit ratio of the monitored arm's trials pooled with the baseline's),
+    ``gain`` (top-10 gain) and ``tsba``; with ``control``, ``control`` (its arm stats) and
+    ``control_hit``, ``control_gain``, ``control_tsba`` (each against the same baseline).
     """
     from ..metrics import top_k_gain, top_k_hit_ratio, tsba
+    from .control import RandomFlags
     from .replay import replay
+
+    top = top_half(table)
+    kw = {"metric": table.metric, "mode": table.mode}
+
+    def against(arm: Any, base: Any, prefix: str = "") -> dict[str, float]:
+        return {f"{prefix}hit": top_k_hit_ratio(arm.trials, base.trials, k=10, **kw),
+                f"{prefix}gain": top_k_gain(arm.trials, base.trials, k=10, **kw),
+                f"{prefix}tsba": tsba(arm.trials, base.trials, method_start=0.0, baseline_start=0.0, **kw)}
 
     out = []
     for seed in seeds:
@@ -220,10 +260,11 @@ def paired(table: Table, make_policy: Callable[[int], Any], make_monitor: Callab
             if cache is not None:
                 cache[seed] = base
         diag = replay(table, make_policy(seed), monitor=make_monitor(), on_flag="stop", **replay_kw)
-        kw = {"metric": table.metric, "mode": table.mode}
-        out.append({"seed": seed, "base": arm_stats(table, base, labels), "diag": arm_stats(table, diag, labels),
-                    "hit": top_k_hit_ratio(diag.trials, base.trials, k=10, **kw),
-                    "gain": top_k_gain(diag.trials, base.trials, k=10, **kw),
-                    "tsba": tsba(diag.trials, base.trials, method_start=0.0, baseline_start=0.0, **kw),
-                    "decision_seconds": (base.decision_seconds, diag.decision_seconds)})
+        one = {"seed": seed, "base": arm_stats(table, base, labels, top), "diag": arm_stats(table, diag, labels, top),
+               **against(diag, base), "decision_seconds": (base.decision_seconds, diag.decision_seconds)}
+        if control:
+            ctrl = replay(table, make_policy(seed), monitor=RandomFlags.like(diag.trials, seed), on_flag="stop",
+                          **replay_kw)
+            one.update(control=arm_stats(table, ctrl, labels, top), **against(ctrl, base, "control_"))
+        out.append(one)
     return out
