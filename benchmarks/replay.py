@@ -37,6 +37,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
 
 from hpo_kit import Diagnosis  # noqa: E402
 from hpo_kit.bench import Table  # noqa: E402
+from hpo_kit.bench.control import random_flags  # noqa: E402
 from hpo_kit.bench.quality import BAD, GOOD, MID, first_flags, flag_quality, interval, paired, truth  # noqa: E402
 from hpo_kit.bench.replay import full_trial_seconds, replay  # noqa: E402
 from hpo_kit.diagnosis.indicators import INDICATORS  # noqa: E402
@@ -113,11 +114,11 @@ def _table(path: str) -> Table:
 
 
 def _paired_job(path: str, search: str, settings: list[str], seed: int, kw: dict[str, Any]) -> dict[str, Any]:
-    """One seed: the baseline once, then one monitored arm per setting."""
+    """One seed: the baseline once, then per setting a monitored arm and its random-flag control."""
     table = _table(path)
     labels, cache = truth(table), {}
     return {name: paired(table, lambda s: make_search(search, s), MONITORS[name], [seed], labels, cache=cache,
-                         **kw)[0] for name in settings}
+                         control=True, **kw)[0] for name in settings}
 
 
 def _run_jobs(jobs: int, fn: Any, arglists: list[tuple]) -> list[Any]:
@@ -140,10 +141,31 @@ def quality_rows(table: Table, labels: dict[int, str], make: Any) -> list[list[A
             if name != "overall":
                 d.indicators = (name,)
             return d
-        q = flag_quality(table, first_flags(table, mk), labels, name)
+        flags = first_flags(table, mk)
+        q = flag_quality(table, flags, labels, name)
         rows.append([name, q.flagged, q.flagged_bad, q.flagged_mid, q.flagged_good, pct(q.precision), pct(q.recall),
                      pct(q.good_flagged), q.median_epoch, pct(q.saved)])
+    rows.append(control_row(table, labels, flags))
     return rows
+
+
+def control_quality(table: Table, labels: dict[int, str], flags: dict[int, Any], draws: int = 200) -> dict[str, float]:
+    """Mean ground-truth counts of the random-flag control of ``flags`` over ``draws`` deals."""
+    keys = ("flagged", "flagged_bad", "flagged_mid", "flagged_good", "recall", "good_flagged", "saved")
+    sums = dict.fromkeys(keys, 0.0)
+    for seed in range(draws):
+        q = flag_quality(table, random_flags(flags, seed), labels)
+        for k in keys:
+            sums[k] += getattr(q, k) / draws
+    return sums
+
+
+def control_row(table: Table, labels: dict[int, str], flags: dict[int, Any]) -> list[Any]:
+    c = control_quality(table, labels, flags)
+    precision = c["flagged_bad"] / c["flagged"] if c["flagged"] else math.nan
+    return ["random-flag control (mean of 200 deals)", f"{c['flagged']:.0f}", f"{c['flagged_bad']:.1f}",
+            f"{c['flagged_mid']:.1f}", f"{c['flagged_good']:.1f}", pct(precision), pct(c["recall"]),
+            pct(c["good_flagged"]), "same", pct(c["saved"])]
 
 
 def quality(table: Table, labels: dict[int, str]) -> None:
@@ -176,7 +198,7 @@ def tradeoff(path: str, table: Table, labels: dict[int, str], seeds: int, jobs: 
 
 # -- search ---------------------------------------------------------------------------------------
 def search(path: str, table: Table, seeds: int, jobs: int, plan: dict[str, list[str]], kw: dict[str, Any]) -> None:
-    rows = []
+    rows, against = [], []
     for name, settings in plan.items():
         t0 = time.perf_counter()
         per_seed = _run_jobs(jobs, _paired_job, [(path, name, settings, s, kw) for s in range(seeds)])
@@ -192,6 +214,7 @@ def search(path: str, table: Table, seeds: int, jobs: int, plan: dict[str, list[
                          ci([r["tsba"] for r in runs], signed=True),
                          f"{med('best', 'base'):.4f} / {med('best', 'diag'):.4f}",
                          f"{interval([r['decision_seconds'][1] for r in runs])[0]:.2f}", f"{real:.0f}"])
+            against.append(control_columns(name, setting, runs))
     per = full_trial_seconds(table)
     table_out(f"replayed search: {kw['n_workers']} workers, {kw['time_budget']:.0f} virtual s per arm (the time of "
               f"~{kw['time_budget'] * kw['n_workers'] / per:.0f} full trials), {seeds} paired seeds; medians "
@@ -204,6 +227,42 @@ def search(path: str, table: Table, seeds: int, jobs: int, plan: dict[str, list[
           "+44.5%). TSBA: 1 - T_diag / T_base, T = virtual\ntime to reach the baseline arm's best; 'never': the "
           "diagnosis arm did not reach it. real s: wall time of the part. Both arms replay the same recorded\nseconds "
           "(recorded with the Watcher on, so the baseline carries the Watcher's small overhead too).")
+    control_table(against, seeds, kw)
+
+
+CONTROL_HEADERS = ["search", "monitor", "flag-stops mon / ctrl", "good stopped mon", "good stopped ctrl",
+                   "TSBA monitor", "TSBA control", "ratio", "top-10 hit mon / ctrl", "top-10 gain monitor",
+                   "top-10 gain control"]
+
+
+def control_columns(name: str, setting: str, runs: list[dict[str, Any]]) -> list[Any]:
+    """One row of the monitor-against-control table (see :func:`control_table`)."""
+    def stopped_good(arm: str) -> str:
+        k = sum(r[arm]["flag_stopped_top_half"] for r in runs)
+        n = sum(r[arm]["top_half"] for r in runs)
+        return f"{k}/{n} = {k / n:.1%}" if n else "-"
+
+    flag = lambda arm: interval([r[arm]["flag_stopped"] for r in runs])[0]  # noqa: E731
+    t_mon, t_ctl = interval([r["tsba"] for r in runs])[0], interval([r["control_tsba"] for r in runs])[0]
+    ratio = (f"{t_mon / t_ctl:.1f}x" if t_ctl > 0 and math.isfinite(t_mon) and math.isfinite(t_ctl)
+             else "ctrl <= 0" if t_ctl <= 0 else "n/a")
+    return [name, setting, f"{flag('diag'):.0f} / {flag('control'):.0f}", stopped_good("diag"),
+            stopped_good("control"), ci([r["tsba"] for r in runs], signed=True),
+            ci([r["control_tsba"] for r in runs], signed=True), ratio,
+            f"{pct(interval([r['hit'] for r in runs])[0])} / {pct(interval([r['control_hit'] for r in runs])[0])}",
+            ci([r["gain"] for r in runs], signed=True), ci([r["control_gain"] for r in runs], signed=True)]
+
+
+def control_table(rows: list[list[Any]], seeds: int, kw: dict[str, Any]) -> None:
+    table_out(f"against the random-flag control: the same policy and seed, as many stops at the same epochs on "
+              f"randomly chosen trials ({kw['n_workers']} workers, {kw['time_budget']:.0f} virtual s per arm, {seeds} "
+              f"paired seeds; medians [95% interval]); paper: top-10 gain +{PAPER_TOP10_GAIN:.1%}, "
+              f"TSBA {PAPER_TSBA:.2%}", CONTROL_HEADERS, rows)
+    print("flag-stops: trials stopped by a finding, median per arm (the control stops fewer when a chosen trial "
+          "ends before its epoch).\ngood stopped: flag-stopped trials whose configuration ends in the top half of the "
+          "table (final score), of the\ntop-half trials the arm started, summed over seeds. ratio: median TSBA of the "
+          "monitor / of the control (issue 27's goal: >= 2x).\ntop-10 hit: share of the pooled top-10 from the arm "
+          "(0.5: a tie); top-10 gain: n_arm / n_base - 1 (the paper's figure).")
 
 
 # -- ASHA paper settings ----------------------------------------------------------------------------
