@@ -13,6 +13,7 @@ import pytest
 
 from hpo_kit import Categorical, Goal, Integer, Observation, Real, Space, Trial, TrialStatus
 from hpo_kit.engine.simulator import simulate
+from hpo_kit.ledger import Ledger
 from hpo_kit.decisions import Start
 from hpo_kit.searchers import bo as bo_module
 from hpo_kit.searchers.bo import TimeAwareBO
@@ -41,6 +42,24 @@ def fed(opt: TimeAwareBO, n: int = len(LOSSES), concurrency: int = 1) -> TimeAwa
 
 def sync(**kw) -> TimeAwareBO:
     return TimeAwareBO(n_initial_points=2, background=False, seed=1, **kw)
+
+
+def bound(opt: TimeAwareBO) -> Ledger:
+    """A ledger holding the told trials 0..5 as ended, bound to ``opt`` (as a scheduler binds the study's)."""
+    ledger = Ledger(GOAL)
+    ledger.restore({i: Trial(i, observation(i, 0, 0).config, status=TrialStatus.COMPLETED)
+                    for i in range(len(LOSSES))}, [])
+    opt.bind(ledger.trials)
+    return ledger
+
+
+def started(opt: TimeAwareBO, ledger: Ledger) -> Start:
+    """Ask for the ledger's next trial and record it running, as the engine does."""
+    tid = ledger.next_id()
+    start = opt.ask(tid)
+    ledger.create(start.config, 1, info=start.info)
+    ledger.start(tid, "w")
+    return start
 
 
 def test_cost_adds_b_times_seconds_then_switch_retells_whole_history_as_loss():
@@ -173,9 +192,10 @@ def test_non_finite_and_untold_results_never_reach_the_surrogate():
 
 def test_constant_liar_tells_running_points_the_lowest_cost_and_none_does_not():
     none, liar = fed(sync(strategy="none")), fed(sync(strategy="constant_liar"))
-    first_none, first_liar = none.ask(6), liar.ask(6)
+    ledgers = {id(none): bound(none), id(liar): bound(liar)}
+    first_none, first_liar = started(none, ledgers[id(none)]), started(liar, ledgers[id(liar)])
     assert first_none.config == first_liar.config, "with nothing running the two strategies agree"
-    second_none, second_liar = none.ask(7), liar.ask(7)
+    second_none, second_liar = started(none, ledgers[id(none)]), started(liar, ledgers[id(liar)])
     assert second_none.info["source"] == "surrogate" and second_none.info["rank"] == 1, \
         "without prediction the next worker gets the next candidate of the same batch"
     assert second_none.config != first_none.config
@@ -336,9 +356,10 @@ def test_a_refit_prepares_a_batch_for_every_worker():
 
 def test_a_candidate_equal_to_a_running_trial_is_skipped():
     opt = fed(sync(), concurrency=2)
-    first = opt.ask(6)
+    ledger = bound(opt)
+    first = started(opt, ledger)
     opt._used.clear()  # as if rank 0 came back in a new batch while trial 6 still runs
-    again = opt.ask(7)
+    again = started(opt, ledger)
     assert again.info["source"] == "surrogate" and again.info["rank"] == 1 and again.config != first.config
 
 
@@ -361,6 +382,18 @@ def test_synchronous_refits_take_ranks_1_only_on_demand_and_the_same_ones(monkey
     assert [s.config for s in starts] == eager.configs[:4] and len(eager.configs) == 8
     calls.clear()
     for i in range(6, 9):  # each ask follows a tell, so it takes rank 0 of a new refit and no batch
-        opt.tell(observation(i, 0.3, 1.0, config=opt._pending[i]))
+        opt.tell(observation(i, 0.3, 1.0, config=starts[i - 6].config))
         assert opt.ask(i + 4).info["rank"] == 0
     assert calls == [] and opt.state()["refits"] == 4
+
+
+def test_pending_trials_are_the_ledgers_a_discarded_kill_included():
+    opt = fed(sync(strategy="constant_liar"), concurrency=2)
+    ledger = bound(opt)
+    first, second = started(opt, ledger), started(opt, ledger)
+    assert opt.state()["n_pending"] == 2
+    ledger.end_step(6, TrialStatus.KILLED, discard=True)  # the engine tells no policy of a discard
+    assert opt.state()["n_pending"] == 1 == sum(not t.status.is_terminal for t in ledger)
+    started(opt, ledger)
+    assert opt.surrogate.Xi[len(LOSSES):] == [to_point(SPACE, second.config)], "only trial 7 runs: one liar point"
+    assert first.config != second.config

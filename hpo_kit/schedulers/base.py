@@ -67,6 +67,7 @@ class Scheduler(Policy):
         self.space, self.goal, self.max_epochs, self.concurrency = space, goal, max_epochs, concurrency
         self.trials = MappingProxyType({}) if trials is None else trials
         self._done = False
+        self.searcher.bind(self.trials)  # the searcher reads running trials from the ledger too
         self.searcher.setup(space, goal, concurrency)
 
     @property

@@ -8,11 +8,20 @@ rung (``obs.final`` False, ``obs.epochs`` the budget it reached). A searcher dec
 what to learn from intermediate results and documents it (TimeAwareBO: see its module).
 A searcher never chooses budgets, never resumes a trial and never touches Dask; the
 scheduler that owns it does the rest (:mod:`hpo_kit.schedulers`).
+
+Which trials run, wait or ended a searcher reads from :attr:`Searcher.trials`, the study's
+ledger (a read-only mapping of trial records, bound by its scheduler before
+:meth:`Searcher.setup`), as schedulers do; it keeps no mirror of them. A trial it was asked
+for appears there (PENDING) once the engine has created it; one killed with
+``discard=True`` is never told, and the ledger alone says it ended. Unbound (a searcher
+driven by hand), the mapping is empty.
 """
 from __future__ import annotations
 
 from abc import abstractmethod
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from types import MappingProxyType
+from typing import Any
 
 from ..decisions import Start
 from ..goal import Goal
@@ -32,6 +41,25 @@ class Searcher(Policy):
         self.space: Space | None = None
         self.goal: Goal | None = None
         self.concurrency = 1
+        #: The study's trials by id (the ledger's read-only mapping; see the module docstring).
+        self.trials: Mapping[int, Trial] = MappingProxyType({})
+
+    def bind(self, trials: Mapping[int, Trial]) -> None:
+        """Read trial states from ``trials`` (the ledger's mapping; the scheduler calls this at setup)."""
+        self.trials = trials
+
+    def live_trials(self) -> list[Trial]:
+        """Trials not yet ended (PENDING, RUNNING or PAUSED), in id order, read from the ledger.
+
+        The list is copied in one C-level pass over the mapping, so it may be called from a
+        background thread while the engine adds trials.
+        """
+        return [t for t in list(self.trials.values()) if not t.status.is_terminal]
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = dict(self.__dict__)
+        state["trials"] = {}  # the ledger is bound again when the study sets the searcher up
+        return state
 
     def setup(self, space: Space, goal: Goal, concurrency: int = 1) -> None:
         """Bind the searcher to a study (called once, before any ask)."""

@@ -14,6 +14,13 @@ each new trial gets a point the surrogate proposes from all results told so far.
 ``strategy="constant_liar"`` instead tells running trials (those with no result yet) a
 lie (the lowest cost so far, skopt's ``cl_min``) before fitting, for comparison.
 
+Running trials are read from the study's ledger (:attr:`Searcher.trials`, issue 22 item 8),
+never from a private mirror: a trial killed with ``discard=True`` is never told, and a
+mirror kept it running for ever (a permanent liar point, a wrong ``n_pending``, and a live
+study proposing otherwise than its resumed copy). A background refit woken by an ask reads
+the ledger when it starts; should it start before the engine has recorded the new trial
+(microseconds), the next result's refit includes it.
+
 Random points (the initial ones and every fallback) come from :meth:`Policy.rng` of the
 trial id, a pure function of ``(seed, trial_id)``; each refit's seed is derived from
 ``(seed, number of told trials)``. So a searcher rebuilt by :meth:`restore` draws and
@@ -131,7 +138,6 @@ class TimeAwareBO(TimeCost, Searcher):
 
     def _reset(self) -> None:
         self._told: dict[int, History] = {}  # per trial, its finite-loss observation at each budget
-        self._pending: dict[int, dict[str, Any]] = {}  # asked and not final (running or paused)
         self._finished: set[int] = set()
         self._n_started = 0
         self._dirty = False
@@ -158,7 +164,6 @@ class TimeAwareBO(TimeCost, Searcher):
             if not self.background and self._wants_refit():
                 self._refit_once()  # synchronous mode: the surrogate knows every result
             config, info = self._next_config(trial_id)
-            self._pending[trial_id] = config
             self._n_started += 1
             if self.strategy == "constant_liar" or self._n_started == self._n_initial:
                 self._touch()  # a new running point (liar), or the surrogate is needed from now on
@@ -172,7 +177,6 @@ class TimeAwareBO(TimeCost, Searcher):
 
     def _learn(self, obs: Observation) -> None:
         if obs.final:
-            self._pending.pop(obs.trial_id, None)
             self._finished.add(obs.trial_id)
         if obs.loss is not None and np.isfinite(obs.loss):
             told = Told(to_point(self.space, obs.config), float(obs.loss), float(obs.duration), int(obs.epochs))
@@ -186,15 +190,12 @@ class TimeAwareBO(TimeCost, Searcher):
         """Re-learn the journal's history under the current cost and continue the clock.
 
         Random points need no replay (they are drawn per trial id), so this only rebuilds
-        what was told, which trials run, and the elapsed time; one refit follows.
+        what was told and the elapsed time (which trials run, the ledger says); one refit follows.
         """
         with self._lock:
             for obs in observations:
                 self._learn(obs)
             self._n_started = max(self._n_started, len(trials))
-            for t in trials:
-                if not t.status.is_terminal and t.id not in self._pending:
-                    self._pending[t.id] = dict(t.config)
             stamps = [s for t in trials for s in (t.created, t.started, t.ended) if s]
             self._elapsed_offset = (max(stamps) - min(stamps)) if stamps else 0.0
             self._check_switch()
@@ -235,7 +236,7 @@ class TimeAwareBO(TimeCost, Searcher):
                     "switch_after_trials": self.switch_after_trials,
                     "switch_after_seconds": self.switch_after_seconds, "switched": self._switched,
                     "n_observations": self._n_observations, "n_trials_told": len(self._told),
-                    "n_finished": len(self._finished), "n_pending": len(self._pending), "refits": self._n_refits,
+                    "n_finished": len(self._finished), "n_pending": len(self.live_trials()), "refits": self._n_refits,
                     "last_refit": self._last_refit,
                     "error": self._error or (self._thread.error if self._thread else None)}
 
@@ -274,7 +275,7 @@ class TimeAwareBO(TimeCost, Searcher):
     def _snapshot(self) -> Snapshot:
         fitted, budget = fit_set(self._told.values(), self.n_min)
         zs = costs(fitted, self._b_now, self.time_unit)
-        pending = ([to_point(self.space, c) for tid, c in self._pending.items() if tid not in self._told]
+        pending = ([to_point(self.space, t.config) for t in self.live_trials() if t.id not in self._told]
                    if self.strategy != "none" else [])  # a paused trial's result is told, not lied about
         n = self._n_observations
         seed = None if self.seed is None else int(np.random.SeedSequence([self.seed, _REFIT_STREAM, n])
@@ -322,11 +323,12 @@ class TimeAwareBO(TimeCost, Searcher):
         p = self._proposal
         info["lacked"] = max(0, self._n_observations - (p.n_observations if p is not None else 0))
         source = "random"  # no refit ready yet, or its whole batch given to other trials
+        live = [t.config for t in self.live_trials()] if p is not None else []
         while p is not None:
             for rank, config in enumerate(p.configs):
                 if rank in self._used:
                     continue
-                if config in self._pending.values():  # no prediction: a running point may come back
+                if config in live:  # no prediction: a running (or paused) trial's point may come back
                     source = "duplicate"
                     continue
                 self._used.add(rank)
@@ -338,7 +340,7 @@ class TimeAwareBO(TimeCost, Searcher):
 
     # -- pickling (the study saves its searcher beside the journal) ---------------------------------
     def __getstate__(self) -> dict[str, Any]:
-        state = dict(self.__dict__)
+        state = super().__getstate__()
         state["_lock"], state["_thread"], state["_proposal"], state["_used"] = None, None, None, set()
         state["_dirty"] = bool(self._told)
         return state
