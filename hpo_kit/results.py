@@ -1,4 +1,14 @@
-"""Tabular views of a study's trials (pure functions over trial records)."""
+"""Tabular views of a study's trials (pure functions over trial records).
+
+``source`` says where a trial's configuration came from, as its searcher journalled it in
+``Start.info["source"]`` at creation: ``"initial"`` (a random start), ``"surrogate"`` (a model's
+proposal), ``"random"`` (random search, or BO's fallback while no model was ready),
+``"duplicate"`` (BO's candidates all equal running trials' configurations, so a random
+point), ``"grid"``, ``"neighbour"`` (Hypersearch), an ask/tell sampler's class name; ``None``
+where the searcher said nothing. It is read from the trial record's ``info`` (the ``info``
+its :class:`~hpo_kit.decisions.Start` carried), so a user sees in ``study.results`` when BO is
+not being Bayesian.
+"""
 from __future__ import annotations
 
 import math
@@ -9,8 +19,15 @@ import pandas as pd
 from .goal import Goal
 from .trial import Trial
 
-COLUMNS = ["status", "score", "epochs", "duration", "busy", "worker", "parent", "attempt", "flags", "reason",
-           "error", "traceback"]
+COLUMNS = ["status", "score", "source", "epochs", "duration", "busy", "worker", "parent", "attempt", "flags",
+           "reason", "error", "traceback"]
+
+
+def source_of(trial: Trial) -> str | None:
+    """Where ``trial``'s configuration came from (``info["source"]`` of its Start; module docstring)."""
+    info = getattr(trial, "info", None)
+    source = info.get("source") if isinstance(info, dict) else None
+    return None if source is None else str(source)
 
 
 def trials_frame(trials: Iterable[Trial], goal: Goal) -> pd.DataFrame:
@@ -24,7 +41,8 @@ def trials_frame(trials: Iterable[Trial], goal: Goal) -> pd.DataFrame:
     for t in trials:
         score = t.score(goal)
         row = {"trial_id": t.id, **{f"config.{k}": v for k, v in t.config.items()},
-               "status": t.status.value, "score": math.nan if score is None else score, "epochs": t.epochs,
+               "status": t.status.value, "score": math.nan if score is None else score, "source": source_of(t),
+               "epochs": t.epochs,
                "duration": t.duration, "busy": t.busy, "worker": t.worker, "parent": t.parent,
                "attempt": t.attempt, "flags": ",".join(f["indicator"] for f in t.flags) or None,
                "reason": t.reason, "error": t.error, "traceback": t.traceback}
