@@ -1,15 +1,17 @@
 """Restart: rebuild a study from its journal in a new process and carry on.
 
 Order of the rebuild: the journal is replayed into trial records (a damaged line is
-reported, not silently skipped), the :class:`~hpo_kit.ledger.Ledger` adopts them, and the
-policy is rebuilt *from the ledger*: configurations come from the journal, never from a
-replayed generator. The policy itself comes from the pickle beside the journal; when that
-is missing or unreadable, it is rebuilt from the parameters the journal recorded at start
-(with a warning), never from defaults. Settings (``concurrency``, ``max_retries``,
-``checkpoint_every``, ``on_interrupted``, the checkpoint store's URL and ``weights_only`` ...)
-come from the journal too, then live changes found in it (``tune``, policy switches,
-``concurrency``) are re-applied before the history is re-told, so the policy continues
-under the cost it had.
+reported, not silently skipped) through the journal audit (:mod:`hpo_kit.engine.audit`:
+records that break the trial state machine, configurations outside the space and implausible
+ids are skipped with a warning naming the line, never obeyed), the
+:class:`~hpo_kit.ledger.Ledger` adopts them, and the policy is rebuilt *from the ledger*:
+configurations come from the journal, never from a replayed generator. The policy itself
+comes from the pickle beside the journal; when that is missing or unreadable, it is rebuilt
+from the parameters the journal recorded at start (with a warning), never from defaults.
+Settings (``concurrency``, ``max_retries``, ``checkpoint_every``, ``on_interrupted``, the
+checkpoint store's URL and ``weights_only`` ...) come from the journal too, then live
+changes found in it (``tune``, policy switches, ``concurrency``) are re-applied before the
+history is re-told, so the policy continues under the cost it had.
 
 Trials that were running when the driver died: ``on_interrupted="resume"`` re-queues them
 as a new attempt (a Trainable continues from its last checkpoint, a function trial
@@ -23,7 +25,8 @@ from typing import TYPE_CHECKING, Any
 
 import cloudpickle
 
-from .engine.replay import Replay, replay
+from .engine.audit import replay_audited
+from .engine.replay import Replay
 from .trial import TrialStatus
 
 if TYPE_CHECKING:
@@ -31,7 +34,7 @@ if TYPE_CHECKING:
 
 _SETTINGS = ("n_trials", "time_budget", "trial_timeout", "max_epochs", "concurrency", "prefetch", "on_flag",
              "resources", "max_retries", "on_interrupted", "checkpoint_every",
-             "keep_paused", "lanes")
+             "keep_paused")
 
 
 def policy_from_record(record: dict[str, Any]) -> Any:
@@ -82,7 +85,7 @@ def resume_from(cls: type, path: str | os.PathLike, objective: Any = None, *, da
 
 def _resume_locked(cls: type, path: str, journal: Any, objective: Any, *, data: Any, optimizer: Any,
                    monitor: Any, **kwargs: Any) -> "Study":
-    rep = replay(path)
+    rep = replay_audited(path)
     saved: dict[str, Any] = {}
     given = objective is not None and optimizer is not None
     if os.path.exists(path + ".pkl") and not given:  # nothing is unpickled that the caller passed
@@ -151,6 +154,6 @@ def restore_into(study: "Study", rep: Replay) -> None:
     for t in interrupted:
         if study.on_interrupted == "resume":
             study.ledger.requeue(t.id)  # a new attempt: nothing of the dead driver's step can land on it
-            driver.requeue.append(t.id)
+            driver.steps.queue(t.id)
         else:
             driver._end(t, TrialStatus.FAILED, error="Interrupted: the driver stopped while it ran")

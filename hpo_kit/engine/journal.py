@@ -21,7 +21,8 @@ line that cannot be read -- invalid UTF-8, invalid JSON, not an object with a st
 naming the line, and appends its number to the caller's ``damaged`` list.
 
 Schema (``"v": 1``): every line has ``v``, ``t`` (unix time) and ``event``; the other
-fields depend on the event (see :mod:`hpo_kit.study` for the writers).
+fields depend on the event (see :mod:`hpo_kit.study` for the writers). Long strings (a
+10-MB error, a huge metric name) are cut, kept whole in ``<journal>.full/`` (``longtext``).
 """
 from __future__ import annotations
 
@@ -34,6 +35,7 @@ from typing import Any
 
 import filelock
 
+from .longtext import Shortener
 from .syncer import Syncer
 
 SCHEMA_VERSION = 1
@@ -65,6 +67,8 @@ class Journal:
     ------
     JournalLocked
         If another writer, in this process or another, has the journal open.
+    IsADirectoryError
+        If ``path`` is a directory (a journal is a file: give a file path in it).
 
     Notes
     -----
@@ -77,6 +81,10 @@ class Journal:
         self._f: Any = None
         self._unsynced = False
         self._syncer: Syncer | None = None
+        self._shortener = Shortener(self.path)
+        if os.path.isdir(self.path):  # before the lock, whose file would land beside the directory
+            raise IsADirectoryError(f"journal {self.path!r} is a directory; a journal is a file: give a file path, "
+                                    f"e.g. {os.path.join(self.path, 'study.jsonl')!r}")
         os.makedirs(os.path.dirname(os.path.abspath(self.path)), exist_ok=True)
         self._lock = filelock.FileLock(self.path + ".lock", thread_local=False, is_singleton=False)
         try:
@@ -108,10 +116,14 @@ class Journal:
         Returns
         -------
         dict
-            The record written.
+            The record written (long strings cut, see :mod:`~hpo_kit.engine.longtext`).
         """
         record = {"v": SCHEMA_VERSION, "t": fields.pop("t", time.time()), "event": event, **fields}
-        self._f.write(json.dumps(record, default=_jsonable) + "\n")
+        line = json.dumps(record, default=_jsonable)
+        if self._shortener.line_may_hold_long(line):
+            record = self._shortener.shorten(record)
+            line = json.dumps(record, default=_jsonable)
+        self._f.write(line + "\n")
         self._f.flush()
         if event in _DURABLE:
             self._unsynced = True
