@@ -181,6 +181,18 @@ class Ledger:
         """Training time of a step that ended after its trial's status was already settled (no event)."""
         self._trials[trial_id].busy += seconds
 
+    def add_warmup(self, trial_id: int, seconds: float) -> None:
+        """A step's worker warm-up (data loading, first imports; ``StepResult.setup``), kept apart from trial time.
+
+        Journalled as ``trial_warmup`` (``seconds``: this step's share), so views draw it as its
+        own segment and a replay adds it up again.
+        """
+        seconds = float(seconds)
+        if not math.isfinite(seconds) or seconds <= 0.0:
+            return  # nothing to show: a warm worker, or no measurement
+        self._trials[trial_id].warmup += seconds
+        self.log("trial_warmup", trial=trial_id, seconds=seconds)
+
     def flag(self, trial_id: int, finding: dict[str, Any], policy: str) -> bool:
         """Record a monitor's finding once per indicator; False if that indicator already flagged it."""
         t = self._trials[trial_id]
@@ -222,6 +234,8 @@ class Ledger:
                         info={})
                 if t.started is not None:
                     j.write("trial_start", t=t.started, trial=t.id, attempt=t.attempt, worker=t.worker, pid=None)
+                if t.warmup:
+                    j.write("trial_warmup", t=t.started or t.created, trial=t.id, seconds=t.warmup)
                 for r in t.reports:
                     j.write("report", trial=t.id, **r)
                 for f in t.flags:

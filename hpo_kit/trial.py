@@ -60,6 +60,7 @@ class Trial:
     started: float | None = None
     ended: float | None = None
     busy: float = 0.0  # seconds spent running steps
+    warmup: float = 0.0  # seconds of worker warm-up (data loading, first imports), not in busy
     error: str | None = None
     traceback: str | None = None
     reason: str | None = None  # why it stopped / was killed

@@ -9,6 +9,7 @@ from hpo_kit import Goal, Real, Study
 from hpo_kit.engine.journal import Journal
 from hpo_kit.ui import data as D
 from hpo_kit.ui import status as S
+from hpo_kit.ui import timeline as T
 from hpo_kit.ui.feed import Feed
 
 T0 = 1000.0
@@ -107,7 +108,7 @@ def test_stagger_puts_close_labels_on_different_levels():
 
 
 def test_worker_timeline_segments_from_start_to_end_and_open_ones_to_now(story):
-    tl = D.worker_timeline(story, now=T0 + 4.0)
+    tl = T.worker_timeline(story, now=T0 + 4.0)
     assert tl["trial"] == [1, 0, 2]
     assert tl["worker"] == [W2, W1, W2]
     assert tl["start"] == pytest.approx([0.6, 0.5, 2.1])
@@ -115,8 +116,8 @@ def test_worker_timeline_segments_from_start_to_end_and_open_ones_to_now(story):
     assert tl["status"] == ["KILLED", "COMPLETED", "RUNNING"]
     assert tl["running"] == [False, False, True]
     # W1 busy 2.5 s, W2 1.4 + 1.9 s, over 2 workers x 4 s
-    assert D.utilisation(tl, 2, (0.0, 4.0)) == pytest.approx((2.5 + 1.4 + 1.9) / 8)
-    assert D.utilisation(tl, 2, (1.0, 1.0)) == 0.0
+    assert T.utilisation(tl, 2, (0.0, 4.0)) == pytest.approx((2.5 + 1.4 + 1.9) / 8)
+    assert T.utilisation(tl, 2, (1.0, 1.0)) == 0.0
 
 
 def test_worker_timeline_paused_and_resumed_trial_has_two_segments_and_retry_closes_one():
@@ -125,9 +126,39 @@ def test_worker_timeline_paused_and_resumed_trial_has_two_segments_and_retry_clo
             rec("trial_resume", 3, trial=0, budget=3), rec("trial_start", 4, trial=0, worker=W2),
             rec("trial_retry", 5, trial=0, attempt=1), rec("trial_start", 6, trial=0, worker=W1),
             end(0, 7)]
-    tl = D.worker_timeline(recs)
+    tl = T.worker_timeline(recs)
     assert list(zip(tl["worker"], tl["start"], tl["end"], tl["status"])) == [
         (W1, 1, 2, "PAUSED"), (W2, 4, 5, "RETRIED"), (W1, 6, 7, "COMPLETED")]
+
+
+def test_warmup_is_its_own_segment_before_the_step_and_not_trial_time():
+    """The driver journals a step's warm-up (usually as it ends): the step's first seconds become WARMUP."""
+    recs = [start(), rec("trial_create", 0, trial=0, config={}, budget=1),
+            rec("trial_start", 1, trial=0, worker=W1), rec("trial_warmup", 4, trial=0, seconds=2.5),
+            end(0, 5, "PAUSED", event="trial_pause"), rec("trial_resume", 6, trial=0, budget=3),
+            rec("trial_start", 6, trial=0, worker=W2), end(0, 8), rec("trial_warmup", 8, trial=0, seconds=0.5)]
+    tl = T.worker_timeline(recs)
+    assert list(zip(tl["worker"], tl["start"], tl["end"], tl["status"], tl["label"])) == [
+        (W1, 1, 3.5, "WARMUP", ""), (W1, 3.5, 5, "PAUSED", "0"),
+        (W2, 6, 6.5, "WARMUP", ""), (W2, 6.5, 8, "COMPLETED", "0")]  # the record after the end: its last step
+    assert T.utilisation(tl, 2, (0.0, 8.0)) == pytest.approx((1.5 + 1.5) / 16)  # warm-up is not trial time
+    assert T.warmup_seconds(recs) == {0: 3.0}
+    running = T.worker_timeline(recs[:4], now=T0 + 5.0)  # still running: warm-up then the open trial segment
+    assert list(zip(running["status"], running["running"])) == [("WARMUP", False), ("RUNNING", True)]
+
+
+def test_ledger_add_warmup_journals_it_and_keeps_it_on_the_trial():
+    from hpo_kit.ledger import Ledger
+
+    ledger = Ledger(Goal("loss"))
+    t = ledger.create({}, budget=1)
+    seen = []
+    ledger.listeners.append(seen.append)
+    ledger.add_warmup(t.id, 1.25)
+    ledger.add_warmup(t.id, 0.0)  # nothing measured: nothing journalled
+    ledger.add_warmup(t.id, 0.75)
+    assert ledger[t.id].warmup == 2.0 and ledger[t.id].busy == 0.0
+    assert [(r["event"], r["seconds"]) for r in seen] == [("trial_warmup", 1.25), ("trial_warmup", 0.75)]
 
 
 def test_rungs_count_trials_reaching_each_budget_level():
@@ -238,8 +269,40 @@ def test_views_follow_the_policy_and_the_journal(story):
 
     tail = ("parallel", "importance", "slice")  # always: configurations -> score, which parameters matter
     assert default_views(RandomSearch()) == ("curves", "best", "timeline", *tail)
-    assert default_views(ASHA())[-4] == default_views(Hypersearch())[-4] == "rungs"
+    assert default_views(ASHA())[-4] == default_views(Hypersearch())[-5] == "rungs"
+    assert default_views(Hypersearch())[-4] == "lineage"  # which trial's weights seeded which
     assert default_views(TimeAwareBO(b=0.1, background=False))[-4] == "cost"
     assert views_for(story) == ("curves", "best", "timeline", *tail)
     paused = [start(optimizer={"name": "bo", "b": 0.2}), end(0, 1, "PAUSED", event="trial_pause")]
     assert views_for(paused) == ("curves", "best", "timeline", "rungs", "cost", *tail)
+    seeded = [start(), rec("trial_create", 0, trial=0, config={}), rec("trial_create", 1, trial=1, config={}, parent=0)]
+    assert views_for(seeded) == ("curves", "best", "timeline", "lineage", *tail)
+
+
+def test_lineage_puts_each_trial_one_generation_below_the_trial_it_started_from():
+    from hpo_kit.ui.lineage import lineage
+
+    recs = [start()] + [rec("trial_create", i, trial=i, config={}, parent=p)
+                        for i, p in enumerate([None, None, 0, 2, 0, 1])]
+    nodes, edges = lineage(recs)
+    assert nodes["trial"] == [0, 1, 2, 3, 4, 5]
+    assert nodes["generation"] == [0, 0, 1, 2, 1, 1]
+    assert nodes["parent"] == [-1, -1, 0, 2, 0, 1]
+    assert list(zip(edges["x0"], edges["y0"], edges["x1"], edges["y1"])) == [
+        (0, 0, 2, 1), (2, 1, 3, 2), (0, 0, 4, 1), (1, 0, 5, 1)]
+
+
+def test_a_one_epoch_trial_is_a_marker_in_the_curves_and_rung_labels_say_what_they_count():
+    from hpo_kit.ui.plots import PALETTE, legend_html, view_data
+
+    recs = [start()]
+    for i in range(3):
+        recs += [rec("trial_create", i, trial=i, config={}, budget=1), rec("trial_start", i + .1, trial=i),
+                 report(i, 1, i + .5, float(i)), end(i, i + .6, "PAUSED", event="trial_pause")]
+    recs += [rec("trial_resume", 4, trial=0, budget=3), rec("trial_start", 4.1, trial=0), report(0, 2, 5, 0.1)]
+    sources = view_data(recs)["sources"]
+    ends = sources["curve_ends"]
+    assert list(zip(ends["trial"], ends["x"], ends["y"])) == [(0, 2, 0.1), (1, 1, 1.0), (2, 1, 2.0)]
+    assert sources["rung_levels"]["label"] == ["rung 1 epoch: 3 trials reached it", "rung 3 epochs: 0 trials reached it"]
+    legend = legend_html()
+    assert len(PALETTE) == 10 and all(c.lower() in legend for c in PALETTE)  # 9 statuses and flags, and warm-up

@@ -3,7 +3,8 @@
 Data first, render second: :mod:`.data`, :mod:`.status`, :mod:`.trials` (the trial table
 and a trial's detail), :mod:`.importance` (parallel coordinates, fANOVA-style importance)
 and :mod:`.controls` (what a control answers, which are off) turn journal records into
-columns and values (pure, tested without a browser); :mod:`.plots` / :mod:`.figures`
+columns and values, :mod:`.timeline` the workers' steps with their warm-up apart, :mod:`.lineage` which
+trial's weights seeded which (pure, tested without a browser); :mod:`.plots` / :mod:`.figures`
 (Bokeh, themed by :mod:`.theme`) and :mod:`.panel` (ipywidgets) only draw them and call
 the study's public API; :mod:`.live` redraws while the study runs; :mod:`.dashboard` and
 :mod:`.page` serve the same view from the scheduler. :mod:`.poll` (with

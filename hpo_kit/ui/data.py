@@ -201,52 +201,6 @@ def stagger(xs: Sequence[float], span: float, levels: int = 4, gap: float = 0.12
     return out
 
 
-def worker_timeline(records: Records, now: float | None = None) -> Columns:
-    """Which trial ran on which worker, and when: one segment per step.
-
-    A segment opens at ``trial_start`` and closes at the trial's next ``trial_pause``,
-    ``trial_end`` or ``trial_retry``; a segment still open ends at ``now`` (default: the
-    last record's time) and has ``running=True``.
-
-    Returns
-    -------
-    dict
-        ``worker``, ``trial``, ``start``, ``end`` (s since the study started), ``status``
-        (how the step ended, or ``RUNNING``), ``running``.
-    """
-    t0 = t0_of(records)
-    now = now if now is not None else (records[-1]["t"] if records else t0)
-    out: Columns = {"worker": [], "trial": [], "start": [], "end": [], "status": [], "running": []}
-    open_: dict[int, tuple[str, float]] = {}
-
-    def close(tid: int, end: float, status: str, running: bool = False) -> None:
-        worker, start = open_.pop(tid)
-        for name, value in (("worker", worker), ("trial", tid), ("start", start - t0), ("end", end - t0),
-                            ("status", status), ("running", running)):
-            out[name].append(value)
-
-    for rec in records:
-        ev, tid = rec.get("event"), rec.get("trial")
-        if ev == "trial_start":
-            if tid in open_:  # restarted without an end record: close the older segment
-                close(tid, rec["t"], "RETRIED")
-            open_[tid] = (str(rec.get("worker")), rec["t"])
-        elif ev in ("trial_pause", "trial_end", "trial_retry") and tid in open_:
-            close(tid, rec["t"], rec.get("status", "RETRIED"))
-    for tid in list(open_):
-        close(tid, max(now, open_[tid][1]), TrialStatus.RUNNING.value, running=True)
-    return out
-
-
-def utilisation(timeline: Columns, n_workers: int, span: tuple[float, float]) -> float:
-    """Share of ``n_workers * (span[1] - span[0])`` worker-seconds that ran a trial step."""
-    lo, hi = span
-    if hi <= lo or n_workers < 1:
-        return 0.0
-    busy = sum(max(0.0, min(e, hi) - max(s, lo)) for s, e in zip(timeline["start"], timeline["end"]))
-    return busy / (n_workers * (hi - lo))
-
-
 def rungs(records: Records) -> tuple[Columns, Columns]:
     """ASHA's picture: epochs each trial reached, and how many trials reached each rung.
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .plots import colour
+from .plots import colour, legend_html
 from .theme import button_stylesheet, follow_theme, table_stylesheet
 
 TOOLS = "pan,wheel_zoom,box_zoom,reset,hover,save"
@@ -17,7 +17,8 @@ TOOLS = "pan,wheel_zoom,box_zoom,reset,hover,save"
 _SELECT_JS = """
 const rows = table.selected.indices;
 const trial = rows.length ? table.data.trial[rows[0]] : null;
-for (const src of [curves, parallel, slice]) {
+for (const src of [curves, ends, parallel, slice, lineage]) {
+  if (src === null) continue;
   const k = trial === null ? -1 : Array.from(src.data.trial).indexOf(trial);
   src.selected.indices = k >= 0 ? [k] : [];
 }
@@ -54,6 +55,9 @@ def curves(sp: Any, metric: str) -> tuple[Any, Any, Any]:
                       "epoch", metric, y_range=rng, y_axis_type="log" if log else "linear", visible=log is False)
         fig.multi_line("xs", "ys", source=sp.sources["curves"], color=colour(), line_width=1.5, alpha=0.8,
                        nonselection_line_alpha=0.12, selection_line_width=3.5)
+        # each curve's last point: a trial that ran one epoch (most of them under SHA/ASHA) has no line
+        fig.scatter("x", "y", source=sp.sources["curve_ends"], color=colour(), size=6, alpha=0.85,
+                    nonselection_alpha=0.15, name="hpo-curve-ends")
         fig.hover.tooltips = [("trial", "@trial"), ("status", "@status"), ("flags", "@flags"), ("config", "@config")]
         figs.append(fig)
     toggle = Toggle(label="log scale (curves)", active=False, name="hpo-log-toggle", css_classes=["hpo-log-toggle"],
@@ -80,9 +84,9 @@ def timeline(sp: Any, metric: str) -> Any:
     src = sp.sources["timeline"]
     fig.hbar(y="y", left="start", right="end", height=0.7, source=src, fill_color=colour("status"),
              line_color="white", fill_alpha=0.85)
-    fig.text(x="mid", y="y", text="trial", source=src, text_align="center", text_baseline="middle",
-             text_font_size="8pt", text_color="white")
-    fig.hover.tooltips = [("trial", "@trial"), ("worker", "@row"), ("ended", "@status"),
+    fig.text(x="mid", y="y", text="label", source=src, text_align="center", text_baseline="middle",
+             text_font_size="8pt", text_color="white")  # warm-up segments carry no label
+    fig.hover.tooltips = [("trial", "@trial"), ("worker", "@row"), ("segment", "@status"),
                           ("from", "@start{0.0} s"), ("to", "@end{0.0} s")]
     return fig
 
@@ -90,7 +94,7 @@ def timeline(sp: Any, metric: str) -> Any:
 def rungs(sp: Any, metric: str) -> Any:
     from bokeh.models import LabelSet
 
-    fig = _figure(sp, "rungs", "Rungs: epochs reached per trial", "trial", "epochs")
+    fig = _figure(sp, "rungs", "Rungs: epochs reached per trial (dashed: rung levels)", "trial", "epochs")
     fig.segment("x0", "rung", "x1", "rung", source=sp.sources["rung_levels"], line_dash="dashed", color="#999999")
     fig.add_layout(LabelSet(x="x0", y="rung", text="label", source=sp.sources["rung_levels"], text_font_size="8pt",
                             text_baseline="bottom", text_color="#888888", name="hpo-label-rungs"))
@@ -108,8 +112,24 @@ def cost(sp: Any, metric: str) -> Any:
     fig.segment("elapsed", "y0", "elapsed", "y1", source=marks, color="#d62728", line_dash="dotted")
     fig.text("elapsed", "label_y", text="label", source=marks, text_font_size="8pt", text_color="#d62728",
              x_offset=3, text_baseline="top")  # staggered: markers close in time get different heights
-    fig.legend.location, fig.legend.label_text_font_size = "top_right", "8pt"
+    legend = fig.legend[0]
+    legend.orientation, legend.label_text_font_size, legend.padding, legend.margin = "horizontal", "8pt", 2, 2
+    fig.add_layout(legend, "below")  # outside the plot: the marker labels sit along its top
     fig.hover.tooltips = [("trial", "@trial"), ("L", "@loss"), ("T", "@time{0.00} s"), ("b", "@b"), ("Z", "@cost")]
+    return fig
+
+
+def lineage(sp: Any, metric: str) -> Any:
+    """Hypersearch's family tree: each trial at (its id, its generation), a line from the trial it started from."""
+    fig = _figure(sp, "lineage", "Lineage: which trial's weights seeded which", "trial", "generation")
+    fig.segment("x0", "y0", "x1", "y1", source=sp.sources["lineage_edges"], color="#999999", line_width=1.5)
+    fig.scatter("trial", "generation", source=sp.sources["lineage"], size=9, color=colour(), line_color="white",
+                nonselection_alpha=0.2)
+    fig.text("trial", "generation", text="label", source=sp.sources["lineage"], text_font_size="7pt",
+             text_baseline="bottom", y_offset=-6, text_align="center", text_color="#888888")
+    fig.y_range.flipped = True  # roots on top, their descendants below
+    fig.hover.tooltips = [("trial", "@trial"), ("started from", "@parent"), ("generation", "@generation"),
+                          ("score", "@score"), ("status", "@status")]
     return fig
 
 
@@ -183,22 +203,27 @@ def table(sp: Any) -> Any:
     """The trial table: every trial, sortable by any column (a click on a header), scrollable."""
     from bokeh.models import DataTable, ScientificFormatter, StringFormatter, TableColumn
 
-    num = ScientificFormatter(precision=4, power_limit_high=6, power_limit_low=-3, nan_format="-", null_format="-")
-    cols = [TableColumn(field="trial", title="trial", width=45), TableColumn(field="status", title="status", width=100),
-            TableColumn(field="epochs", title="epochs", width=50),
-            TableColumn(field="score", title="score", formatter=num, width=80),
-            TableColumn(field="last", title="last", formatter=num, width=80)]
+    # every cell's background follows the row's ``tint`` (flagged rows); widths fit their longest text
+    # ("COMPLETED", "127.0.0.1:40000") and the table scrolls sideways rather than squeezing them
+    num = ScientificFormatter(precision=4, power_limit_high=6, power_limit_low=-3, nan_format="-", null_format="-",
+                              background_color="tint")
+    text = StringFormatter(background_color="tint")
+    cols = [TableColumn(field="trial", title="trial", width=50, formatter=text),
+            TableColumn(field="status", title="status", width=105, formatter=text),
+            TableColumn(field="epochs", title="epochs", width=55, formatter=text),
+            TableColumn(field="score", title="score", formatter=num, width=85),
+            TableColumn(field="last", title="last", formatter=num, width=85)]
     for name, spec in sp.specs.items():
-        fmt = StringFormatter() if spec.get("type") == "categorical" else num
-        cols.append(TableColumn(field=f"config.{name}", title=name, formatter=fmt, width=80))
-    cols += [TableColumn(field="worker", title="worker", width=110),
-             TableColumn(field="flags", title="flags", width=70),
-             TableColumn(field="reason", title="reason", width=220)]
+        fmt = text if spec.get("type") == "categorical" else num
+        cols.append(TableColumn(field=f"config.{name}", title=name, formatter=fmt, width=max(85, 9 * len(name))))
+    cols += [TableColumn(field="worker", title="worker", width=135, formatter=text),
+             TableColumn(field="flags", title="flags", width=110, formatter=text),
+             TableColumn(field="reason", title="reason", width=420, formatter=text)]
     from bokeh.models import CustomJS
 
     grid = DataTable(source=sp.sources["table"], columns=cols, name="hpo-trial-table", css_classes=["hpo-trial-table"],
                      width=2 * sp._size["width"] + 20, height=260, sortable=True, index_position=None,
-                     selectable=True, stylesheets=[table_stylesheet()])
+                     selectable=True, autosize_mode="none", stylesheets=[table_stylesheet()])
     # BokehJS redraws the table's rows only when their number changes: a status that changed in a
     # row already shown stayed stale. Tell the table's view that its data changed, every time.
     grid.source.js_on_change("data", CustomJS(args={"view": grid.view}, code="view.change.emit();"))
@@ -210,8 +235,8 @@ def build(sp: Any, metric: str, views: tuple[str, ...], page: bool) -> Any:
     from bokeh.layouts import column, gridplot
     from bokeh.models import CustomJS, Div
 
-    builders = {"best": best, "timeline": timeline, "rungs": rungs, "cost": cost, "parallel": parallel,
-                "importance": importance}
+    builders = {"best": best, "timeline": timeline, "rungs": rungs, "lineage": lineage, "cost": cost,
+                "parallel": parallel, "importance": importance}
     cells, toggle, plots = [], None, []
     for name in views:
         if name == "curves":
@@ -231,9 +256,11 @@ def build(sp: Any, metric: str, views: tuple[str, ...], page: bool) -> Any:
     trials = table(sp)
     detail = Div(text="", name="hpo-detail", css_classes=["hpo-detail"], width=2 * sp._size["width"]) if page else None
     trials.source.selected.js_on_change("indices", CustomJS(
-        args={"table": trials.source, "curves": sp.sources["curves"], "parallel": sp.sources["parallel"],
-              "slice": sp.sources["slice"], "detail": detail}, code=_SELECT_JS))
+        args={"table": trials.source, "curves": sp.sources["curves"], "ends": sp.sources["curve_ends"],
+              "parallel": sp.sources["parallel"], "slice": sp.sources["slice"],
+              "lineage": sp.sources["lineage"] if "lineage" in views else None, "detail": detail}, code=_SELECT_JS))
     if plots:
         follow_theme(plots, plots[0])
     sp.table = trials
-    return column([c for c in (toggle, grid, trials, detail) if c is not None], name="hpo-layout")
+    legend = Div(text=legend_html(), name="hpo-legend", css_classes=["hpo-legend"], width=2 * sp._size["width"])
+    return column([c for c in (legend, toggle, grid, trials, detail) if c is not None], name="hpo-layout")

@@ -309,9 +309,19 @@ class LiveView:
                 return
 
     def close(self) -> None:
-        """Stop redrawing and listening (the widgets keep their last picture)."""
+        """Stop redrawing and listening; the widgets keep their last picture, drawn now.
+
+        One last redraw after the thread stopped: a cell that closes the view right after
+        ``study.wait()`` must not leave the panel saying "running" with *Pause* on, as it did
+        when the thread had not yet seen the end.
+        """
         self._stop.set()
         self._thread.join(timeout=2 * self.interval + 1)
+        try:
+            self.refresh()
+            self.resync()  # the final picture, also for a page reloaded later
+        except Exception as exc:  # noqa: BLE001 - closing must not fail; say what broke
+            self.panel.message.value = f"<span style='color:#c00'>view refresh failed: {exc!r}</span>"
         if self.publisher is not None:
             self.publisher.close()
         self.importance.close()

@@ -50,6 +50,9 @@ class ControlPanel:
         self.banner = W.HTML()
         self.banner.add_class("hpo-banner-box")
         self.progress = W.IntProgress(min=0, max=1, layout=lay(width="320px"))
+        self.progress_text = W.HTML()  # the numbers, and what they count (trials ended, or epochs)
+        self.progress_text.add_class("hpo-progress-text")
+        self._level = ""  # the level of the message shown (sent, applied, refused)
         self.message = W.HTML()
         self.message.add_class("hpo-message")
         self.pause_btn = self._button(W, "Pause", "pause", lambda: study.pause(reason="from the panel"), "warning")
@@ -84,12 +87,14 @@ class ControlPanel:
                                    "journal events.</i>", layout=lay(width="100%"))  # shown under the table
         self.detail.add_class("hpo-detail")
         box = W.HBox
+        # time-aware BO's inputs take room only where the policy has them (see _refresh_bo)
+        self.bo_box = W.VBox([box([self.b, self.b_btn, self.switch_trials, self.switch_trials_btn,
+                                   self.switch_seconds, self.switch_seconds_btn]), self.bo_hint])
+        self.bo_box.add_class("hpo-bo-box")
         self.widget = W.VBox([
-            self.header, self.banner, box([self.progress]),
+            self.header, self.banner, box([self.progress, self.progress_text]),
             box([self.pause_btn, self.resume_btn, self.kill_flagged_btn, self.concurrency, self.concurrency_btn]),
-            box([self.select, W.VBox([self.kill_btn])]),
-            box([self.b, self.b_btn, self.switch_trials, self.switch_trials_btn, self.switch_seconds,
-                 self.switch_seconds_btn]), self.bo_hint, self.message],
+            box([self.select, W.VBox([self.kill_btn])]), self.bo_box, self.message],
             layout=lay(border="1px solid var(--jp-border-color2, #ddd)", padding="6px"))
         self.widget.add_class("hpo-panel")
         self._buttons = {"pause": self.pause_btn, "resume": self.resume_btn, "kill": self.kill_btn,
@@ -137,6 +142,7 @@ class ControlPanel:
             f.add_done_callback(settled)
 
     def _say(self, level: str, text: str) -> None:
+        self._level = level
         self.message.value = C.message_html(level, text)
 
     def _tune(self, name: str, text: str, label: str, integer: bool) -> tuple[Any, tuple[str, Any]]:
@@ -170,9 +176,12 @@ class ControlPanel:
         s = S.summary(records, now)
         s["name"] = s["name"] or self.study.name
         state = self.study.state
-        target = s["n_target"]
-        self.progress.max = max(1, target or s["n_trials"])
-        self.progress.value = min(self.progress.max, s["ended"])
+        done = S.progress(records)
+        self.progress.max = max(1, done.total or done.done)
+        self.progress.value = min(self.progress.max, done.done)
+        self.progress_text.value = f"<span class='hpo-progress-count'>{html.escape(done.text())}</span>"
+        if state in C.ENDED and self._level in ("sent", "applied"):  # said while it ran; the banner says the end
+            self._level, self.message.value = "", ""
         self.header.value = S.header_html(s, state, self.dashboard_url)
         self.banner.value = C.banner(state, records, workers, workers_max)
         rows = S.trial_rows(records)
@@ -195,6 +204,7 @@ class ControlPanel:
         state = self._policy_state()
         controls = S.live_controls(params, name, state)
         boxes = {"b": self.b, "switch_after_trials": self.switch_trials, "switch_after_seconds": self.switch_seconds}
+        self.bo_box.layout.display = "" if controls["b"]["enabled"] else "none"
         hints = []
         for param, box in boxes.items():
             c = controls[param]

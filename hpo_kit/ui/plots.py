@@ -17,14 +17,22 @@ from typing import Any
 
 from . import data as D
 from .importance import parallel_coordinates, slices
+from .lineage import has_lineage, lineage
+from .timeline import WARMUP, worker_timeline
 from .trials import config_text, param_specs, table_columns
 
 #: Colour of each trial category (status, or FLAGGED for a monitor's finding); readable on light and dark.
 PALETTE = {"PENDING": "#bdbdbd", "RUNNING": "#1f77b4", "PAUSED": "#9467bd", "COMPLETED": "#2ca02c",
            "STOPPED": "#ff7f0e", "KILLED": "#7f7f7f", "FAILED": "#e377c2", D.FLAGGED: "#d62728",
-           "RETRIED": "#8c564b"}
-#: Figures shown, in order; ``rungs`` and ``cost`` are for ASHA-like and time-aware BO studies.
-VIEWS = ("curves", "best", "timeline", "rungs", "cost", "parallel", "importance", "slice")
+           "RETRIED": "#8c564b", WARMUP: "#c9b77c"}
+#: What each colour means, for the legend above the figures.
+MEANING = {"PENDING": "waiting for a worker", "RUNNING": "running", "PAUSED": "paused at a rung",
+           "COMPLETED": "completed", "STOPPED": "stopped early", "KILLED": "killed by the user",
+           "FAILED": "failed", D.FLAGGED: "flagged by a monitor", "RETRIED": "step re-run elsewhere",
+           WARMUP: "worker warm-up (timeline; not trial time)"}
+#: Figures shown, in order; ``rungs``, ``lineage`` and ``cost`` are for ASHA-like, Hypersearch and
+#: time-aware BO studies.
+VIEWS = ("curves", "best", "timeline", "rungs", "lineage", "cost", "parallel", "importance", "slice")
 #: Named ranges that :func:`view_data` sets (start, end), for the notebook and the page alike.
 RANGES = ("hpo-curves-yrange", "hpo-curves-logyrange")
 EMPTY_IMPORTANCE = {"param": [], "importance": [], "n": []}
@@ -44,7 +52,7 @@ def view_data(records: D.Records, state: dict[str, Any] | None = None, now: floa
         for the linear and the log axis; ``None`` while there is nothing to show.
     """
     specs = param_specs(records) if specs is None else specs
-    timeline = D.worker_timeline(records, now)
+    timeline = worker_timeline(records, now)
     timeline["row"] = [w.split("://")[-1] for w in timeline["worker"]]
     workers = sorted(set(timeline["row"]))
     timeline["y"] = [workers.index(r) for r in timeline["row"]]
@@ -54,13 +62,17 @@ def view_data(records: D.Records, state: dict[str, Any] | None = None, now: floa
     costs = [v for v in points["cost"] + points["loss"] if math.isfinite(v)]
     lo, hi = (min(costs), max(costs)) if costs else (0.0, 1.0)
     span = max(points["elapsed"] + markers["elapsed"], default=1.0)
-    levels = D.stagger(markers["elapsed"], span)
+    levels = D.stagger(markers["elapsed"], span, levels=5, gap=0.3)  # a label is about a third of the width
     markers["y0"], markers["y1"] = [lo] * len(markers["elapsed"]), [hi] * len(markers["elapsed"])
-    markers["label_y"] = [hi - lv * 0.09 * (hi - lo or 1.0) for lv in levels]
+    markers["label_y"] = [hi - lv * 0.1 * (hi - lo or 1.0) for lv in levels]
     width = max(per_trial["trial"], default=0) + 0.5
     per_rung.update(x0=[-0.5] * len(per_rung["rung"]), x1=[width] * len(per_rung["rung"]),
-                    label=[f"{n} reached" for n in per_rung["reached"]])
+                    label=[f"rung {r} epoch{'s' * (r != 1)}: {n} trial{'s' * (n != 1)} reached it"
+                           for r, n in zip(per_rung["rung"], per_rung["reached"])])
     curves = D.learning_curves(records)
+    ends = {"trial": curves["trial"], "x": [xs[-1] for xs in curves["xs"]], "y": [ys[-1] for ys in curves["ys"]],
+            "category": curves["category"], "status": curves["status"]}  # a one-epoch trial is this marker only
+    nodes, edges = lineage(records)
     table = table_columns(records, specs)
     text = dict(zip(table["trial"], table["config"]))
     curves["config"] = [text.get(t, "") for t in curves["trial"]]
@@ -70,7 +82,8 @@ def view_data(records: D.Records, state: dict[str, Any] | None = None, now: floa
     axes["one"] = [1.0] * len(axes["x"])
     axes["zero"] = [0.0] * len(axes["x"])
     scores = D.trial_scores(records)
-    return {"sources": {"curves": curves, "best": D.best_so_far(records, now), "scores": scores,
+    return {"sources": {"curves": curves, "curve_ends": ends, "best": D.best_so_far(records, now), "scores": scores,
+                        "lineage": nodes, "lineage_edges": edges,
                         "timeline": timeline, "rungs": per_trial, "rung_levels": per_rung,
                         "cost": points, "cost_markers": markers, "parallel": lines, "parallel_axes": axes,
                         "importance": importance or dict(EMPTY_IMPORTANCE), "slice": slices(records, specs),
@@ -89,6 +102,8 @@ def default_views(optimizer: Any) -> tuple[str, ...]:
     views = ["curves", "best", "timeline"]
     if any(hasattr(optimizer, a) for a in ("eta", "rungs", "sessions")):  # ASHA, SHA, Hypersearch
         views.append("rungs")
+    if hasattr(optimizer, "sessions"):  # Hypersearch: trials start from others' weights
+        views.append("lineage")
     if "b" in getattr(optimizer, "live_params", ()):
         views.append("cost")
     return (*views, "parallel", "importance", "slice")
@@ -102,9 +117,19 @@ def views_for(records: D.Records) -> tuple[str, ...]:
     views = ["curves", "best", "timeline"]
     if any(r.get("event") in ("trial_pause", "trial_resume") for r in records):
         views.append("rungs")
+    if has_lineage(records):
+        views.append("lineage")
     if "b" in D.policy_params(records):
         views.append("cost")
     return (*views, "parallel", "importance", "slice")
+
+
+def legend_html(categories: tuple[str, ...] = tuple(PALETTE)) -> str:
+    """The colour legend shown above the figures: one swatch per status (and flagged, retried, warm-up)."""
+    items = "".join(f"<span class='hpo-legend-item' title='{MEANING[c]}' style='margin-right:10px;white-space:nowrap'>"
+                    f"<span style='display:inline-block;width:10px;height:10px;border-radius:2px;margin-right:3px;"
+                    f"background:{PALETTE[c]}'></span>{c.lower()}</span>" for c in categories)
+    return f"<div class='hpo-legend' style='font-size:11px;line-height:16px'>{items}</div>"
 
 
 def colour(field: str = "category") -> Any:
@@ -175,7 +200,7 @@ class StudyPlots:
 
     def select(self, trial: int | None) -> None:
         """Highlight ``trial`` (its table row, learning curve, parallel line, slice points); ``None`` clears."""
-        for name in ("table", "curves", "parallel", "slice"):
+        for name in ("table", "curves", "curve_ends", "parallel", "slice", "lineage"):
             trials = list(self.sources[name].data.get("trial", []))
             rows = [trials.index(trial)] if trial in trials else []
             if list(self.sources[name].selected.indices) != rows:
@@ -227,4 +252,4 @@ def load_bokehjs() -> None:
     output_notebook(resources=INLINE, hide_banner=True)
 
 
-__all__ = ["PALETTE", "VIEWS", "StudyPlots", "view_data", "default_views", "views_for", "config_text"]
+__all__ = ["PALETTE", "MEANING", "VIEWS", "legend_html", "StudyPlots", "view_data", "default_views", "views_for", "config_text"]

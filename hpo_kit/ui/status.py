@@ -11,8 +11,9 @@ import math
 from collections import Counter
 from typing import Any
 
+from ..progress import Count, count, epoch_budget_of
 from ..trial import TrialStatus
-from .data import Records, fold_trials, goal_of, t0_of
+from .data import Records, fold_trials, goal_of, policy_params, study_start, t0_of
 
 #: The time-aware BO parameters the panel offers, and what each means to a user.
 BO_PARAMS = {"b": "b: weight of trial time T in the cost Z = L + b*T",
@@ -71,6 +72,18 @@ def summary(records: Records, now: float | None = None) -> dict[str, Any]:
             "flagged": [t.id for t in trials.values() if t.flags and not t.status.is_terminal],
             "best_trial": best_id, "best_score": best, "metric": goal.metric, "mode": goal.mode,
             "concurrency": concurrency}
+
+
+def progress(records: Records) -> Count:
+    """The panel's progress: trials ended, or epochs against the rungs' budget (:func:`hpo_kit.progress.count`).
+
+    Read from the journal, so a resumed study counts its earlier trials too; a rung policy
+    (its ``r_min`` and ``eta`` in the start record) counts epochs.
+    """
+    settings = study_start(records).get("settings", {}) or {}
+    budget = epoch_budget_of(policy_params(records), settings.get("n_trials"), settings.get("max_epochs"))
+    return count(fold_trials(records).values(), settings.get("n_trials"), budget,
+                 ended=study_state(records) in ("finished", "stopped", "failed"))
 
 
 def trial_rows(records: Records) -> list[dict[str, Any]]:

@@ -14,6 +14,8 @@ from typing import Any
 from ..trial import TrialStatus
 from .data import Columns, Records, category, fold_trials, goal_of, study_start, t0_of
 
+#: The background of a flagged trial's row (translucent: readable on light and dark themes).
+FLAGGED_TINT = "rgba(214, 39, 40, 0.22)"
 #: Journal events shown in a trial's detail (reports are summarised, not listed).
 DETAIL_EVENTS = ("trial_create", "trial_start", "trial_pause", "trial_resume", "trial_retry", "trial_end",
                  "flag", "control")
@@ -57,7 +59,8 @@ def table_columns(records: Records, specs: dict[str, dict[str, Any]] | None = No
     -------
     dict
         ``trial``, ``status``, ``category``, ``epochs``, ``score``, ``last`` (the metric's
-        last value), ``worker`` (``host:port``), ``flags``, ``reason``, ``config`` (text),
+        last value), ``worker`` (``host:port``), ``flags``, ``reason``, ``config`` (text), ``tint`` (the
+        row's background: :data:`FLAGGED_TINT` for a flagged trial, else ``None``),
         and ``config.<name>`` for every hyperparameter (floats, or text for choices).
     """
     specs = param_specs(records) if specs is None else specs
@@ -65,7 +68,7 @@ def table_columns(records: Records, specs: dict[str, dict[str, Any]] | None = No
     names = list(specs)
     trials = sorted(fold_trials(records).values(), key=lambda t: (t.status is TrialStatus.PENDING, t.id))
     out: Columns = {k: [] for k in ("trial", "status", "category", "epochs", "score", "last", "worker", "flags",
-                                    "reason", "config")}
+                                    "reason", "config", "tint")}
     out.update({f"config.{n}": [] for n in names})
     nan = float("nan")
     for t in trials:
@@ -75,7 +78,8 @@ def table_columns(records: Records, specs: dict[str, dict[str, Any]] | None = No
                "score": nan if score is None else float(score),
                "last": float(values[-1]) if values and values[-1] is not None else nan,
                "worker": (t.worker or "").split("://")[-1], "flags": ",".join(f["indicator"] for f in t.flags),
-               "reason": t.reason or t.error or "", "config": config_text(t.config, names)}
+               "reason": t.reason or t.error or "", "config": config_text(t.config, names),
+               "tint": FLAGGED_TINT if t.flags else None}
         row.update({f"config.{n}": _cell(t.config.get(n), specs[n]) for n in names})
         for k, v in row.items():
             out[k].append(v)
