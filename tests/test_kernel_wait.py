@@ -5,7 +5,7 @@ click pauses the study, starts the study and blocks in ``study.wait()``. The tes
 the click as the browser would (a ``comm_msg`` on the shell channel) while that cell
 runs: the pause must be journalled within 2 s, long before the cell ends. Then it
 interrupts the kernel (SIGINT to its process group, as *Kernel -> Interrupt* does): the
-cell ends with ``KeyboardInterrupt``, the study is paused, the same workers are alive,
+cell ends with ``KeyboardInterrupt`` (one line), the study is paused, the same workers are alive,
 and the study resumes and completes; a cell queued behind the waiting one runs after it.
 No browser needed (see ``tests/browser`` for one).
 """
@@ -134,7 +134,10 @@ def test_a_click_is_handled_while_wait_blocks_and_an_interrupt_pauses(tmp_path, 
     reply = kc.get_shell_msg(timeout=30)
     while reply["parent_header"].get("msg_id") != waiting:
         reply = kc.get_shell_msg(timeout=30)
-    assert reply["content"]["status"] == "error" and reply["content"]["ename"] == "KeyboardInterrupt"
+    assert reply["content"]["status"] == "error" and reply["content"]["ename"] == "StudyInterrupted"
+    shown = reply["content"]["traceback"]  # what the notebook shows: one line, not the wait's frames
+    assert len(shown) == 1 and shown[0].startswith("KeyboardInterrupt: hpo_kit: interrupted;") and \
+        "is paused" in shown[0], shown
 
     out, reply = _run(kc, "print(json.dumps({'state': study.state, "
                           "'workers': sorted(study.client.run(os.getpid).values())}))")

@@ -11,11 +11,14 @@ every worker process spawned from those threads (a blocked signal stays blocked 
 thread gets its own mask back at once, so the kernel itself still sees the interrupt.
 (multiprocessing's resource tracker *unblocks* SIGINT in the thread that first starts it,
 so it is started before.) Belt and braces, each worker also sets SIGINT to ``SIG_IGN``
-as it starts (this module is the workers' preload, :func:`dask_setup`).
+as it starts (this module is the workers' preload, :func:`dask_setup`). The preload also
+drops the closed-comm tracebacks a worker logs when the study's end closes its scheduler
+(:class:`ShutdownNoise`).
 """
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import signal
 import threading
@@ -100,9 +103,37 @@ def sigint_blocked() -> Iterator[None]:
 
 
 def dask_setup(worker: Any) -> None:
-    """Worker preload of the embedded cluster: the worker process ignores SIGINT from now on."""
+    """Worker preload of the embedded cluster: the worker process ignores SIGINT, and its shutdown is quiet."""
     if threading.current_thread() is threading.main_thread():
         signal.signal(signal.SIGINT, signal.SIG_IGN)
+    quiet = ShutdownNoise()
+    for handler in {*logging.getLogger("distributed").handlers, *logging.getLogger().handlers}:
+        if not any(isinstance(f, ShutdownNoise) for f in handler.filters):
+            handler.addFilter(quiet)
+
+
+class ShutdownNoise(logging.Filter):
+    """Drops the errors an embedded worker logs because its scheduler has gone: the study ended.
+
+    The embedded cluster's scheduler lives in the process that started the study; when the
+    study ends it closes, and a worker whose heartbeat or task stream was in flight logs a
+    ~30-line ``CommClosedError`` traceback ("Failed to communicate with scheduler during
+    heartbeat") before it is told to close. ipykernel forwards the workers' stderr into the
+    notebook, so the end of every study showed red. Only errors caused by a closed comm are
+    dropped, and only in the embedded cluster's workers (this module is their preload); a
+    cluster given by address logs as it always did.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        from distributed.comm.core import CommClosedError
+        from tornado.iostream import StreamClosedError
+
+        exc = record.exc_info[1] if record.exc_info else None
+        while exc is not None:
+            if isinstance(exc, (CommClosedError, StreamClosedError)):
+                return record.levelno < logging.ERROR  # what would print red
+            exc = exc.__cause__ or exc.__context__
+        return True
 
 
 def connect(cluster: Any = None, n_workers: int | None = None) -> tuple[Client, list[Any]]:

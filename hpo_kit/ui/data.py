@@ -290,3 +290,12 @@ def bo_cost(records: Records, state: dict[str, Any] | None = None) -> tuple[Colu
                        ("label", "switched: Z = L")):
             markers[col].append(v)
     return points, markers
+
+
+def __getattr__(name: str) -> Any:
+    """``worker_timeline`` and ``utilisation`` moved to :mod:`hpo_kit.ui.timeline`; old imports keep working."""
+    if name in ("worker_timeline", "utilisation"):
+        from . import timeline
+
+        return getattr(timeline, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

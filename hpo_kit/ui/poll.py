@@ -11,7 +11,9 @@ it. Outside a kernel, from any other thread, or on ipykernel 6 without jupyter_u
 it is a plain wait.
 
 An interrupt while waiting (*Kernel -> Interrupt*, Ctrl+C) **pauses** the study and
-re-raises ``KeyboardInterrupt``, so control returns and *Run All* stops there; the
+raises :class:`StudyInterrupted` (a ``KeyboardInterrupt``), so control returns and *Run All*
+stops there; a notebook shows it as one line that says what happened and what to do, not
+the frames of the wait it interrupted (IPython's ``_render_traceback_``). The
 workers stay alive (see :mod:`hpo_kit.engine.cluster`), and ``study.resume()`` then
 ``study.wait()`` carries on, or ``study.stop()`` ends it. A pause rather than a stop: an
 interrupt is often a "wait, let me look", and a paused study loses nothing.
@@ -148,23 +150,42 @@ def wait_until(done: Callable[[], Any], timeout: float | None = None, every: flo
             events.__exit__(None, None, None)
 
 
+class StudyInterrupted(KeyboardInterrupt):
+    """An interrupt that ended a wait for a study; in a notebook it shows as its one-line message."""
+
+    def _render_traceback_(self) -> list[str]:
+        # IPython shows these lines instead of the traceback: the frames would be the wait's own
+        # (a sleep, a zmq poll), nothing the user wrote or can act on
+        return [f"KeyboardInterrupt: {self}"]
+
+
 def wait_loop(study: Any, thread: threading.Thread, timeout: float | None = None) -> bool:
-    """:func:`join` the study's loop thread; an interrupt pauses the study, then re-raises."""
+    """:func:`join` the study's loop thread; an interrupt pauses the study, then raises :class:`StudyInterrupted`."""
     try:
         return join(thread, timeout)
     except KeyboardInterrupt:
-        pause_on_interrupt(study)
-        raise
+        raise StudyInterrupted(interrupted(study, pause_on_interrupt(study))) from None
+
+
+def interrupted(study: Any, paused: bool) -> str:
+    """The one line an interrupt of a wait for ``study`` shows."""
+    if paused:
+        return (f"hpo_kit: interrupted; study {study.name!r} is paused and its workers are alive. "
+                f"study.resume() then study.wait() to go on; study.stop() to end it.")
+    return f"hpo_kit: interrupted while waiting for study {study.name!r} ({study.state})."
 
 
 def pause_on_interrupt(study: Any) -> bool:
-    """Pause ``study`` after an interrupt and say so; False if it could not be paused (not running)."""
+    """Pause ``study`` after an interrupt; False if it could not be paused (not running).
+
+    Outside a notebook (a script's Ctrl+C) it also says so on stderr, where the traceback follows.
+    """
     try:
         study.pause(reason=INTERRUPT_REASON).result(10)
     except Exception:  # noqa: BLE001 - ended, already paused or stopping: nothing to pause
         return False
-    print(f"hpo_kit: interrupted; study {study.name!r} is paused and its workers are alive. "
-          f"study.resume() then study.wait() to go on; study.stop() to end it.", file=sys.stderr)
+    if not in_kernel():
+        print(interrupted(study, True), file=sys.stderr)
     return True
 
 
