@@ -27,11 +27,15 @@ against mix-ups and injection through Dask's public API; it is no defence agains
 hostile client, which Dask lets run any code on the scheduler (``run_on_scheduler``):
 secure the scheduler itself for that (TLS, ``Security``).
 
+An owner's records are input too: checked and bounded per study (:mod:`hpo_kit.ui.records`),
+refusals logged and sent as :data:`REFUSED` events; each study is rendered on its own.
+
 The page draws with the same functions as the notebook (:mod:`hpo_kit.ui.page`). The
 scheduler needs hpo_kit importable (the same environment as the driver).
 """
 from __future__ import annotations
 
+import html
 import json
 import logging
 import threading
@@ -45,6 +49,7 @@ from .controls import ENDED
 from .feed import Feed
 from .importance import ImportanceCache
 from .page import ROUTE, index_page, page_data, render_page, strict  # noqa: F401 - re-exported
+from .records import MAX_BYTES, MAX_RECORDS, StudyRecords
 
 STREAM_OP = "hpo-kit-records"  # the op of the study's messages on its client's stream to the scheduler
 REFUSED = "hpo-kit-refused"  # the scheduler's event topic for refused records
@@ -81,14 +86,21 @@ def add_to_menu(scheduler: Any) -> bool:
 class StudyBoard(SchedulerPlugin):
     """Scheduler plugin: keeps published studies' records and serves their pages.
 
-    Registered once per scheduler by :class:`Publisher` (idempotent).
+    Registered once per scheduler by :class:`Publisher` (idempotent: the first one's caps hold).
+
+    Parameters
+    ----------
+    max_records, max_bytes
+        Caps on each study's records (see :mod:`hpo_kit.ui.records`).
     """
 
     idempotent = True
     name = PLUGIN_NAME
 
-    def __init__(self) -> None:
-        self.studies: dict[str, list[dict[str, Any]]] = {}
+    def __init__(self, max_records: int = MAX_RECORDS, max_bytes: int = MAX_BYTES) -> None:
+        self.max_records, self.max_bytes = max_records, max_bytes
+        self.studies: dict[str, list[dict[str, Any]]] = {}  # study -> its intake's records (the same list)
+        self.intake: dict[str, StudyRecords] = {}  # study -> its checked, bounded records
         self.heard: dict[str, float] = {}  # study -> when the scheduler last heard from it
         self.polled: dict[str, float] = {}  # study -> when a page last polled it
         self.shown_end: dict[str, bool] = {}  # study -> a page was served its study_end
@@ -114,19 +126,29 @@ class StudyBoard(SchedulerPlugin):
                     raise web.HTTPError(404, f"no study {name!r} published here")
                 return board.studies[name]
 
+            def alone(self, name: str, make: Any) -> None:
+                """Write ``make(name, records)``; a study that cannot be drawn answers an error for itself only."""
+                records, name = self.records(name), urllib.parse.unquote(name)  # 404 first
+                try:
+                    self.write(make(name, records))
+                except Exception as exc:  # noqa: BLE001 - one study's records must not break the dashboard
+                    logger.exception("hpo_kit: study %r cannot be shown", name)
+                    self.set_status(500)
+                    self.write(f"hpo_kit: study {html.escape(repr(name))} cannot be shown "
+                               f"({html.escape(type(exc).__name__)}); the other studies are unaffected")
+
         class Index(Base):
             def get(self) -> None:
-                self.write(index_page(board.studies))
+                self.write(index_page(board.studies, notes={n: i.notice() for n, i in board.intake.items()}))
 
         class Page(Base):
             def get(self, name: str) -> None:
-                self.write(render_page(urllib.parse.unquote(name), self.records(name)))
+                self.alone(name, render_page)
 
         class Data(Base):
             def get(self, name: str) -> None:
                 self.set_header("Content-Type", "application/json")
-                self.write(json.dumps(board.data(urllib.parse.unquote(name), self.records(name),
-                                                 self.get_argument("n", None))))
+                self.alone(name, lambda n, records: json.dumps(board.data(n, records, self.get_argument("n", None))))
 
         ImportanceCache()  # its imports, now, on this thread (see ImportanceCache.__init__)
         scheduler.stream_handlers[STREAM_OP] = self._on_stream
@@ -148,7 +170,8 @@ class StudyBoard(SchedulerPlugin):
             return strict({"unchanged": True, "ended": ended, "silent_s": silent,
                            "disconnected": not ended and silent > 10.0})
         self._served[name] = importance
-        return page_data(records, importance=importance, silent_s=silent)
+        return page_data(records, importance=importance, silent_s=silent,
+                         notice=self.intake[name].notice_html() if name in self.intake else "")
 
     def watch_state(self, name: str) -> dict[str, bool]:
         """Is a page open on ``name`` (polled in the last :data:`WATCHED_S`), and has it been shown the end?"""
@@ -167,7 +190,7 @@ class StudyBoard(SchedulerPlugin):
         owner = self.owners.get(study)
         if owner is None or (owner != client and not self._connected(owner)):
             if owner is not None:  # its owner left: a new run of the name (a resume, a new kernel) starts afresh
-                for kept in (self.studies, self.heard, self.shown_end, self._served):
+                for kept in (self.studies, self.intake, self.heard, self.shown_end, self._served):
                     kept.pop(study, None)
             owner = self.owners[study] = client
         if owner != client:
@@ -180,11 +203,15 @@ class StudyBoard(SchedulerPlugin):
                     self.scheduler.log_event(REFUSED, {"study": study, "client": client, "owner": owner})
             return False
         self.heard[study] = time.time()
-        self.studies.setdefault(study, [])
+        intake = self.intake.setdefault(study, StudyRecords(self.max_records, self.max_bytes))
+        self.studies[study] = intake.records
         self.shown_end.setdefault(study, False)
-        if records:
-            self.studies[study].extend(json.loads(records))
-        return True
+        accepted, refused, why = intake.take(records) if records else (0, 0, "")
+        if refused and intake.first_refusal(client):  # once per client and kind; the page counts the rest
+            logger.warning("hpo_kit: refused %d record(s) of study %r from client %s: %s", refused, study, client, why)
+            if self.scheduler is not None:  # client.get_events(REFUSED)
+                self.scheduler.log_event(REFUSED, dict(study=study, client=client, refused=refused, problem=why))
+        return accepted > 0 or not refused
 
     def _connected(self, client: str) -> bool:
         return self.scheduler is None or client in getattr(self.scheduler, "clients", {client: None})

@@ -43,10 +43,11 @@ def strict(value: Any) -> Any:
 
 
 def page_data(records: list[dict[str, Any]], now: float | None = None, importance: dict | None = None,
-              silent_s: float | None = None) -> dict[str, Any]:
+              silent_s: float | None = None, notice: str = "") -> dict[str, Any]:
     """What the page shows: summary, header, figure columns and ranges, and the connection's state.
 
-    An ended study's clock stops at its ``study_end`` record (not at ``now``).
+    An ended study's clock stops at its ``study_end`` record (not at ``now``). ``notice`` (HTML)
+    ends the header line (the dashboard's word on refused records).
     """
     state = S.study_state(records)
     ended = state in ENDED
@@ -56,7 +57,7 @@ def page_data(records: list[dict[str, Any]], now: float | None = None, importanc
     s = S.summary(records, now)
     view = P.view_data(records, None, now, importance=importance)
     quiet = not ended and silent_s is not None and silent_s > QUIET_S
-    return strict({"summary": s, "header": S.header_html(s), "n_records": len(records), "ended": ended,
+    return strict({"summary": s, "header": S.header_html(s) + notice, "n_records": len(records), "ended": ended,
                    "silent_s": silent_s, "disconnected": quiet, **view})
 
 
@@ -174,10 +175,22 @@ def render_page(name: str, records: list[dict[str, Any]], refresh_s: float = REF
             f"{script}{_SCRIPT % {'url': url, 'ms': int(refresh_s * 1000)}}</body></html>")
 
 
-def index_page(studies: dict[str, list[dict[str, Any]]]) -> str:
-    """The list of published studies, each with its header line."""
-    items = "".join(f"<li><a href='{ROUTE}/{urllib.parse.quote(n)}'>{html.escape(n)}</a>: "
-                    f"{S.header_html(S.summary(r))}</li>" for n, r in studies.items())
+def index_page(studies: dict[str, list[dict[str, Any]]], notes: dict[str, str] | None = None) -> str:
+    """The list of published studies, each with its header line (and its note, ``notes[name]``, if any).
+
+    Each line is drawn on its own: a study whose records cannot be summarised shows an error
+    line, and the others their headers (one publisher's records never break the list).
+    """
+    notes = notes or {}
+    items = "".join(f"<li><a href='{ROUTE}/{urllib.parse.quote(n)}'>{html.escape(n)}</a>: {_header_line(r)}"
+                    f"{' · ' + html.escape(notes[n]) if notes.get(n) else ''}</li>" for n, r in studies.items())
     return (f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>hpo_kit studies</title>{_STYLE}</head>"
             f"<body><p><a href='/status'>Dask dashboard</a></p><h3>hpo_kit studies</h3>"
             f"<ul>{items or 'none yet'}</ul></body></html>")
+
+
+def _header_line(records: list[dict[str, Any]]) -> str:
+    try:
+        return S.header_html(S.summary(records))
+    except Exception as exc:  # noqa: BLE001 - this study's records, not the page, are at fault
+        return f"<i>this study cannot be shown ({html.escape(type(exc).__name__)}: {html.escape(str(exc)[:200])})</i>"
