@@ -18,6 +18,12 @@ search    random search, time-aware BO and ASHA replayed with and without diagno
           end good, top-10 hit ratio and gain, TSBA - medians with 95% bootstrap intervals - beside the
           paper's numbers.
 asha      the ASHA paper's settings in simulation: 25 workers, and 500 workers with 10,000 trials.
+curve     Diagnosis(), the learning-curve monitor (LearningCurve) and both (AnyOf): ground truth, then
+          replayed random search (``--seeds``) and ASHA (``--curve-asha-seeds``), each beside its
+          random-flag control (not in the default parts).
+
+Every monitor's figures are printed beside its random-flag control (:mod:`hpo_kit.bench.control`):
+the same number of stops at the same epochs on randomly chosen trials.
 
 All times are virtual-clock seconds: the table's recorded per-epoch seconds, plus (unless
 ``--no-decision-time``) the thread CPU time of every policy and monitor call, so a slow policy
@@ -36,9 +42,11 @@ from typing import Any
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
 
 from hpo_kit import Diagnosis  # noqa: E402
+from hpo_kit.diagnosis import AnyOf, LearningCurve  # noqa: E402
 from hpo_kit.bench import Table  # noqa: E402
 from hpo_kit.bench.control import random_flags  # noqa: E402
-from hpo_kit.bench.quality import BAD, GOOD, MID, first_flags, flag_quality, interval, paired, truth  # noqa: E402
+from hpo_kit.bench.quality import (  # noqa: E402
+    BAD, GOOD, MID, first_flags, flag_quality, interval, paired, top_half, truth)
 from hpo_kit.bench.replay import full_trial_seconds, replay  # noqa: E402
 from hpo_kit.diagnosis.indicators import INDICATORS  # noqa: E402
 
@@ -61,6 +69,18 @@ CANDIDATES: dict[str, Any] = {
     "defaults, min_cv=0.1, max_zero=0.7": lambda: Diagnosis(min_cv=0.1, max_zero=0.7),
 }
 MONITORS: dict[str, Any] = {"defaults": lambda: Diagnosis(), "authors": lambda: Diagnosis.authors(), **CANDIDATES}
+#: Monitors that read the table's goal (metric, mode): name -> factory of the table.
+CURVES: dict[str, Any] = {
+    "curve": lambda t: LearningCurve(t.metric, t.mode),
+    "diagnosis+curve": lambda t: AnyOf(Diagnosis(), LearningCurve(t.metric, t.mode)),
+}
+
+
+def monitor_factory(name: str, table: Table) -> Any:
+    """A zero-argument factory of the monitor named ``name`` (of :data:`MONITORS` or :data:`CURVES`)."""
+    if name in CURVES:
+        return lambda: CURVES[name](table)
+    return MONITORS[name]
 
 
 def make_search(name: str, seed: int) -> Any:
@@ -117,7 +137,7 @@ def _paired_job(path: str, search: str, settings: list[str], seed: int, kw: dict
     """One seed: the baseline once, then per setting a monitored arm and its random-flag control."""
     table = _table(path)
     labels, cache = truth(table), {}
-    return {name: paired(table, lambda s: make_search(search, s), MONITORS[name], [seed], labels, cache=cache,
+    return {name: paired(table, lambda s: make_search(search, s), monitor_factory(name, table), [seed], labels, cache=cache,
                          control=True, **kw)[0] for name in settings}
 
 
@@ -265,6 +285,44 @@ def control_table(rows: list[list[Any]], seeds: int, kw: dict[str, Any]) -> None
           "(0.5: a tie); top-10 gain: n_arm / n_base - 1 (the paper's figure).")
 
 
+# -- curve ----------------------------------------------------------------------------------------
+CURVE_SETTINGS = ["defaults", "curve", "diagnosis+curve"]
+
+
+def curve(path: str, table: Table, labels: dict[int, str], seeds: int, asha_seeds: int, jobs: int,
+          kw: dict[str, Any]) -> None:
+    """Diagnosis, the learning-curve monitor and both, each beside its random-flag control."""
+    top = top_half(table)
+    rows = []
+    for name in CURVE_SETTINGS:
+        flags = first_flags(table, monitor_factory(name, table))
+        q = flag_quality(table, flags, labels, name)
+        c = control_quality(table, labels, flags)
+        k_top = sum(1 for rid, f in flags.items() if f is not None and rid in top)
+        c_top = sum(control_top(flags, top, seed) for seed in range(200)) / 200
+        rows.append([name, q.flagged, f"{q.flagged_good}/{q.n_good}", f"{c['flagged_good']:.1f}/{q.n_good}",
+                     f"{k_top}/{len(top)} = {k_top / len(top):.0%}", f"{c_top:.1f}/{len(top)} = {c_top / len(top):.0%}",
+                     f"{q.flagged_bad}/{q.n_bad} = {pct(q.recall)}", f"{c['flagged_bad']:.1f}/{q.n_bad}",
+                     q.median_epoch, pct(q.saved), pct(c["saved"])])
+    table_out(f"curve: ground truth on {len(labels)} configurations; each monitor beside its random-flag control "
+              f"(the same epochs dealt to random rows, mean of 200 deals)",
+              ["monitor", "flagged", "good flagged", "ctrl", "top half flagged", "ctrl", "bad flagged (recall)", "ctrl",
+               "median epoch", "bad secs saved", "ctrl"], rows)
+    print("good: final score >= 0.9 x the table's best; top half: final score in the better half of the table; bad: "
+          "< 0.5 x best.\ncurve: LearningCurve(metric, mode) defaults (k=10, p_min=0.05); diagnosis+curve: "
+          "AnyOf(Diagnosis(), LearningCurve(...)).")
+    against = []
+    for search_name, n in (("random", seeds), ("asha", asha_seeds)):
+        per_seed = _run_jobs(jobs, _paired_job, [(path, search_name, CURVE_SETTINGS, s, kw) for s in range(n)])
+        against += [control_columns(f"{search_name} ({n} seeds)", name, [r[name] for r in per_seed])
+                    for name in CURVE_SETTINGS]
+    control_table(against, seeds, kw)
+
+
+def control_top(flags: dict[int, Any], top: set[int], seed: int) -> int:
+    return sum(1 for rid, f in random_flags(flags, seed).items() if f is not None and rid in top)
+
+
 # -- ASHA paper settings ----------------------------------------------------------------------------
 def _asha_job(path: str, workers: int, n_trials: int | None, budget: float | None, setting: str, seed: int,
               decision_time: bool) -> list[Any]:
@@ -308,6 +366,7 @@ def main() -> None:
                          "authors)")
     ap.add_argument("--no-decision-time", action="store_true", help="decisions take no virtual time")
     ap.add_argument("--asha-seeds", type=int, default=1)
+    ap.add_argument("--curve-asha-seeds", type=int, default=20, help="paired ASHA seeds of the curve part")
     ap.add_argument("--jobs", type=int, default=min(2, os.cpu_count() or 1), help="processes for the seeds")
     args = ap.parse_args()
     parts = set(args.part.split(","))
@@ -333,6 +392,8 @@ def main() -> None:
             name, _, settings = item.partition(":")
             plan[name] = settings.split("+") if settings else ["defaults"]
         search(path, table, args.seeds, args.jobs, plan, kw)
+    if "curve" in parts:
+        curve(path, table, labels, args.seeds, args.curve_asha_seeds, args.jobs, kw)
     if "asha" in parts:
         asha_paper(path, table, args.asha_seeds, args.jobs, not args.no_decision_time)
 
