@@ -41,7 +41,7 @@ browser-deps:
 # The tests, the notebooks (nbval) and the browser test; then a check that they left the tree as it was
 # (journals, locks and pickles go to temporary folders or the ignored hpo-runs/).
 test: $(STAMP) $(BROWSER_DEPS)
-	@echo "make test: about 12 minutes on 2 cores (unit and cluster tests, the README's code blocks, 6 notebooks, the browser test)"
+	@echo "make test: about 19 minutes on 2 cores at low load, 28 at load 8-14 (unit and cluster tests, the README's code blocks, 6 notebooks, the browser test)"
 	@before=$$(mktemp); after=$$(mktemp); \
 	if [ "$(TREE_CHECK)" = 1 ] && git rev-parse --is-inside-work-tree >/dev/null 2>&1; then $(TREE_STATE) >"$$before"; \
 	else rm -f "$$before"; fi; \

@@ -119,6 +119,18 @@ def test_python_block_runs_as_a_script(code, tmp_path):
     assert "Traceback" not in proc.stderr, proc.stderr[-6000:]
     journals = list((tmp_path / "hpo-runs").glob("*.jsonl"))
     assert "Study(" not in code or journals, "the study wrote no journal under ./hpo-runs"
+    for name in methods_of(code):  # the Search methods block: every method ran its own study and said so
+        assert (tmp_path / "hpo-runs" / f"{name}.jsonl").exists(), f"no journal for the method {name!r}"
+        assert re.search(rf"^{re.escape(name)} +[1-9]\d* trials", proc.stdout, re.M), (name, proc.stdout)
+
+
+def methods_of(code: str) -> list[str]:
+    """The keys of a ``methods = {...}`` dict literal in a block (the Search methods block), else none."""
+    for node in ast.walk(ast.parse(code)):
+        if (isinstance(node, ast.Assign) and isinstance(node.value, ast.Dict)
+                and any(getattr(t, "id", None) == "methods" for t in node.targets)):
+            return [k.value for k in node.value.keys if isinstance(k, ast.Constant)]
+    return []
 
 
 # -- commands ---------------------------------------------------------------------------------------
@@ -235,12 +247,31 @@ def test_inline_hpo_kit_names_exist():
 
 # -- what the first hour needs to read ---------------------------------------------------------------------
 
+#: The README is for a user (issue #23): measurements live in docs/benchmarks.md.
+MAX_LINES = 250
+
+
+def test_the_readme_opens_with_the_two_commands_and_stays_short():
+    lang, code, _ = blocks()[0]
+    assert lang == "bash" and [words[:2] for words in commands(code)] == [["make", "demo"], ["make", "test"]], code
+    assert README.count("\n") <= MAX_LINES, f"the README has {README.count(chr(10))} lines (at most {MAX_LINES})"
+    for doc in ("docs/benchmarks.md", "docs/diagnosis.md", "docs/notebooks.md"):
+        assert f"]({doc})" in README and (ROOT / doc).exists(), f"the README does not link {doc}"
+
+
+def test_the_search_methods_block_shows_every_method():
+    code = next(code for lang, code, _ in blocks() if lang == "python" and "methods = {" in code)
+    for name in ("GridSearch(", "TimeAwareBO(", "ASHA(", "SuccessiveHalving(", "Hyperband(", "Hypersearch(",
+                 "Diagnosis("):
+        assert name in code, f"the Search methods block has no example of {name[:-1]}"
+    assert len(methods_of(code)) >= 8
+
 def test_the_readme_says_what_a_new_user_must_know():
     quick = README[README.index("## Quick start"):README.index("### Trials in two forms")]
     for needed in ('`if __name__ == "__main__":`', "random search", "FIFO", "`reporter.data`", "torch tensors",
                    "*returns*"):
         assert needed in quick, f"the Quick start does not say {needed!r}"
-    journal = README[README.index("### Journal and resume"):README.index("### Faults")]
+    journal = README[README.index("## Journal and resume"):README.index("### Faults")]
     assert ".jsonl.lock" in journal and ".jsonl.pkl" in journal and ".jsonl.ckpt/" in journal
     trust = README[README.index("## Trust"):README.index("## Architecture")]
     for needed in ("Study.resume", ".pkl", "weights_only=False", "weights_only=True", "settings.checkpoints",
