@@ -373,8 +373,8 @@ def test_a_cost_change_discards_the_batch():
 
 def test_synchronous_refits_take_ranks_1_only_on_demand_and_the_same_ones(monkeypatch):
     calls = []
-    diverse_top = surrogate_module.diverse_top
-    monkeypatch.setattr(surrogate_module, "diverse_top", lambda *a: calls.append(1) or diverse_top(*a))
+    ranked_pool = surrogate_module.ranked_pool  # the acquisition over the pool: the costly half of a batch
+    monkeypatch.setattr(surrogate_module, "ranked_pool", lambda *a: calls.append(1) or ranked_pool(*a))
     opt = fed(sync(), concurrency=4)
     starts = [opt.ask(6 + i) for i in range(4)]  # no tell in between: the batch is completed once
     assert [s.info["rank"] for s in starts] == [0, 1, 2, 3] and len(calls) == 1

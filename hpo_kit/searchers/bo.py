@@ -37,22 +37,38 @@ nothing changes there. Only finite losses are told.
 
 Latency. A skopt refit takes seconds at a few hundred observations, so in the default
 ``background=True`` mode the searcher refits on a daemon thread: :meth:`ask` returns at
-once the best unused candidate of the newest refit (a random point while none is ready)
-and journals in ``Start.info`` how many results that surrogate lacked. With
-``background=False`` every refit happens inside the calls, so seeded runs (tests, the
-simulator benchmarks) are reproducible.
+once the best unused candidate of the newest refit and journals in ``Start.info`` how many
+results that surrogate lacked. With ``background=False`` every refit happens inside the
+calls, so seeded runs (tests, the simulator benchmarks) are reproducible.
 
-Enough prepared points (issue "BO that stays Bayesian"): each refit yields a batch of
-``2 * concurrency`` distinct candidates from its one fitted model (:mod:`.surrogate`),
-given out in rank order as workers free up: up to ``concurrency`` trials may start before
-the next refit lands, and up to ``concurrency`` candidates may be skipped as equal to a
-running trial's configuration. A change of the cost discards the batch.
+A refit never leaves a freed worker with a random point (issue 24; ``tests/test_bo_share.py``
+drives this on a virtual clock). Measured before on a new user's small CNN on digits (2
+workers, load 6-7): 5 of 12 suggestions after the initial points were random, for two reasons,
+each fixed here:
+
+* the first refit started only at the last initial ask, so the asks during it got random
+  points. Background refits now start as soon as two results are told and the surrogate is
+  needed within the next batch of asks (``2 * concurrency``), so a model is ready (or being
+  fitted on the first results) when the initial points run out;
+* a refit yields a batch of ``2 * concurrency`` distinct candidates from its one fitted
+  model (:mod:`.surrogate`), given out in rank order as workers free up; when refits were
+  slower than the batch lasted, the searcher fell back to random points. It now takes further
+  candidates from the newest model's ranked pool (ranks past the batch, about a millisecond:
+  :meth:`Proposal.extend`), so once a model exists every ask is a model's proposal.
+
+What can remain random: the asks made before the study's *first* model lands (with many
+workers and ``prefetch`` queued trials the initial points run out after only a few results;
+they are journalled as ``"initial"``), and the asks after a cost change until the refit
+under the new cost lands (old candidates are dropped, ``"random"``).
 
 Journal. Each ``Start.info`` holds ``phase``, ``cost``, ``lacked`` (results the surrogate had
-not seen) and ``source``: ``"initial"`` (a random start), ``"surrogate"`` (with ``rank``, its
-position in the batch, and ``budget``), ``"random"`` (no unused candidate was ready) or
-``"duplicate"`` (every unused candidate was a running trial's configuration, so a random
-point was sent instead).
+not seen) and ``source`` (also the ``source`` column of ``study.results``): ``"initial"`` (a
+random start: the first ``max(n_initial_points, concurrency)`` trials, and those asked before
+the study's first model landed or before two results existed), ``"surrogate"`` (with ``rank``,
+its position in its model's candidates, and ``budget``), ``"random"`` (a model existed but
+offered nothing usable: a refit failed, or a cost change dropped its candidates) or
+``"duplicate"`` (every candidate of the model's pool was a running trial's configuration).
+Candidates equal to a running trial's configuration are skipped.
 
 Switching. The switch (by finished trials, by elapsed seconds since :meth:`setup`, or by
 :meth:`switch`) is one-way. Any change of the cost (the switch, a new ``b``) refits the
@@ -78,7 +94,8 @@ from ..space import Space
 from ..trial import Observation, Trial, TrialStatus
 from .base import Searcher
 from .cost import STRATEGIES, History, TimeCost, Told, check_choice, check_initial, costs, fit_set, remember
-from .surrogate import ACQ_FUNCS, Proposal, RefitThread, Snapshot, check_estimator, refit, to_point, warm_up
+from .refits import RefitThread, warm_up
+from .surrogate import ACQ_FUNCS, Proposal, Snapshot, check_estimator, refit, to_point
 
 #: Seed stream of the refits (stream 0 of :meth:`Policy.rng` gives the trials' random points).
 _REFIT_STREAM = 1
@@ -144,6 +161,7 @@ class TimeAwareBO(TimeCost, Searcher):
         self._proposal: Proposal | None = None
         self._used: set[int] = set()  # ranks of the newest batch already given to a trial
         self._n_refits = 0
+        self._had_model = False  # a surrogate was published (or a history restored): a gap is a fallback
         self._last_refit: dict[str, Any] | None = None
         self._error: str | None = None
         self._reset_cost()
@@ -161,12 +179,12 @@ class TimeAwareBO(TimeCost, Searcher):
         assert self.space is not None, "call setup() first"
         with self._lock:
             self._check_switch()
-            if not self.background and self._wants_refit():
+            if not self.background and self._initial_done and self._wants_refit():
                 self._refit_once()  # synchronous mode: the surrogate knows every result
             config, info = self._next_config(trial_id)
             self._n_started += 1
-            if self.strategy == "constant_liar" or self._n_started == self._n_initial:
-                self._touch()  # a new running point (liar), or the surrogate is needed from now on
+            if self.strategy == "constant_liar" or (self._proposal is None and self._model_wanted):
+                self._touch()  # a new running point (liar), or the surrogate is needed soon
         return Start(config, info=info)
 
     def tell(self, obs: Observation) -> None:
@@ -196,11 +214,12 @@ class TimeAwareBO(TimeCost, Searcher):
             for obs in observations:
                 self._learn(obs)
             self._n_started = max(self._n_started, len(trials))
+            self._had_model = self._had_model or len(self._told) >= 2
             stamps = [s for t in trials for s in (t.created, t.started, t.ended) if s]
             self._elapsed_offset = (max(stamps) - min(stamps)) if stamps else 0.0
             self._check_switch()
             self._touch()
-            if not self.background and self._wants_refit():
+            if not self.background and self._initial_done and self._wants_refit():
                 self._refit_once()
 
     def _start_thread(self) -> None:
@@ -269,8 +288,14 @@ class TimeAwareBO(TimeCost, Searcher):
     def _n_observations(self) -> int:
         return sum(len(h) for h in self._told.values())
 
+    @property
+    def _model_wanted(self) -> bool:
+        # The surrogate is needed now, or within the next batch of asks: a background refit starts
+        # that early, so the first ask after the initial points finds a model (module docstring).
+        return self._initial_done or self._n_started + self._batch >= self._n_initial
+
     def _wants_refit(self) -> bool:
-        return self._dirty and len(self._told) >= 2 and self._initial_done
+        return self._dirty and len(self._told) >= 2 and self._model_wanted
 
     def _snapshot(self) -> Snapshot:
         fitted, budget = fit_set(self._told.values(), self.n_min)
@@ -286,12 +311,9 @@ class TimeAwareBO(TimeCost, Searcher):
 
     def _refit_once(self) -> bool:
         """Snapshot (locked), fit (unlocked), publish (locked); False when nothing was to do."""
-        with self._lock:
-            if not self._wants_refit():
-                return False
-            snap = self._snapshot()
-            self._dirty = False
-            self._n_refits += 1
+        snap = self._begin_refit()
+        if snap is None:
+            return False
         try:
             proposal = refit(self.space, snap, self.base_estimator, self.acq_func)
         except Exception:  # noqa: BLE001 - the study goes on with random points
@@ -299,13 +321,27 @@ class TimeAwareBO(TimeCost, Searcher):
                 self._error = traceback.format_exc()
             warnings.warn(f"TimeAwareBO: refit failed, proposing random points:\n{self._error}", RuntimeWarning)
             return False
+        self._finish_refit(snap, proposal)
+        return True
+
+    def _begin_refit(self) -> Snapshot | None:
+        """The snapshot a refit starts from (taken under the lock), or ``None`` when no refit is wanted."""
+        with self._lock:
+            if not self._wants_refit():
+                return None
+            snap = self._snapshot()
+            self._dirty = False
+            self._n_refits += 1
+            return snap
+
+    def _finish_refit(self, snap: Snapshot, proposal: Proposal) -> None:
+        """Publish a refit's proposal, unless the cost changed while it ran."""
         with self._lock:
             if proposal.epoch == self._epoch:
-                self._proposal, self._used, self._error = proposal, set(), None
+                self._proposal, self._used, self._error, self._had_model = proposal, set(), None, True
                 self._last_refit = {"seconds": round(proposal.seconds, 4), "at": round(self.elapsed, 3),
                                     "n_observations": proposal.n_observations, "n_fitted": len(snap.points),
                                     "budget": proposal.budget, "candidates": proposal.batch}
-        return True
 
     def _refit_job(self) -> None:
         while self._thread is not None and self._refit_once():
@@ -313,16 +349,17 @@ class TimeAwareBO(TimeCost, Searcher):
 
     def _refit_if_cost_changed(self, epoch: int) -> None:
         # Synchronous mode re-tells at once (the background thread was woken by _new_cost).
-        if self._epoch != epoch and not self.background and self._wants_refit():
+        if self._epoch != epoch and not self.background and self._initial_done and self._wants_refit():
             self._refit_once()
 
     def _next_config(self, trial_id: int) -> tuple[dict[str, Any], dict[str, Any]]:
         info: dict[str, Any] = {"phase": self.phase, "cost": self.cost}
-        if not self._initial_done:
+        if not self._initial_done or len(self._told) < 2 or (self._proposal is None and not self._had_model):
+            # a random start: the initial points, and any asked before the study's first model landed
             return self.space.sample(self.rng(trial_id)), {**info, "source": "initial"}
         p = self._proposal
         info["lacked"] = max(0, self._n_observations - (p.n_observations if p is not None else 0))
-        source = "random"  # no refit ready yet, or its whole batch given to other trials
+        source = "random"  # no model fitted yet (the first refit still runs, or refits fail)
         live = [t.config for t in self.live_trials()] if p is not None else []
         while p is not None:
             for rank, config in enumerate(p.configs):
@@ -333,9 +370,13 @@ class TimeAwareBO(TimeCost, Searcher):
                     continue
                 self._used.add(rank)
                 return dict(config), {**info, "source": "surrogate", "rank": rank, "budget": p.budget}
-            if len(p.configs) >= p.batch:
-                break
-            p = self._proposal = p.complete(self.space)  # a lazy batch (synchronous mode), now whole
+            # Every candidate was given out before the next refit landed: more from the same model
+            # (a lazy batch is first completed as an eager refit would have; module docstring).
+            grown = (p.complete(self.space) if len(p.configs) < p.batch
+                     else p.extend(self.space, len(p.configs) + max(1, self.concurrency)))
+            if len(grown.configs) <= len(p.configs):
+                break  # the model's pool holds no further distinct configuration
+            p = self._proposal = grown
         return self.space.sample(self.rng(trial_id)), {**info, "source": source}
 
     # -- pickling (the study saves its searcher beside the journal) ---------------------------------

@@ -1,6 +1,6 @@
 """The scikit-optimize side of :class:`~hpo_kit.searchers.bo.TimeAwareBO`.
 
-Three small pieces, kept apart from the searcher so each can be read and tested alone:
+The skopt pieces, kept apart from the searcher so each can be read and tested alone:
 
 * the map between an hpo_kit :class:`~hpo_kit.space.Space` and skopt dimensions
   (log reals -> ``log-uniform`` reals, log integers -> ``log-uniform`` integers,
@@ -9,8 +9,8 @@ Three small pieces, kept apart from the searcher so each can be read and tested 
 * :func:`refit`, one pure step: build a fresh skopt ``Optimizer``, tell it a whole
   :class:`Snapshot` in one batch (one model fit) and take a *batch* of candidates from
   that one fitted model (below);
-* :class:`RefitThread`, a daemon thread that runs the searcher's refit job whenever
-  it is woken, so the engine's loop never waits on a model fit.
+* (the daemon thread that runs the searcher's refit job, so the engine's loop never waits
+  on a model fit, is :class:`hpo_kit.searchers.refits.RefitThread`).
 
 Why a fresh skopt ``Optimizer`` per refit: skopt's ``tell`` refits the model on all of
 ``Xi`` from scratch anyway, so telling the whole history costs the same as telling one
@@ -31,6 +31,14 @@ refit, and uses only rank 0: there ranks 1.. are taken only when a second ask co
 the next refit (``Snapshot.lazy``, :meth:`Proposal.complete`: the same candidates, from the
 same model and seed), which saved about a quarter of each refit's CPU time on a 9-d space.
 
+More candidates without a refit (issue 24: "a refit never leaves a freed worker with a random
+point"). The ranked pool (the acquisition's order over the :data:`POOL` points, with their
+unit coordinates) is kept with the proposal (:class:`Pool`), so when every candidate of the
+newest batch was given out before the next refit landed, :meth:`Proposal.extend` picks the next
+ones by the same greedy rule in about a millisecond (no acquisition evaluation, no refit)
+instead of the searcher falling back to a random point. The greedy pass is prefix-stable:
+extending a batch of ``k`` to ``k + m`` gives the first ``k`` unchanged.
+
 Why this rule and not skopt's constant-liar batch ``ask(n_points=k, strategy="cl_min")``:
 that refits the GP once per extra point. Measured on the project's shared 2-core machine
 (GP, EI, a 2-d space, one BLAS thread, medians of 3-5 runs) at 50 / 200 / 400 observations:
@@ -46,19 +54,15 @@ scikit-optimize 0.10.2 with scikit-learn >= 1.6: its ``GP``, ``RF`` and ``ET`` m
 from __future__ import annotations
 
 import math
-import threading
 import time
-import traceback
 import warnings
-import weakref
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
 from threadpoolctl import threadpool_limits
 
-from ..imports import heavy
 from ..space import Categorical, Integer, Real, Space
 
 ESTIMATORS = ("GP", "RF", "ET")
@@ -155,6 +159,16 @@ class Snapshot:
 
 
 @dataclass(frozen=True)
+class Pool:
+    """A fitted model's candidates in acquisition order (distinct, rank 0 excluded) and their unit coordinates."""
+
+    candidates: list[dict[str, Any]]
+    units: np.ndarray  # one row per candidate (:func:`unit_coordinates`)
+    first_unit: np.ndarray  # rank 0's coordinates
+    n_axes: int  # dimensions of the space (the starting radius scales with its diagonal)
+
+
+@dataclass(frozen=True)
 class Proposal:
     """A refit's result: its candidates (best first, distinct) and the fitted skopt optimizer."""
 
@@ -166,15 +180,29 @@ class Proposal:
     budget: int | None = None
     seed: int | None = None
     batch: int = 1  # candidates this proposal will hold; more than len(configs) until complete()
+    pool: Pool | None = None  # the ranked pool ranks 1.. come from (None until first needed: lazy mode)
 
     def complete(self, space: Space) -> Proposal:
         """This proposal with its whole batch: the same candidates an eager refit takes (no-op if complete)."""
         if len(self.configs) >= self.batch or self.model is None:
             return self
-        with threadpool_limits(limits=1, user_api="blas"), warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            configs = diverse_top(space, self.model, self.configs[0], self.batch, self.seed)
-        return replace(self, configs=configs, batch=len(configs))
+        return self.extend(space, self.batch)
+
+    def extend(self, space: Space, k: int) -> Proposal:
+        """This proposal with up to ``k`` candidates from the same fitted model (the first ones unchanged).
+
+        Costs one acquisition evaluation over the pool the first time (lazy mode), then only
+        the greedy pass; returns ``self`` when the pool holds no further distinct candidate.
+        """
+        if len(self.configs) >= k or self.model is None:
+            return self
+        pool = self.pool
+        if pool is None:
+            with threadpool_limits(limits=1, user_api="blas"), warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                pool = ranked_pool(space, self.model, self.configs[0], self.seed)
+        configs = pick(pool, self.configs[0], k)
+        return replace(self, configs=configs, batch=max(self.batch, len(configs)), pool=pool)
 
     @property
     def config(self) -> dict[str, Any]:
@@ -211,11 +239,12 @@ def refit(space: Space, snap: Snapshot, base_estimator: str, acq_func: str) -> P
             points += snap.pending
             costs += [snap.lie] * len(snap.pending)
         opt.tell(points, costs)
-        configs = [to_config(space, opt.ask())]
+        configs, pool = [to_config(space, opt.ask())], None
         if snap.batch > 1 and not snap.lazy:
-            configs = diverse_top(space, opt, configs[0], snap.batch, snap.seed)
+            pool = ranked_pool(space, opt, configs[0], snap.seed)
+            configs = pick(pool, configs[0], snap.batch)
     return Proposal(configs, snap.n_observations, snap.epoch, time.perf_counter() - started, opt, snap.budget,
-                    snap.seed, snap.batch if snap.lazy else len(configs))
+                    snap.seed, snap.batch if snap.lazy else len(configs), pool)
 
 
 def _chosen_acq(opt: Any) -> str:
@@ -245,11 +274,15 @@ def unit_coordinates(space: Space, configs: Sequence[dict[str, Any]]) -> np.ndar
 
 def diverse_top(space: Space, opt: Any, first: dict[str, Any], k: int, seed: int | None) -> list[dict[str, Any]]:
     """``first`` and up to ``k - 1`` more distinct configurations: the best of a random pool under the
-    fitted model's acquisition, each at least a radius from every one already taken.
+    fitted model's acquisition, each at least a radius from every one already taken
+    (:func:`ranked_pool` then :func:`pick`)."""
+    return pick(ranked_pool(space, opt, first, seed), first, k)
 
-    One acquisition evaluation on :data:`POOL` points (the model is not refitted), then a
-    greedy pass per radius: :data:`RADIUS` times the cube's diagonal, halved after each pass
-    that left the batch short, and finally 0 (distinct configurations only).
+
+def ranked_pool(space: Space, opt: Any, first: dict[str, Any], seed: int | None) -> Pool:
+    """:data:`POOL` random points ranked by the fitted model's acquisition (best first, distinct, not ``first``).
+
+    One acquisition evaluation (the model is not refitted); the expensive half of a batch.
     """
     from skopt.acquisition import _gaussian_acquisition
 
@@ -265,21 +298,31 @@ def diverse_top(space: Space, opt: Any, first: dict[str, Any], k: int, seed: int
         if _key(config) not in seen:
             seen.add(_key(config))
             candidates.append(config)
+    units = unit_coordinates(space, candidates) if candidates else np.zeros((0, 0))
+    return Pool(candidates, units, unit_coordinates(space, [first])[0], len(space))
+
+
+def pick(pool: Pool, first: dict[str, Any], k: int) -> list[dict[str, Any]]:
+    """``first`` and the next ``k - 1`` of ``pool`` by the greedy separation rule (cheap; prefix-stable).
+
+    A greedy pass per radius: :data:`RADIUS` times the cube's diagonal, halved after each
+    pass that left the batch short, and finally 0 (distinct configurations only).
+    """
     chosen = [first]
-    if not candidates:
+    if not pool.candidates:
         return chosen
-    units = unit_coordinates(space, candidates)
+    units = pool.units
     # Distance of each candidate to the nearest point already taken, updated as the batch grows.
-    nearest = np.linalg.norm(units - unit_coordinates(space, [first])[0], axis=1)
-    free = np.ones(len(candidates), dtype=bool)
-    radius = RADIUS * math.sqrt(len(space))  # every axis is at most 1 long (categoricals too)
+    nearest = np.linalg.norm(units - pool.first_unit, axis=1)
+    free = np.ones(len(pool.candidates), dtype=bool)
+    radius = RADIUS * math.sqrt(pool.n_axes)  # every axis is at most 1 long (categoricals too)
     while len(chosen) < k and free.any():
         fits = np.flatnonzero(free & (nearest >= radius))
         if fits.size == 0:
             radius = radius / 2 if radius > 1e-3 else 0.0
             continue
         i = int(fits[0])
-        chosen.append(candidates[i])
+        chosen.append(pool.candidates[i])
         free[i] = False
         nearest = np.minimum(nearest, np.linalg.norm(units - units[i], axis=1))
     return chosen
@@ -287,65 +330,3 @@ def diverse_top(space: Space, opt: Any, first: dict[str, Any], k: int, seed: int
 
 def _key(config: dict[str, Any]) -> tuple[str, ...]:
     return tuple(repr(v) for v in config.values())
-
-
-def warm_up() -> None:
-    """Import scikit-optimize (about 2 s) before the first refit, off the loop thread."""
-    heavy("skopt")  # not beside another thread's first import of scikit-learn
-
-
-class RefitThread:
-    """Run ``job`` on a daemon thread each time :meth:`wake` is called (wakes coalesce).
-
-    The thread holds only a weak reference to the job's owner, so a forgotten policy is
-    garbage-collected and its thread ends. An exception in ``job`` is kept in
-    :attr:`error` (the thread goes on; the policy falls back to random points).
-    """
-
-    def __init__(self, job: Callable[[], None], name: str = "hpo-kit-refit",
-                 warm_up: Callable[[], None] | None = None) -> None:
-        self._job = weakref.WeakMethod(job)
-        self._warm_up = warm_up
-        self._wake = threading.Event()
-        self._stop = threading.Event()
-        self.error: str | None = None
-        self._thread = threading.Thread(target=self._loop, name=name, daemon=True)
-        self._thread.start()
-        # The owner may be dropped without close(): end the thread then (no join in a finaliser).
-        weakref.finalize(job.__self__, self._signal_stop)
-
-    def is_alive(self) -> bool:
-        return self._thread.is_alive()
-
-    def wake(self) -> None:
-        self._wake.set()
-
-    def _signal_stop(self) -> None:
-        self._stop.set()
-        self._wake.set()
-
-    def close(self, timeout: float | None = None) -> None:
-        """Stop the thread after its current refit (if any); waits up to ``timeout`` seconds."""
-        self._signal_stop()
-        if threading.current_thread() is not self._thread:
-            self._thread.join(timeout)
-
-    def _loop(self) -> None:
-        if self._warm_up is not None:
-            try:
-                self._warm_up()
-            except Exception:  # noqa: BLE001 - the first refit will report it
-                self.error = traceback.format_exc()
-        while True:
-            self._wake.wait()
-            if self._stop.is_set():
-                return
-            self._wake.clear()
-            job = self._job()
-            if job is None:
-                return
-            try:
-                job()
-            except Exception:  # noqa: BLE001 - a failed refit must not end the study
-                self.error = traceback.format_exc()
-            del job  # do not keep the owner alive while waiting
