@@ -144,6 +144,36 @@ def test_an_untouched_journal_resumes_without_a_warning(client, tmp_path, finish
     assert again.state == "finished" and len(again.trials) == N + 1
 
 
+def test_the_audit_and_the_fold_agree_record_by_record():
+    """Pure: the audit (no cluster) skips what the fold could not apply, so their views of a trial never part."""
+    from hpo_kit.engine.audit import audited
+    from hpo_kit.engine.replay import replay_numbered
+
+    space = {"x": {"type": "real", "low": 0.0, "high": 1.0, "log": False}}
+    records = [{"t": 0, "event": "study_start", "space": space, "goal": {"metric": "loss"}},
+               {"t": 1, "event": "trial_create", "trial": 0, "config": {"x": 0.5}},
+               {"t": 2, "event": "trial_start", "trial": 0, "attempt": 0},
+               {"t": 3, "event": "report", "trial": 0, "epoch": 1, "metrics": {"loss": 1.0}},
+               {"event": "trial_end", "trial": 0, "status": "COMPLETED"},  # no time: the fold cannot apply it
+               {"t": 4, "event": "report", "trial": 0, "epoch": 2, "metrics": {"loss": 0.5}},  # still RUNNING
+               {"t": 5, "event": "trial_end", "trial": 0, "status": "COMPLETED"},
+               {"t": 6, "event": "trial_start", "trial": 0, "attempt": 1},  # revives a finished trial
+               {"t": 7, "event": "trial_create", "trial": 1, "config": {"x": 2.0}},  # outside the space
+               {"t": 8, "event": "trial_start", "trial": 1, "attempt": 0},
+               {"t": 9, "event": "report", "trial": 1, "epoch": 1, "metrics": {"loss": 0.0}},
+               {"t": 10, "event": "trial_warmup", "trial": 0, "seconds": 1.0}]  # events it does not know pass
+    damaged: list[int] = []
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        rep = replay_numbered(audited(enumerate(records, 1), "j", damaged), "j", damaged=damaged)
+    said = [str(w.message) for w in caught if issubclass(w.category, JournalWarning)]
+    assert rep.damaged == [5, 8, 9] and len(said) == 4, said
+    assert _named(said, 5, "'t'") and _named(said, 8, "COMPLETED") and _named(said, 9, "x=2.0")
+    assert _named(said, 10, "trial 1", "lines 10, 11")  # one warning for the lines of the refused trial
+    (t,) = rep.trials.values()
+    assert t.status is TrialStatus.COMPLETED and t.epochs == 2
+
+
 # 9 ------------------------------------------------------------------------------------------------
 BIG = 10 * 2 ** 20
 

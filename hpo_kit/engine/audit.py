@@ -36,7 +36,7 @@ from __future__ import annotations
 
 import os
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -47,6 +47,7 @@ from .replay import Replay, replay_numbered
 
 #: How far past the largest id so far a new id may jump (lost lines; beyond: a forged id).
 MAX_ID_GAP = 1000
+_STATUSES = {s.value for s in TrialStatus}
 _TRIAL_EVENTS = ("trial_start", "report", "trial_resume", "trial_retry", "trial_pause", "trial_end", "flag")
 
 
@@ -61,6 +62,7 @@ class _Seen:
     status: TrialStatus
     attempt: int
     line: int  # of its trial_create
+    started: bool = False
 
 
 def audited(records: Iterable[tuple[int, dict[str, Any]]], source: str = "journal",
@@ -116,7 +118,55 @@ def replay_audited(path: str | os.PathLike) -> Replay:
     return replay_numbered(audited(iter_journal(path, damaged), source, damaged), source=source, damaged=damaged)
 
 
+def _number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _present(value: Any) -> bool:
+    return True
+
+
+def _mapping(value: Any) -> bool:
+    return isinstance(value, dict)
+
+
+def _status(value: Any) -> bool:
+    return value in _STATUSES
+
+
+def _integer(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+#: The fields that :func:`~hpo_kit.engine.replay.replay_numbered` needs to apply a record.
+_NEEDS: dict[str, dict[str, Callable[[Any], bool]]] = {
+    "trial_create": {"t": _number, "config": _mapping},
+    "report": {"t": _present, "epoch": _number, "metrics": _mapping},
+    "trial_pause": {"t": _present, "status": _status},
+    "trial_end": {"t": _present, "status": _status},
+    "flag": {"finding": _present},
+}
+
+
+def _malformed(ev: str, rec: dict[str, Any], seen: _Seen | None) -> str | None:
+    """What the fold would refuse in this record, checked first so that the audit's view only moves
+    on records that the fold applies too (the two never disagree about a trial)."""
+    need = dict(_NEEDS.get(ev, {}))
+    if ev == "trial_start":
+        need = {"attempt": _integer} if "attempt" in rec else {}
+        if seen is not None and not seen.started:
+            need["t"] = _number  # the first start gives the trial its start time
+    for name, ok in need.items():
+        if name not in rec:
+            return f"without its {name!r} field"
+        if not ok(rec[name]):
+            return f"with {name}={rec[name]!r:.80}, not a valid value"
+    return None
+
+
 class _Audit:
+    """The state machine's view of every trial so far, fed one record at a time."""
+
     def __init__(self, source: str, damaged: list[int] | None, unit: str) -> None:
         self.source, self.damaged, self.unit = source, damaged, unit
         self.space: Space | None = None
@@ -133,13 +183,14 @@ class _Audit:
                 self._space(n, rec)
             return True
         if ev == "study_resume":
-            for tid in rec.get("interrupted") or ():
+            interrupted = rec.get("interrupted")
+            for tid in interrupted if isinstance(interrupted, list) else ():
                 seen = self.trials.get(tid) if isinstance(tid, int) else None
                 if seen is not None and not seen.status.is_terminal:
                     seen.status = TrialStatus.PENDING  # requeued by the resume (a new attempt), no line of its own
             return True
         if ev == "trial_create":
-            problem = self._create(n, rec)
+            problem = _malformed(ev, rec, None) or self._create(n, rec)
         elif ev in _TRIAL_EVENTS:
             tid = rec.get("trial")
             seen = self.trials.get(tid) if isinstance(tid, int) and not isinstance(tid, bool) else None
@@ -147,7 +198,7 @@ class _Audit:
                 # Not "damaged" themselves: the line that lost the trial is (its create, skipped or unreadable).
                 self.orphans.setdefault(tid if isinstance(tid, (int, str)) else repr(tid), []).append(n)
                 return False
-            problem = self._step(ev, rec, seen)
+            problem = _malformed(ev, rec, seen) or self._step(ev, rec, seen)
         else:
             return True  # controls, study_end and events this audit does not know change no trial
         if problem is None:
@@ -156,8 +207,7 @@ class _Audit:
             tid = rec.get("trial")
             if isinstance(tid, int) and not isinstance(tid, bool) and tid not in self.trials:
                 self.refused.setdefault(tid, n)
-        warn_damaged(self.source, n, f"{ev} {problem}; skipped so that the resume does not obey it", self.damaged,
-                     self.unit)
+        warn_damaged(self.source, n, f"{ev} {problem}", self.damaged, self.unit)
         return False
 
     def _space(self, n: int, rec: dict[str, Any]) -> None:
@@ -183,8 +233,8 @@ class _Audit:
         if self.space is None:
             return f"of trial {tid} before the study_start"
         try:
-            self.space.validate(rec.get("config"))
-        except ValueError as exc:  # SpaceError
+            self.space.validate(rec["config"])
+        except (ValueError, TypeError) as exc:  # SpaceError, or values that cannot be compared
             return f"of trial {tid} with a configuration outside the study's space ({exc})"
         parent, budget = rec.get("parent"), rec.get("budget")
         if parent is not None and (not isinstance(parent, int) or parent not in self.trials):
@@ -208,14 +258,12 @@ class _Audit:
             return None
         if ev == "trial_start":
             attempt = rec.get("attempt", 0)
-            if not isinstance(attempt, int) or isinstance(attempt, bool):
-                return None  # the fold names the bad field
             requeued = was in (TrialStatus.RUNNING, TrialStatus.PAUSED) and attempt > seen.attempt
             if not (was is TrialStatus.PENDING and attempt >= seen.attempt) and not requeued:
                 return (f"of trial {tid} (attempt {attempt}), which is {was.value} (attempt {seen.attempt}): "
                         + ("a finished trial never runs again" if was.is_terminal else
                            "only a pending trial, or a new attempt, starts"))
-            seen.status, seen.attempt = TrialStatus.RUNNING, attempt
+            seen.status, seen.attempt, seen.started = TrialStatus.RUNNING, attempt, True
             return None
         if ev == "report":
             if was is not TrialStatus.RUNNING:
@@ -226,11 +274,7 @@ class _Audit:
                 return f"of trial {tid}, which is {was.value}: only a PAUSED trial is resumed"
             seen.status = TrialStatus.PENDING
             return None
-        try:
-            status = TrialStatus(rec.get("status"))
-        except ValueError:
-            return None  # the fold names the bad field
-        return self._end(ev, tid, seen, status)
+        return self._end(ev, tid, seen, TrialStatus(rec["status"]))
 
     def _end(self, ev: str, tid: int, seen: _Seen, status: TrialStatus) -> str | None:
         was = seen.status
