@@ -1,16 +1,18 @@
 """Hypersearch against random search and Optuna TPE at equal total epochs (the seed's claim: it beats TPE).
 
-Task: :class:`hpo_kit.bench.regression.DiabetesMLP`, a torch MLP on scikit-learn's diabetes data
-(offline; 60/20/20 train/validation/test split, standardised target: an MSE of 1.0 is the
-constant predictor), over :func:`hpo_kit.bench.regression.space` (lr, weight decay, batch size,
+Task: :class:`hpo_kit.bench.regression.RegressionMLP`, a torch MLP on scikit-learn's diabetes data
+or Friedman #1 (``--task``; offline; 60/20/20 train/validation/test split, standardised target: an
+MSE of 1.0 is the constant predictor), over :func:`hpo_kit.bench.regression.space` (lr, weight decay, batch size,
 width, depth, optimizer). Arms, each a real :class:`~hpo_kit.Study` on the same local cluster,
 with the same total epochs ``S x M``:
 
 * ``hypersearch``  ``Hypersearch(S, m, inherit=INHERIT)``: m sessions of S networks, ``M / m``
   epochs each, the best's weights copied into its S - 1 neighbours;
 * ``random``       S random configurations, each trained M epochs;
-* ``tpe``          Optuna's TPE (``optuna.samplers.TPESampler(seed)``) asked S times, M epochs each
-  (skipped, with the reason, when ``optuna`` does not import: ``pip install -e .[bench]``).
+* ``tpe``          Optuna's TPE asked S times, M epochs each, ``TPESampler(seed, n_startup_trials=S // 2)``:
+  its default of 10 random start-up trials would leave it a random search at S <= 10, so half
+  its trials are model-based (skipped, with the reason, when ``optuna`` does not import:
+  ``pip install -e .[bench]``).
 
 Every arm's score is its study's best trial by the *last* validation loss (``score="last"``:
 the network one gets back), and then that network's test MSE; Hypersearch also reports the test
@@ -20,8 +22,9 @@ weights are seeded by the configuration, so arms that draw it train it identical
 per-arm medians with 95% bootstrap intervals, and per-seed paired differences against
 Hypersearch (negative: Hypersearch better) with how many seeds it won.
 
-    python benchmarks/hypersearch.py --quick          # 3 seeds, S=4, M=12, m=3 (a few CPU minutes)
-    nice -n 15 python benchmarks/hypersearch.py       # 10 seeds, S=8, M=40, m=4
+    python benchmarks/hypersearch.py --quick                      # 3 seeds, S=4, M=12, m=3 (a few CPU minutes)
+    nice -n 15 python benchmarks/hypersearch.py                   # 10 seeds, S=8, M=40, m=4
+    nice -n 15 python benchmarks/hypersearch.py --task friedman1
 """
 from __future__ import annotations
 
@@ -38,7 +41,7 @@ sys.path.insert(0, os.path.dirname(__file__))
 
 from hpo_kit import Study  # noqa: E402
 from hpo_kit.bench.quality import interval  # noqa: E402
-from hpo_kit.bench.regression import INHERIT, DiabetesMLP, diabetes, space, test_loss  # noqa: E402
+from hpo_kit.bench.regression import INHERIT, TASKS, RegressionMLP, space, test_loss  # noqa: E402
 from hpo_kit.ensemble import final_ensemble  # noqa: E402
 from hpo_kit.optimizers import FIFO, RandomSearch  # noqa: E402
 from hpo_kit.schedulers import Hypersearch  # noqa: E402
@@ -66,14 +69,16 @@ def make_policy(arm: str, seed: int, S: int, m: int) -> Any:  # noqa: N803 - the
     from tabular_runs import OptunaAskTell
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    return FIFO(AskTellSearcher(OptunaAskTell(space(), optuna.samplers.TPESampler(seed=seed)), points="dict"))
+    sampler = optuna.samplers.TPESampler(seed=seed, n_startup_trials=max(1, S // 2))
+    return FIFO(AskTellSearcher(OptunaAskTell(space(), sampler), points="dict"))
 
 
-def run_arm(client: Any, arm: str, seed: int, S: int, M: int, m: int, root: str) -> dict[str, Any]:  # noqa: N803
-    name = f"{arm}-s{seed}"
-    study = Study(DiabetesMLP, space(), metric="val_loss", mode="min", score="last",
+def run_arm(client: Any, task: str, arm: str, seed: int, S: int, M: int, m: int,  # noqa: N803
+            root: str) -> dict[str, Any]:
+    name = f"{task}-{arm}-s{seed}"
+    study = Study(RegressionMLP, space(), metric="val_loss", mode="min", score="last",
                   optimizer=make_policy(arm, seed, S, m), n_trials=None if arm == "hypersearch" else S,
-                  max_epochs=M, cluster=client, data=diabetes, journal=os.path.join(root, f"{name}.jsonl"),
+                  max_epochs=M, cluster=client, data=TASKS[task], journal=os.path.join(root, f"{name}.jsonl"),
                   name=name)
     t0 = time.perf_counter()
     study.run(progress=False)
@@ -91,7 +96,8 @@ def run_arm(client: Any, arm: str, seed: int, S: int, M: int, m: int, root: str)
 def _warm_worker() -> None:
     import torch  # noqa: F401
 
-    diabetes()
+    for make in TASKS.values():
+        make()
 
 
 def fmt(values: list[float]) -> str:
@@ -99,8 +105,8 @@ def fmt(values: list[float]) -> str:
     return f"{med:.3f} [{lo:.3f}, {hi:.3f}]"
 
 
-def report(results: list[dict[str, Any]], arms: list[str], S: int, M: int, m: int) -> None:  # noqa: N803
-    print(f"\nHypersearch vs peers on diabetes MLP regression: S={S}, M={M}, m={m} (total {S * M} epochs per arm), "
+def report(results: list[dict[str, Any]], task: str, arms: list[str], S: int, M: int, m: int) -> None:  # noqa: N803
+    print(f"\nHypersearch vs peers on {task} MLP regression: S={S}, M={M}, m={m} (total {S * M} epochs per arm), "
           f"{len({r['seed'] for r in results})} paired seeds; MSE in units of the target's variance; medians "
           f"[95% bootstrap interval]")
     head = ["arm", "trials", "epochs", "val MSE (best)", "test MSE (best)", "test MSE (ensemble)", "wall s"]
@@ -149,6 +155,7 @@ def main() -> None:
     ap.add_argument("--M", type=int, default=None, help="epochs of a lineage (= of a peer's trial)")
     ap.add_argument("--m", type=int, default=None, help="sessions")
     ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument("--task", default="diabetes", choices=sorted(TASKS))
     ap.add_argument("--arms", default=",".join(ARMS))
     args = ap.parse_args()
     seeds = args.seeds or (3 if args.quick else 10)
@@ -167,11 +174,11 @@ def main() -> None:
         for seed in range(seeds):
             order = arms[seed % len(arms):] + arms[:seed % len(arms)]  # rotate: drift hits every arm alike
             for arm in order:
-                results.append(run_arm(client, arm, seed, S, M, m, root))
+                results.append(run_arm(client, args.task, arm, seed, S, M, m, root))
                 r = results[-1]
                 print(f"seed {seed} {arm:12s} trials {r['trials']:3d} epochs {r['epochs']:4d} val {r['val']:.3f} "
                       f"test {r['test']:.3f} ({r['wall']:.1f} s)", flush=True)
-    report(results, arms, S, M, m)
+    report(results, args.task, arms, S, M, m)
 
 
 if __name__ == "__main__":

@@ -196,26 +196,27 @@ def test_paired_control_stops_as_many_trials_at_the_same_epochs():
 
 
 def test_diabetes_mlp_learns_and_its_copies_need_the_inherited_dimensions():
-    from hpo_kit.bench.regression import INHERIT, DiabetesMLP, diabetes, space, test_loss
+    from hpo_kit.bench.regression import INHERIT, RegressionMLP, diabetes, friedman1, space, test_loss
     from hpo_kit.inherit import explain_load_error
 
     data = diabetes()
     assert {k: len(v) for k, v in data.items() if k.startswith("x_")} == {"x_train": 266, "x_val": 88, "x_test": 88}
     config = {"lr": 1e-2, "weight_decay": 1e-4, "batch_size": 32, "width": 16, "depth": 1, "optimizer": "adam"}
     assert space().validate(config) == config
-    a = DiabetesMLP()
+    a = RegressionMLP()
     a.setup(config, data)
     first = a.train_epoch(1)["val_loss"]
     for e in range(2, 8):
         last = a.train_epoch(e)["val_loss"]
     assert last < min(first, 0.8)  # learns (1.0: the constant predictor)
-    b = DiabetesMLP()
+    b = RegressionMLP()
     b.setup({**config, "lr": 3e-2}, data)  # a neighbour that kept the inherited dimensions
     b.load_state_dict(a.state_dict())
     assert test_loss([b]) == pytest.approx(test_loss([a]))
-    c = DiabetesMLP()
+    c = RegressionMLP()
     c.setup({**config, "width": 64}, data)
     with pytest.raises(RuntimeError) as exc:
         c.load_state_dict(a.state_dict())
     assert explain_load_error(exc.value, {**config, "width": 64}, config).dimensions == ("width",)
     assert set(INHERIT) <= set(space())
+    assert {k: tuple(v.shape) for k, v in friedman1().items()}["x_train"] == (600, 10)

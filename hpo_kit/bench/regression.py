@@ -1,11 +1,18 @@
-"""A real torch regression that ships offline: an MLP on scikit-learn's diabetes data (``benchmarks/hypersearch.py``).
+"""Real torch regressions that ship offline, for ``benchmarks/hypersearch.py``: an MLP on
+scikit-learn's diabetes data or on Friedman's first synthetic function.
 
-442 patients, 10 standardised features, the disease progression a year later (standardised on
-the training split, so a mean-squared error of 1.0 is the constant predictor). The split is
-fixed: 60% train, 20% validation (the study's ``val_loss``), 20% test (read only after a search,
-by :func:`test_loss`). :class:`DiabetesMLP` is a :class:`~hpo_kit.TorchTrainable`, so Hypersearch
-can copy its weights; a trial's initial weights are seeded by its configuration, so every search
-arm that draws the same configuration starts it from the same weights.
+* :func:`diabetes`: 442 patients, 10 features, the disease progression a year later (nearly
+  linear: a linear model's MSE is about 0.5 of the target's variance);
+* :func:`friedman1`: ``10 sin(pi x1 x2) + 20 (x3 - 0.5)^2 + 10 x4 + 5 x5 + N(0, 1)`` on 10 uniform
+  features (5 of them noise), 1,000 samples, seeded (nonlinear: a network can get far below a
+  linear model, so training and shape matter).
+
+Features and target are standardised on the training split, so an MSE of 1.0 is the constant
+predictor. The split is fixed: 60% train, 20% validation (the study's ``val_loss``), 20% test
+(read only after a search, by :func:`test_loss`). :class:`RegressionMLP` is a
+:class:`~hpo_kit.TorchTrainable`, so Hypersearch can copy its weights; a trial's initial weights
+are seeded by its configuration, so every search arm that draws the same configuration starts it
+from the same weights.
 """
 from __future__ import annotations
 
@@ -18,12 +25,26 @@ from ..trainable import TorchTrainable
 
 
 def diabetes(seed: int = 0) -> dict[str, Any]:
-    """The split as float32 tensors: ``x``/``y`` of ``train``, ``val`` and ``test``."""
-    import numpy as np
-    import torch
+    """The diabetes split as float32 tensors: ``x``/``y`` of ``train``, ``val`` and ``test``."""
     from sklearn.datasets import load_diabetes
 
-    x, y = load_diabetes(return_X_y=True)
+    return _split(*load_diabetes(return_X_y=True), seed)
+
+
+def friedman1(seed: int = 0) -> dict[str, Any]:
+    """Friedman #1 (1,000 samples, noise 1.0, drawn with ``random_state=0``), split as :func:`diabetes`."""
+    from sklearn.datasets import make_friedman1
+
+    return _split(*make_friedman1(n_samples=1000, noise=1.0, random_state=0), seed)
+
+
+TASKS = {"diabetes": diabetes, "friedman1": friedman1}
+
+
+def _split(x: Any, y: Any, seed: int) -> dict[str, Any]:
+    import numpy as np
+    import torch
+
     idx = np.random.default_rng(seed).permutation(len(x))
     n_val = n_test = len(x) // 5
     parts = {"test": idx[:n_test], "val": idx[n_test:n_test + n_val], "train": idx[n_test + n_val:]}
@@ -53,7 +74,7 @@ def _seed(config: dict[str, Any]) -> int:
     return int.from_bytes(hashlib.sha256(text.encode()).digest()[:4], "little")
 
 
-class DiabetesMLP(TorchTrainable):
+class RegressionMLP(TorchTrainable):
     """``depth`` hidden ReLU layers of ``width``; Adam or SGD (momentum 0.9); MSE; ``val_loss`` per epoch."""
 
     def setup(self, config: dict[str, Any], data: Any) -> None:
@@ -107,7 +128,7 @@ class DiabetesMLP(TorchTrainable):
             return self.model(inputs)
 
 
-def test_loss(models: list[DiabetesMLP]) -> float:
+def test_loss(models: list[RegressionMLP]) -> float:
     """Test MSE of the mean prediction of ``models`` (one model: its own)."""
     import torch.nn.functional as F
 
