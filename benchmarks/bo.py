@@ -29,6 +29,11 @@
    LocalCluster: the share of suggestions after the initial points that came from the
    surrogate (goal >= 90%, with the counts behind it), worker utilisation (goal >= 95%) and
    the decision latency p99 at 400 observations (goal <= 20 ms).
+8. ``--sections 8 [--epochs 6]``: a new user's small CNN on digits (2 workers on the embedded
+   LocalCluster, the default ``TimeAwareBO()``, 10 initial points + 12): per run the journal's
+   suggestion sources, the surrogate's share after the initial points with its counts, the
+   initial points beyond the 10 asked for (those asked before the first model landed), trial
+   busy times and the load average (issue 24: no random point once a model exists).
 
 Layout: this file holds the simulator sections (2, 3, 6a) and the command line;
 ``bo_live.py`` the sections on real threads and clusters (1, 4, 5, 6b, 7); ``bo_common.py``
@@ -59,7 +64,8 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))  # its two siblin
 
 from bo_common import (BRANIN, BRANIN_MIN, GOAL, SYNC, branin, compare, count_sources,  # noqa: E402
                        format_sources, table)
-from bo_live import issue_numbers, latency, time_aware_real, time_to_target_real, utilisation  # noqa: E402
+from bo_live import (issue_numbers, latency, new_user_cnn, time_aware_real, time_to_target_real,  # noqa: E402
+                     utilisation)
 from hpo_kit import Integer, Real, Space  # noqa: E402
 from hpo_kit.engine.simulator import simulate  # noqa: E402
 from hpo_kit.optimizers import TimeAwareBO  # noqa: E402
@@ -173,8 +179,10 @@ def main() -> None:
     ap.add_argument("--real", action="store_true", help="also run the real torch task on a 2-worker Study")
     ap.add_argument("--trials", type=int, default=None, help="trials per run in sections 2-3")
     ap.add_argument("--b", type=float, default=0.1, help="time penalty of the time-aware runs")
+    ap.add_argument("--epochs", type=int, default=6, help="epochs a trial in section 8 (6: trials of about 1-3 s)")
     ap.add_argument("--sections", default="123", help="which of sections 1-3 (5: utilisation on a real 4-worker "
-                    "study; 6: time to target; 7: the issue's three numbers for the default TimeAwareBO) to run")
+                    "study; 6: time to target; 7: the issue's three numbers for the default TimeAwareBO; 8: a new user's small "
+                    "CNN on digits, suggestion sources) to run")
     args = ap.parse_args()
     n_trials = args.trials or (30 if args.quick else 100)
     t0 = time.perf_counter()
@@ -191,6 +199,8 @@ def main() -> None:
         utilisation(args.trials or (60 if args.quick else 200))
     if "7" in args.sections:
         issue_numbers()
+    if "8" in args.sections:
+        new_user_cnn(2 if args.quick else 5, args.epochs)
     if args.real:
         time_aware_real(5, 16 if args.quick else 24, args.b, 10 if args.quick else 20)
     print(f"\n(total {time.perf_counter() - t0:.0f} s)")

@@ -200,3 +200,74 @@ def issue_numbers(n_trials: int = 80, n_workers: int = 4, seconds: float = 1.0) 
     table(f"7. The issue's numbers: default TimeAwareBO() ({BACKGROUND}), {n_workers} workers, {seconds:g}-second "
           f"trials, {n_trials} trials on the embedded LocalCluster", ["measure", "value", "goal", "met", "behind it"],
           rows)
+
+
+# -- 8. a new user's small CNN on digits --------------------------------------------------------------
+def digits_cnn(config: dict, reporter: object) -> None:
+    """Two 3x3 conv layers on the 8x8 digits, ``epochs`` epochs of SGD (about 0.1-0.6 s each on one core)."""
+    import torch
+    import torch.nn as nn
+    import torch.nn.functional as F
+    from sklearn.datasets import load_digits
+
+    torch.set_num_threads(1)
+    d = load_digits()
+    x = torch.tensor(d.data, dtype=torch.float32).view(-1, 1, 8, 8) / 16
+    y = torch.tensor(d.target)
+    perm = torch.randperm(len(x), generator=torch.Generator().manual_seed(0))
+    train, val = perm[:1300], perm[1300:]
+    w, bs = int(config["width"]), int(config["batch_size"])
+    model = nn.Sequential(nn.Conv2d(1, w, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2), nn.Conv2d(w, w, 3, padding=1),
+                          nn.ReLU(), nn.Flatten(), nn.Linear(w * 16, 10))
+    opt = torch.optim.SGD(model.parameters(), lr=config["lr"], momentum=0.9)
+    for epoch in range(1, int(config["epochs"]) + 1):
+        for i in range(0, len(train), bs):
+            idx = train[i:i + bs]
+            opt.zero_grad()
+            F.cross_entropy(model(x[idx]), y[idx]).backward()
+            opt.step()
+        with torch.no_grad():
+            loss = float(F.cross_entropy(model(x[val]), y[val]))
+        reporter.report(epoch=epoch, val_loss=loss if math.isfinite(loss) else 1e9)
+
+
+def new_user_cnn(runs: int, epochs: int, n_workers: int = 2, n_after: int = 12) -> None:
+    """8. Where the default ``TimeAwareBO()``'s suggestions come from on a new user's small CNN on digits.
+
+    ``n_after`` suggestions after the 10 initial points, on the embedded LocalCluster; each
+    run's sources are read from the journal; trial seconds are busy times (warm-up apart).
+    """
+    import json
+    import os
+    import tempfile
+
+    from hpo_kit import Study
+
+    space = Space({"lr": Real(1e-3, 0.5, log=True), "width": Integer(4, 32, log=True),
+                   "batch_size": Categorical([32, 64, 128]), "epochs": Categorical([epochs])})
+    rows, total = [], Counter()
+    for run in range(runs):
+        with tempfile.TemporaryDirectory() as tmp:
+            opt = TimeAwareBO(seed=run)  # the defaults: b = 0, GP/EI, 10 initial points, background refits
+            load_before = load_average()
+            study = Study(digits_cnn, space, metric="val_loss", n_trials=10 + n_after, n_workers=n_workers,
+                          optimizer=opt, journal=os.path.join(tmp, "j.jsonl"))
+            study.run(progress=False)
+            sources = journal_sources(study.journal_path)
+            with open(study.journal_path) as f:
+                lacked = [r["info"].get("lacked", 0) for r in map(json.loads, f) if r.get("event") == "trial_create"]
+            busy = sorted(t.busy for t in study.trials.values() if t.busy)
+            refits = opt.state()["refits"]
+        total.update(sources)
+        after = sum(sources.values()) - sources["initial"]
+        rows.append([run, f"{statistics.median(busy):.2f} [{busy[0]:.2f}, {busy[-1]:.2f}]",
+                     f"{load_before} / {load_average()}", format_sources(sources),
+                     f"{sources['surrogate']}/{after}", sources["initial"] - 10, max(lacked, default=0), refits])
+    after = sum(total.values()) - total["initial"]
+    rows.append(["all", "", "", format_sources(total), f"{total['surrogate']}/{after} = "
+                 f"{100 * total['surrogate'] / max(1, after):.0f}%", total["initial"] - 10 * runs, "", ""])
+    table(f"8. A new user's small CNN on digits: default TimeAwareBO(), {n_workers} workers (embedded LocalCluster), "
+          f"{epochs} epochs a trial, 10 initial points + {n_after} ({BACKGROUND}; goal: no random point once a model "
+          f"exists, surrogate share >= 90% when trials last >= 1 s at load <= 4)",
+          ["run", "trial busy s: median [min, max]", "load before / after", "sources (journal)",
+           "surrogate / after initial", "initial beyond 10", "max lacked", "refits"], rows)

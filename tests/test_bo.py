@@ -397,3 +397,17 @@ def test_pending_trials_are_the_ledgers_a_discarded_kill_included():
     started(opt, ledger)
     assert opt.surrogate.Xi[len(LOSSES):] == [to_point(SPACE, second.config)], "only trial 7 runs: one liar point"
     assert first.config != second.config
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_a_configuration_already_evaluated_is_never_proposed_again(seed):
+    # Six configurations, five evaluated, the best sharply at k=2: the acquisition's optimum is an
+    # evaluated one, where skopt's ask() substitutes a uniformly random point (often evaluated too).
+    space = Space({"k": Integer(0, 5), "act": Categorical(["relu"])})
+    opt = TimeAwareBO(n_initial_points=2, background=False, seed=seed)
+    opt.setup(space, GOAL, 2)
+    for k, loss in ((0, 0.9), (1, 0.3), (2, 0.01), (3, 0.35), (5, 0.95)):
+        opt.tell(Observation(k, {"k": k, "act": "relu"}, loss, TrialStatus.COMPLETED, 1, 1.0, True))
+    start = opt.ask(5)
+    assert start.info["source"] == "surrogate" and start.config == {"k": 4, "act": "relu"}
+    assert opt._proposal.complete(space).configs == [{"k": 4, "act": "relu"}], "evaluated ones among the ranks"

@@ -21,8 +21,11 @@ A batch per refit (issue "BO that stays Bayesian"). One proposal per refit left 
 worker but the first with a random point whenever results came faster than refits. A
 refit now yields ``Snapshot.batch`` distinct candidates from the one fitted model: rank 0
 is skopt's own ``ask()`` (the acquisition's optimum, L-BFGS-polished for a GP, so a batch
-of one is exactly the old proposal); ranks 1.. are the best points of a second random
-pool of :data:`POOL` candidates under the same acquisition, taken greedily so that each is
+of one is exactly the old proposal) unless that optimum is a configuration already
+evaluated: skopt then returns a *uniformly random* point (with a warning), which on discrete
+spaces (the FCNet tables: 5 of 40 refits on naval, seed 1) sent random points journalled as
+the model's; rank 0 is then the pool's best unevaluated configuration. Ranks 1.. are the
+best points, never already evaluated, of a second random pool of :data:`POOL` candidates under the same acquisition, taken greedily so that each is
 at least a radius away from every point already in the batch in the unit cube
 (:func:`diverse_top`; the radius starts at :data:`RADIUS` times the cube's diagonal and
 is halved until the batch is full; the last pass asks only for distinct configurations).
@@ -239,9 +242,16 @@ def refit(space: Space, snap: Snapshot, base_estimator: str, acq_func: str) -> P
             points += snap.pending
             costs += [snap.lie] * len(snap.pending)
         opt.tell(points, costs)
+        told = {_key(to_config(space, p)) for p in points}  # evaluated (or lied-about) configurations
         configs, pool = [to_config(space, opt.ask())], None
+        if _key(to_config(space, opt._next_x)) in told:
+            # The acquisition's optimum is a configuration already evaluated, for which skopt's ask()
+            # returns a uniformly random point: take the best unevaluated one of the ranked pool.
+            pool = ranked_pool(space, opt, None, snap.seed)
+            configs = pool.candidates[:1] or configs
+            pool = Pool(pool.candidates[1:], pool.units[1:], pool.units[0], pool.n_axes) if pool.candidates else None
         if snap.batch > 1 and not snap.lazy:
-            pool = ranked_pool(space, opt, configs[0], snap.seed)
+            pool = pool or ranked_pool(space, opt, configs[0], snap.seed)
             configs = pick(pool, configs[0], snap.batch)
     return Proposal(configs, snap.n_observations, snap.epoch, time.perf_counter() - started, opt, snap.budget,
                     snap.seed, snap.batch if snap.lazy else len(configs), pool)
@@ -279,10 +289,12 @@ def diverse_top(space: Space, opt: Any, first: dict[str, Any], k: int, seed: int
     return pick(ranked_pool(space, opt, first, seed), first, k)
 
 
-def ranked_pool(space: Space, opt: Any, first: dict[str, Any], seed: int | None) -> Pool:
-    """:data:`POOL` random points ranked by the fitted model's acquisition (best first, distinct, not ``first``).
+def ranked_pool(space: Space, opt: Any, first: dict[str, Any] | None, seed: int | None) -> Pool:
+    """:data:`POOL` random points ranked by the fitted model's acquisition (best first, distinct, neither
+    ``first`` nor a configuration the model was told: one already evaluated is never proposed again).
 
     One acquisition evaluation (the model is not refitted); the expensive half of a batch.
+    With ``first=None`` the pool's own best is its first candidate (and its ``first_unit``).
     """
     from skopt.acquisition import _gaussian_acquisition
 
@@ -292,14 +304,16 @@ def ranked_pool(space: Space, opt: Any, first: dict[str, Any], seed: int | None)
     values = _gaussian_acquisition(np.asarray(opt.space.transform(pool)), opt.models[-1], y_opt=np.min(opt.yi),
                                    acq_func=_chosen_acq(opt), acq_func_kwargs=opt.acq_func_kwargs)
     order = np.argsort(values, kind="stable")  # skopt minimises its acquisition values
-    seen, candidates = {_key(first)}, []
+    seen = {_key(to_config(space, x)) for x in opt.Xi} | ({_key(first)} if first is not None else set())
+    candidates = []
     for i in order:  # distinct configurations (integer rounding can merge points), best first
         config = to_config(space, pool[i])
         if _key(config) not in seen:
             seen.add(_key(config))
             candidates.append(config)
     units = unit_coordinates(space, candidates) if candidates else np.zeros((0, 0))
-    return Pool(candidates, units, unit_coordinates(space, [first])[0], len(space))
+    first_unit = unit_coordinates(space, [first])[0] if first is not None else (units[0] if len(units) else None)
+    return Pool(candidates, units, first_unit, len(space))
 
 
 def pick(pool: Pool, first: dict[str, Any], k: int) -> list[dict[str, Any]]:
