@@ -12,9 +12,7 @@ order of the systems rotating from one repetition to the next):
   paused at a rung waits alive on its worker (``keep_paused=4``, :mod:`hpo_kit.engine.kept`)
   and a later promotion resumes it there; a function-form trial resumed afresh (released, or
   elsewhere) trains its epochs again: those are measured (*retrained*), not useful sleep.
-- ``hpo_kit_tasks``: the same with ``Study(lanes=False)``: each step its own Dask task, as
-  the bare loop's trials are (by default a study's steps run in one long Dask task per
-  worker thread, :mod:`hpo_kit.engine.lanes`).
+  Each step is its own Dask task, as the bare loop's trials are.
 - ``hpo_kit_nokeep`` (W3 only): the same with ``keep_paused=0``, so every later promotion
   of a function-form trial retrains (the engine before kept trials).
 - ``hpo_kit_trainable`` (W3 only): the same with a :class:`~hpo_kit.Trainable`, so a
@@ -129,18 +127,17 @@ def _hpo_kit(system: str, rep: int, tmp: str, out: dict[str, Any]) -> tuple[floa
         client.run(lambda: __import__("torch"))
     out["startup_s"] = time.perf_counter() - T_START
     journal = os.path.join(tmp, "journal.jsonl")
-    lanes = system != "hpo_kit_tasks"
     if system == "hpo_kit_trainable":
         study = Study(Steps, {"i": Integer(0, n - 1)}, scheduler=ASHA(r_min=R_MIN, eta=ETA, r_max=steps),
                       searcher=ByNumber(seed=rep), max_epochs=steps, n_trials=n, concurrency=C, cluster=client,
                       journal=journal)
     elif steps > 1:
         study = Study(objective, {"x": Integer(0, 1)}, scheduler=ASHA(r_min=R_MIN, eta=ETA, r_max=steps, seed=rep),
-                      max_epochs=steps, n_trials=n, concurrency=C, cluster=client, journal=journal, lanes=lanes,
+                      max_epochs=steps, n_trials=n, concurrency=C, cluster=client, journal=journal,
                       keep_paused=0 if system == "hpo_kit_nokeep" else 4)
     else:
         study = Study(objective, {"x": Integer(0, 1)}, optimizer=RandomSearch(seed=rep), n_trials=n,
-                      concurrency=C, cluster=client, journal=journal, lanes=lanes)
+                      concurrency=C, cluster=client, journal=journal)
     t0, cpu0 = time.perf_counter(), time.process_time()
     study.run(progress=False)
     wall, out["driver_cpu_s"] = time.perf_counter() - t0, time.process_time() - cpu0

@@ -52,7 +52,7 @@ WORKLOADS = {  # trials, at a time, sleeping?, steps
     "W2": dict(n=200, c=4, sleep=True, steps=1, what="one report, uniform 50-300 ms"),
     "W3": dict(n=200, c=4, sleep=True, steps=5, what="5 steps of duration/5, SHA eta=3, r_min=1, r_max=5"),
 }
-SYSTEMS = ("hpo_kit", "hpo_kit_tasks", "hpo_kit_nokeep", "hpo_kit_trainable", "bare", "optuna_dask", "optuna_threads", "ray")
+SYSTEMS = ("hpo_kit", "hpo_kit_nokeep", "hpo_kit_trainable", "bare", "optuna_dask", "optuna_threads", "ray")
 NEEDS = {"optuna_dask": ("optuna", "optuna_integration"), "optuna_threads": ("optuna",), "ray": ("ray",)}
 ONLY = {"hpo_kit_trainable": ("W3",), "hpo_kit_nokeep": ("W3",), "bare": ("W1", "W2")}
 ETA, R_MIN = 3, 1
@@ -180,10 +180,6 @@ def _goals(results: list[dict], med: dict) -> list[tuple[str, str, str]]:
                       "PASS" if ratio <= GOALS["W1_ratio"] else "FAIL"))
     else:
         goals.append((f"W1: hpo_kit overhead <= {GOALS['W1_ratio']:.2f}x bare", "not run", "n/a"))
-    t = med.get(("W1", "hpo_kit_tasks"))
-    if t and b and t["overhead_ms"] and b["overhead_ms"]:  # like for like: a Dask task per step, as bare
-        goals.append(("W1, for information: hpo_kit with lanes=False (a Dask task per step, as the bare loop) "
-                      "against the bare loop", f"{t['overhead_ms'] / b['overhead_ms']:.2f}x", "info"))
     h = med.get(("W2", "hpo_kit"))
     if h and h["util"] is not None:
         goals.append((f"W2: hpo_kit utilisation >= {GOALS['W2_util']:.0%}", f"{h['util']:.1%}",

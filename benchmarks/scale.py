@@ -15,8 +15,6 @@ default concurrency (W) and prefetch.
 - *driver CPU ms/trial*: CPU of this process during the run, per trial. The LocalCluster's
   scheduler runs in this process too, so this is the engine's whole cost outside the workers.
 - *startup s*: starting the cluster until all W workers are up and have imported hpo_kit.
-- ``--tasks`` adds the same study with ``lanes=False`` (a Dask task per step, as the bare
-  loop) on the same workers, after the default one.
 - ``--bare`` adds a bare ``as_completed`` loop over the same durations queuing as deep as
   hpo_kit (2 W): what the machine allows with no engine.
 
@@ -48,7 +46,7 @@ and prints the top 15 functions by own time.
 Usage::
 
     python benchmarks/scale.py real                     # 32 and 64 workers, 20 trials each
-    python benchmarks/scale.py real --workers 64 --bare --tasks
+    python benchmarks/scale.py real --workers 64 --bare
     python benchmarks/scale.py sim                      # 25/100/500 workers, 10,000 trials, 4 policies
     python benchmarks/scale.py sim --policies asha --workers 500 --profile asha
     python benchmarks/scale.py --smoke                  # tiniest sizes of both (the CI smoke test)
@@ -115,7 +113,7 @@ def list_schedule_ceiling(durs: Sequence[float], workers: int) -> float:
 
 
 def quiet(client: Any, timeout: float = 60.0) -> None:
-    """Wait until no task runs on the cluster: the arm before (its lanes ending) must not slow the next."""
+    """Wait until no task runs on the cluster: the arm before must not slow the next."""
     deadline = time.monotonic() + timeout
     while any(client.processing().values()) and time.monotonic() < deadline:
         time.sleep(0.05)
@@ -145,11 +143,11 @@ def real_one(workers: int, per_worker: int, low: float, high: float, seed: int, 
         client.run(lambda: __import__("hpo_kit.engine.worker"))
         row["startup_s"] = time.perf_counter() - t0
         log(f"  {workers} workers up in {row['startup_s']:.1f} s ({load_text()})")
-        for lanes in (True, False) if tasks else (True,):
+        if True:
+            tag = ""
             quiet(client)
-            tag = "" if lanes else "tasks_"
             study = Study(sleep_objective, space, optimizer=RandomSearch(seed=seed), n_trials=n, cluster=client,
-                          journal=os.path.join(tmp, f"j{tag}.jsonl"), lanes=lanes)
+                          journal=os.path.join(tmp, f"j{tag}.jsonl"))
             t1, w1, cpu1 = time.perf_counter(), time.time(), time.process_time()
             study.run(progress=False)
             wall, cpu = time.perf_counter() - t1, time.process_time() - cpu1
@@ -160,7 +158,7 @@ def real_one(workers: int, per_worker: int, low: float, high: float, seed: int, 
             row.update({f"{tag}wall_s": wall, f"{tag}util": util, f"{tag}cpu_ms": cpu_ms,
                         f"{tag}first_s": first, f"{tag}done": sum(1 for t in trials if t.reports),
                         f"{tag}queue": getattr(study._driver, "capacity", None)})
-            log(f"  hpo_kit {workers} workers{'' if lanes else ', lanes=False'}: util {util:.1%} "
+            log(f"  hpo_kit {workers} workers: util {util:.1%} "
                 f"(ceiling {row['ceiling']:.1%}) wall {wall:.1f} s driver CPU {cpu_ms:.2f} ms/trial, "
                 f"first trial started after {first:.2f} s")
         if bare:
@@ -200,8 +198,6 @@ def real(widths: Sequence[int], per_worker: int, low: float, high: float, seed: 
             "in flight", "load 1-min before/after"]
     if bare:
         head[5:5] = ["bare util", "bare CPU ms/trial"]
-    if tasks:
-        head[5:5] = ["lanes=False util", "lanes=False CPU ms/trial"]
     table = []
     for r in rows:
         line = [str(r["workers"]), f"{r['done']}/{r['trials']}", f"{r['util']:.1%}", f"{r['ceiling']:.1%}",
@@ -209,8 +205,6 @@ def real(widths: Sequence[int], per_worker: int, low: float, high: float, seed: 
                 f"{r['startup_s']:.1f}", str(r["queue"]), f"{r['load_before']:.1f}/{r['load_after']:.1f}"]
         if bare:
             line[5:5] = [f"{r['bare_util']:.1%}", f"{r['bare_cpu_ms']:.2f}"]
-        if tasks:
-            line[5:5] = [f"{r['tasks_util']:.1%}", f"{r['tasks_cpu_ms']:.2f}"]
         table.append(line)
     out = [f"real Dask at width: trials sleep uniform {low:g}-{high:g} s, {per_worker} per worker, random search, "
            f"one single-threaded worker process each", _grid(head, table), "", f"before: {load0}; after: {load_text()}"]
@@ -230,8 +224,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--low", type=float, default=1.0, help="real: shortest trial, seconds")
     parser.add_argument("--high", type=float, default=2.0, help="real: longest trial, seconds")
     parser.add_argument("--bare", action="store_true", help="real: also a bare as_completed loop as deep as hpo_kit")
-    parser.add_argument("--tasks", action="store_true",
-                        help="real: also hpo_kit with lanes=False (a Dask task per step), on the same workers")
     parser.add_argument("--mb-per-worker", type=float, default=150.0, help="real: memory a worker process needs")
     parser.add_argument("--trials", type=int, default=10_000, help="sim: trials per run")
     parser.add_argument("--max-epochs", type=int, default=27, help="sim: epochs of a full trial")
@@ -259,7 +251,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(sim(["random", "asha"], [4], 60, 9, args.seed, log, reps=1))
         return 0
     if args.part in ("real", "both"):
-        print(real(widths("32,64"), args.per_worker, args.low, args.high, args.seed, args.bare, args.tasks,
+        print(real(widths("32,64"), args.per_worker, args.low, args.high, args.seed, args.bare, False,
                    args.mb_per_worker, log))
         print()
     if args.part in ("sim", "both"):

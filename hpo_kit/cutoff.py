@@ -7,9 +7,11 @@ trial's rung loss (the study's score rule over its per-epoch losses, exactly as 
 does: :func:`rung_loss`), compares, and goes on to the next rung or ends the step at once, the
 way a pruner does; the report it sends says what it decided, and the scheduler records it.
 
-The snapshot is asynchronous by design, as ASHA is: a rung that grew since the submission may
-rank the newcomer differently now; a trial paused by an old cut-off can still be promoted
-later by the scheduler's own scan. Measured in ``benchmarks/loop_peers.py`` W3: waiting for
+The snapshot is refreshed while the step runs: the driver writes each in-flight step's current
+cut-offs into the run's control record whenever a rung changes, and the step reads the record
+at every epoch boundary anyway (:mod:`hpo_kit.engine.control`). The driver still checks each
+decision against the rung as it stands when it records it (:mod:`hpo_kit.promotion`), so a
+decision made on a cut-off a few milliseconds old is refused rather than recorded. Measured in ``benchmarks/loop_peers.py`` W3: waiting for
 the driver's answer cost a step 24 ms (median) on a 2-core machine, against 35 ms of work.
 
 Pure values and functions (no Dask, no ledger), shared by the schedulers and the engine.
@@ -69,14 +71,16 @@ class RungRule:
     score: str = "best"
     prior: tuple[float, ...] = field(default_factory=tuple)
 
-    def decide(self, trial_id: int, epoch: int, values: Mapping[int, float]) -> int | None:
+    def decide(self, trial_id: int, epoch: int, values: Mapping[int, float],
+               fresh: Mapping[int, tuple[Key | None, int]] | None = None) -> int | None:
         """The next budget if the trial goes on from rung ``epoch``, else ``None`` (it pauses).
 
         ``values`` holds this step's metric values by epoch; epochs the prior covers keep the
         prior's (a function-form trial retrains them, and the ledger keeps the first report).
+        ``fresh``: newer cut-offs than the step's own snapshot (the run's control record), if any.
         """
-        rung = self.cutoffs.get(epoch)
-        if rung is None:
+        rung = (fresh or {}).get(epoch) or self.cutoffs.get(epoch)
+        if rung is None or epoch not in self.cutoffs:
             return None
         cut, up = rung
         mine = rank_key(trial_id, self.loss_at(epoch, values))

@@ -2,10 +2,9 @@
 
 A :class:`Driver` is the :class:`~hpo_kit.engine.runner.Handler` of one running study. It
 runs on the runner's loop thread only, and changes trial state only through the
-:class:`~hpo_kit.ledger.Ledger`. What it keeps itself is step bookkeeping (which trial
-has a step in flight under which future key, stop requests not yet settled, retries),
-never trial status. Controls reach it through ``Runner.call_soon`` after the study has
-validated them in the caller's thread.
+:class:`~hpo_kit.ledger.Ledger` and step state only through the
+:class:`~hpo_kit.engine.steps.StepTable`; it keeps neither itself. Controls reach it through
+``Runner.call_soon`` after the study has validated them in the caller's thread.
 
 Rules kept here:
 
@@ -17,8 +16,8 @@ Rules kept here:
   report can never revive a settled trial: the ledger refuses it).
 * A kill with ``discard=True`` tells no policy; every other end is told once.
 * A pause gates the workers (a step that starts while paused returns unstarted and is
-  requeued as a new attempt); steps already running finish. Nothing is cancelled on a
-  pause, so no step can run on unseen while its trial is requeued.
+  requeued as a new attempt); steps already running finish. A paused study holds no worker.
+* A stop ends the study within ``STOP_GRACE`` s (:mod:`hpo_kit.stopping`).
 """
 from __future__ import annotations
 
@@ -31,38 +30,34 @@ from typing import Any
 from .decisions import Decision, Resume, Start
 from .engine.runner import Runner
 from .engine.shipping import Shipper
+from .engine.steps import Step
 from .engine.worker import StepResult, StepSpec
 from .errors import MetricNotReported, SchedulerLost, not_serializable  # noqa: F401 - re-exported for callers
 from .ledger import Ledger
 from .promotion import RungPromotion
 from .recovery import KILL_STATUS, Recovery, _text
+from .stopping import Stopping
 from .trial import Trial, TrialStatus
 
 
-
-class Driver(RungPromotion, Recovery):
+class Driver(RungPromotion, Recovery, Stopping):
     """Drives one study's policy, monitor and steps on a :class:`Runner` (see the module docstring)."""
 
     def __init__(self, study: Any, ledger: Ledger, runner: Runner, slots: int) -> None:
         self.study, self.ledger, self.runner = study, ledger, runner
+        self.steps = runner.steps
         self.policy, self.goal = study.optimizer, study.goal
         self.slots = slots
-        self.in_flight: dict[int, str] = {}  # trial -> future key of its step
-        self.kept_on: dict[int, str] = {}  # paused trial -> the worker that keeps it waiting (engine.kept)
-        self.step_started: dict[int, float] = {}
-        self.pending_stop: dict[int, tuple[str, str, bool]] = {}  # trial -> (source, reason, discard)
-        self.retries: dict[int, int] = {}
-        self.unstarted_losses: dict[int, int] = {}  # losses of steps that never started (recovery.py)
-        self.requeue: list[int] = []
         self.paused = False
         self.stopping = False
         self.exhausted = False
         self.metric_seen = any(t.values(self.goal.metric) for t in ledger)
         self._reconciling = False
         self._lost_since: float | None = None
-        self._init_promotion()
+        self._stop_deadline: float | None = None
         self._best_at, self._best_shown = -math.inf, None
         self._settling = False  # settle_paused is ending the paused trials one after another
+        self._rungs_changed = False  # a result was told since the steps' cut-offs were last written
         self.shipper = Shipper()  # the objective and data loader pickled once for this run
 
     # -- deciding what runs ---------------------------------------------------------------------
@@ -73,14 +68,15 @@ class Driver(RungPromotion, Recovery):
         return c + (self.study.prefetch if self.slots <= c else 0)
 
     def fill(self, runner: Runner) -> None:
+        if self.promotes_in_step:
+            self._publish_cutoffs()
         if self.paused or self.stopping:
             return
         s = self.study
-        lanes = min(self.slots, s.concurrency)  # a lane per thread the study may use, as deep as the cap
-        runner.plan_lanes(lanes, math.ceil(self.capacity / lanes), s.resources)
-        while len(self.in_flight) < self.capacity:
-            if self.requeue:
-                self._submit(self.ledger[self.requeue.pop(0)])
+        while len(self.steps) < self.capacity:
+            tid = self.steps.pop_queued()
+            if tid is not None:
+                self._submit(self.ledger[tid])
                 continue
             if s.time_spent():
                 return
@@ -98,8 +94,9 @@ class Driver(RungPromotion, Recovery):
                                        suggestion.info)
             elif isinstance(suggestion, Resume):
                 t = self.ledger.resume(suggestion.trial_id, suggestion.budget, suggestion.info)
-                if t.id in self.draining:  # its last step is still ending on its worker: submit after it
-                    self.after_drain.add(t.id)
+                step = self.steps.of(t.id)
+                if step is not None and step.draining:  # its last step is still ending on its worker
+                    self.steps.after_drain.add(t.id)  # submitted after it
                     continue
             else:
                 raise TypeError(f"{self.policy.name}.suggest returned {suggestion!r}")
@@ -108,7 +105,7 @@ class Driver(RungPromotion, Recovery):
     def finished(self) -> bool:
         if self.stopping or self.paused:
             return self.stopping
-        if self.requeue:
+        if self.steps.queued:
             return False
         return self.policy.finished or self.exhausted or self.study.time_spent()
 
@@ -116,42 +113,50 @@ class Driver(RungPromotion, Recovery):
         s = self.study
         top = self.policy.top_epochs or s.max_epochs
         in_step = self.promotes_in_step and t.budget is not None and top is not None and t.budget < top
+        seq, key = self.steps.next_key(t.id)
         spec = StepSpec(study=self.runner.study_id, trial_id=t.id, attempt=t.attempt, config=t.config,
                         objective=s.objective, budget=t.budget, parent=t.parent, store=s.store, data=s.data,
                         metric=self.goal.metric, checkpoint_every=s.checkpoint_every,
                         torch_threads=max(1, (os.cpu_count() or 1) // max(1, s.concurrency)),
                         top=top if in_step else None, rule=self._rung_rule(t) if in_step else None,
-                        keep=s.keep_paused if in_step else 0, start=t.epochs, ship=self.shipper)
-        (self.in_step.add if in_step else self.in_step.discard)(t.id)
-        self.counted.pop(t.id, None)
+                        keep=s.keep_paused if in_step else 0, start=t.epochs, ship=self.shipper, seq=seq)
+        host = self.steps.kept_on.pop(t.id, None)  # its trial waits there, alive (engine.kept): resume it there
         try:
-            host = self.kept_on.pop(t.id, None)  # its trial waits there, alive (engine.kept): resume it there
-            self.in_flight[t.id] = self.runner.submit(spec, s.resources, near=host)
+            fut = self.runner.submit(key, spec, s.resources, near=host)
         except (TypeError, pickle.PicklingError) as exc:  # Dask serialises at submit: the trial fails, named
+            self.steps.unqueue(t.id)
             self._end(t, TrialStatus.FAILED, error=_text(not_serializable(f"trial {t.id}'s step", exc)))
+            return
+        self.steps.hand(seq, key, t.id, t.attempt, spec, fut, in_step=in_step, near=host)
+
+    def _requeue(self, t: Trial, retry: str | None = None) -> None:
+        """The trial needs a new step (a new attempt): PENDING in the ledger, QUEUED in the step table."""
+        self.ledger.requeue(t.id, retry=retry)
+        self.steps.queue(t.id)
 
     # -- what comes back --------------------------------------------------------------------------
-    def on_message(self, msg: dict[str, Any]) -> None:
-        t = self.ledger.trials.get(msg.get("trial"))
-        if t is None or t.status.is_terminal or msg.get("attempt", 0) != t.attempt or t.id not in self.in_flight:
-            return  # a stale step's message (an older attempt, or a step already settled)
+    def on_message(self, step: Step, msg: dict[str, Any]) -> None:
+        t = self.ledger.trials.get(step.trial_id)
+        if t is None or t.status.is_terminal or step.attempt != t.attempt or step.draining:
+            return  # a stale step's message (an older attempt), or past the rung its trial paused at
         if msg["kind"] == "start":
             if t.status is TrialStatus.RUNNING and msg.get("worker") != t.worker:
-                self._dask_rerun(t, msg.get("worker"))
+                self._dask_rerun(t, step, msg.get("worker"))
             else:
-                self._begin(t, msg.get("worker"), msg.get("pid"), msg.get("t"))
+                self._begin(t, step, msg.get("worker"), msg.get("pid"), msg.get("t"))
         elif msg["kind"] == "report":
-            self._add_report(t, msg)
+            self._add_report(t, step, msg)
 
-    def _begin(self, t: Trial, worker: str | None, pid: int | None, when: float | None) -> None:
+    def _begin(self, t: Trial, step: Step, worker: str | None, pid: int | None, when: float | None) -> None:
         """The trial's step runs (its start message, or a result that arrived first: engine.outbox)."""
         if self.ledger.start(t.id, worker, pid, when):
-            self.step_started[t.id] = time.time()
-            self.seg_t0[t.id] = when or time.time()
+            self.steps.start(step, worker, when)
 
-    def _add_report(self, t: Trial, msg: dict[str, Any]) -> None:
+    def _add_report(self, t: Trial, step: Step, msg: dict[str, Any]) -> None:
+        if step.draining:
+            return  # past the rung its trial paused at (a promotion the driver refused)
         if t.status is TrialStatus.PENDING:
-            self._begin(t, t.worker, None, msg["t"])
+            self._begin(t, step, t.worker, None, msg["t"])
         report = {"epoch": msg["epoch"], "t": msg["t"], "metrics": msg["metrics"]}
         if "diag" in msg:
             report["diag"] = msg["diag"]
@@ -159,7 +164,7 @@ class Driver(RungPromotion, Recovery):
             return
         value = msg["metrics"].get(self.goal.metric)
         self.metric_seen = self.metric_seen or value is not None
-        if t.id in self.pending_stop:
+        if step.stop is not None:
             return
         loss = self.goal.loss(value) if value is not None and math.isfinite(value) else None
         if self.policy.on_report(t.id, msg["epoch"], loss) is Decision.STOP:
@@ -172,34 +177,35 @@ class Driver(RungPromotion, Recovery):
                 self.request_stop(t.id, "monitor", f"{finding.indicator} at epoch {finding.epoch}", False)
                 return
         top = self.policy.top_epochs or s.max_epochs
-        if t.id in self.in_step and msg["epoch"] == t.budget and t.budget < top \
+        if step.in_step and msg["epoch"] == t.budget and t.budget < top \
                 and (not self._reconciling or "decided" in msg):  # a step's own decision is followed always
-            self._at_rung(t, msg)
+            self._at_rung(t, step, msg)
 
-    def on_done(self, spec: StepSpec, result: StepResult | BaseException) -> None:
-        t = self.ledger[spec.trial_id]
-        if spec.attempt != t.attempt or t.status.is_terminal:
-            return  # already settled (timed out, killed while queued) or an older attempt
+    def on_done(self, step: Step, result: StepResult | BaseException) -> None:
+        t = self.ledger[step.trial_id]
+        if step.attempt != t.attempt or t.status.is_terminal:
+            self._leave(step)  # an older attempt, or a trial ended meanwhile: nothing of it counts
+            return
         # A draining step's reports end at the rung the ledger has: reconciling them could only restart
         # its trial if a Resume made it PENDING meanwhile (it then stayed RUNNING with no step: a hung study).
-        if isinstance(result, StepResult) and t.id not in self.draining:
+        if isinstance(result, StepResult) and not step.draining:
             if t.status is TrialStatus.PENDING and result.outcome != "not_started":
-                self._begin(t, result.worker, result.pid, result.started)  # its start was held (engine.outbox)
+                self._begin(t, step, result.worker, result.pid, result.started)  # its start was held (outbox)
             self._reconciling = True  # stop decisions now become this step's outcome
             try:
                 for msg in result.reports:  # nothing lost, nothing twice
-                    self._add_report(t, msg)
+                    self._add_report(t, step, msg)
             finally:
                 self._reconciling = False
-        self.in_flight.pop(t.id, None)
-        self.step_started.pop(t.id, None)
-        if isinstance(result, StepResult) and result.kept and result.worker:
-            self.kept_on[t.id] = result.worker
-        counted = self.counted.pop(t.id, 0.0)
-        if t.id in self.draining:  # its trial paused at a rung already: the step's end adds only time
-            self._drained(t, result, counted)
+        self._leave(step)
+        if isinstance(result, StepResult):
+            self.ledger.add_warmup(t.id, result.setup)
+            if result.kept and result.worker:
+                self.steps.kept_on[t.id] = result.worker
+        if step.draining:  # its trial paused at a rung already: the step's end adds only time
+            self._drained(t, step, result)
             return
-        stop = self.pending_stop.pop(t.id, None)
+        stop = step.stop
         if not isinstance(result, StepResult):
             self._step_lost(t, result, stop)
             return
@@ -209,16 +215,14 @@ class Driver(RungPromotion, Recovery):
             if stop is not None:
                 self._end(t, KILL_STATUS[stop[0]], reason=stop[1], discard=stop[2])
             else:
-                self.ledger.requeue(t.id)
-                self.requeue.append(t.id)
+                self._requeue(t)
             return
-        busy = max(0.0, result.busy - counted)
+        busy = max(0.0, result.busy - step.counted)
         if stop is not None:  # a stop decided by now wins over how the step ended
             self._end(t, KILL_STATUS[stop[0]], reason=stop[1], discard=stop[2], busy=busy)
         elif result.outcome == "budget" and t.budget is not None and t.epochs < t.budget:
-            self.ledger.requeue(t.id)  # promoted in the step after the worker stopped waiting: a new step
+            self._requeue(t)  # promoted in the step after the worker stopped waiting: a new step
             self.ledger.add_busy(t.id, busy)
-            self.requeue.append(t.id)
         elif result.outcome == "budget":
             top = self.policy.top_epochs or self.study.max_epochs
             full = top is None or t.epochs >= top
@@ -234,8 +238,14 @@ class Driver(RungPromotion, Recovery):
             raise MetricNotReported(f"metric={self.goal.metric!r} is in none of the reports; trial {t.id} "
                                     f"reported {keys}: check the metric's name")
 
+    def _leave(self, step: Step) -> None:
+        """The step leaves flight: ENDED in the table, its control entries dropped."""
+        self.steps.end(step)
+        self.runner.settled(step)
+
     def _end(self, t: Trial, status: TrialStatus, **kw: Any) -> None:
         obs = self.ledger.end_step(t.id, status, **kw)
+        self._rungs_changed = True
         if not kw.get("discard"):  # a discarded trial is as if never told
             self.policy.on_result(obs)
             self._journal_policy_events()
@@ -243,12 +253,12 @@ class Driver(RungPromotion, Recovery):
             self.policy.forget(t.id)  # told at earlier rungs: drop those too
         progress = self.study._progress
         if status.is_terminal and progress is not None:
-            progress.trial_ended(self._best_for_progress(), len(self.step_started))  # running, not queued
+            progress.trial_ended(self._best_for_progress(), len(self.steps.running()))  # running, not queued
 
     def _best_for_progress(self) -> float | None:
         """The progress bar's best score; the O(trials) scan runs at most every 0.5 s."""
         now = time.monotonic()
-        if now - self._best_at >= 0.5 or not (self.in_flight or self._settling):
+        if now - self._best_at >= 0.5 or not (len(self.steps) or self._settling):
             best = self.study.best_trial
             self._best_shown, self._best_at = (best.score(self.goal) if best else None), now
         return self._best_shown
@@ -257,31 +267,36 @@ class Driver(RungPromotion, Recovery):
         self.study._journal.sync()  # group commit: once per batch of events, before the next fill
         self._check_client()
         s = self.study
-        if s.time_spent() and not self.stopping and self.in_flight:
-            self.stop("time budget spent", "policy")
+        if s.time_spent() and not self.stopping and (len(self.steps) or self.steps.queued):
+            self.stop("time budget spent", "policy")  # policy stops: the trials end STOPPED, not KILLED
+        if self._stop_deadline is not None and len(self.steps) and time.monotonic() > self._stop_deadline:
+            self._force_end()
         if s.trial_timeout is None:
             return
         now = time.time()
-        for tid, since in list(self.step_started.items()):
-            if now - since > s.trial_timeout:
-                self._time_out(self.ledger[tid])
+        for step in self.steps.running():
+            if step.started is not None and now - step.started > s.trial_timeout:
+                self._time_out(self.ledger[step.trial_id], step)
 
     # -- controls (validated by the study; run on the loop thread) ------------------------------------
     def request_stop(self, tid: int, source: str, reason: str, discard: bool) -> None:
         t = self.ledger[tid]
-        if t.status.is_terminal or tid in self.pending_stop:
+        step = self.steps.of(tid)
+        if t.status.is_terminal or (step is not None and step.stop is not None):
             return
         self.ledger.control("kill", source, reason, trial=tid, discard=discard)
-        if tid in self.in_flight:
-            self.pending_stop[tid] = (source, reason, discard)
+        if step is not None:
+            step.stop = (source, reason, discard)
             if not self._reconciling:  # a step being settled has already returned
-                worker = t.worker if t.status is TrialStatus.RUNNING else None
-                self.runner.signal_stop(tid, t.attempt, reason, worker)
+                self.runner.signal_stop(step, reason)
                 if t.status is TrialStatus.PENDING:
-                    self.runner.cancel(self.in_flight[tid])  # queued: the flag keeps a started one from writing
-        else:
-            if tid in self.requeue:
-                self.requeue.remove(tid)
+                    self.runner.cancel(step)  # queued: its record keeps it from training if it started
+            if not step.draining:
+                return
+        self.steps.unqueue(tid)
+        if self.steps.kept_on.pop(tid, None) is not None:
+            self.runner.release(tid)  # kept alive at a rung on a worker: its thread and memory go now
+        if step is None or t.status is TrialStatus.PAUSED:
             self._end(t, KILL_STATUS[source], reason=reason, discard=discard)
 
     def set_paused(self, paused: bool, reason: str, source: str) -> None:
@@ -291,14 +306,6 @@ class Driver(RungPromotion, Recovery):
         self.runner.set_paused(paused)
         self.study.state = "paused" if paused else "running"
         self.ledger.control("pause" if paused else "resume", source, reason)
-
-    def stop(self, reason: str, source: str = "user") -> None:
-        if self.stopping:
-            return
-        self.ledger.control("stop", source, reason)
-        for tid in list(self.in_flight) + list(self.requeue):
-            self.request_stop(tid, "user", reason, False)
-        self.stopping = True
 
     def tune(self, params: dict[str, Any], reason: str, source: str) -> None:
         try:
@@ -317,18 +324,3 @@ class Driver(RungPromotion, Recovery):
         for event in self.policy.drain_events():
             action = event.pop("action")
             self.ledger.control(action, "policy", event.pop("reason", ""), value=event or None)
-
-    def settle_paused(self) -> None:
-        """At a natural end, end the trials still PAUSED: no policy will resume them now.
-
-        A study stopped by the user or by its time budget keeps them PAUSED, so that
-        ``Study.resume(path)`` can still promote them.
-        """
-        if self.stopping or self.study.time_spent():
-            return
-        paused = sorted(self.ledger.with_status(TrialStatus.PAUSED), key=lambda t: t.id)
-        for i, t in enumerate(paused):
-            self._settling = i < len(paused) - 1  # the progress bar's best: one O(trials) scan, at the last
-            self._end(t, TrialStatus.STOPPED, reason=f"paused at epoch {t.epochs}; "
-                      f"{self.policy.name} did not resume it before the study ended")
-        self._settling = False

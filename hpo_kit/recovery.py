@@ -1,8 +1,10 @@
 """What the driver does when a step is lost, re-run, hung, or the scheduler goes away.
 
-Mixed into :class:`~hpo_kit.driver.Driver`; it reads the driver's step bookkeeping
-(``in_flight``, ``step_started``, ``pending_stop``, ``retries``, ``requeue``) and changes
-trial state only through the ledger, like the rest of the driver.
+Mixed into :class:`~hpo_kit.driver.Driver`; it changes step state only through the step table
+(:mod:`hpo_kit.engine.steps`: retries, losses of unstarted steps, the queue) and trial state
+only through the ledger, like the rest of the driver. A step given up on (lost, timed out)
+may still run on a worker: the run's control record fences it (``Runner.fence``), so it
+trains no further epoch beside its trial's next attempt.
 
 * A step lost with its worker is retried as a new attempt up to ``max_retries`` times;
   a re-run that Dask made itself (a remote scheduler's ``allowed-failures``) counts as one.
@@ -40,29 +42,24 @@ class Recovery:
     ledger: Any
     runner: Any
     study: Any
-    in_flight: dict[int, str]
-    step_started: dict[int, float]
-    pending_stop: dict[int, tuple[str, str, bool]]
-    retries: dict[int, int]
-    unstarted_losses: dict[int, int]
-    requeue: list[int]
+    steps: Any
     stopping: bool
     _lost_since: float | None
 
-    def _dask_rerun(self, t: Trial, worker: str | None) -> None:
+    def _dask_rerun(self, t: Trial, step: Any, worker: str | None) -> None:
         """Dask re-ran a step after its worker died: that counts as one of ``max_retries`` retries.
 
         (A remote scheduler may allow such re-runs; the embedded one does not.) Past the limit
         the step is cancelled and the trial FAILED; the re-run that was seen has started by then
         (see :func:`hpo_kit.engine.cluster.local_cluster` for exact counts on such a cluster).
         """
-        tries = self.retries[t.id] = self.retries.get(t.id, 0) + 1
+        tries = self.steps.add_retry(t.id)
         t.worker = worker or t.worker
         self.ledger.log("trial_retry", trial=t.id, attempt=t.attempt, error="re-run by Dask after its worker died")
         if tries > self.study.max_retries:
-            key = self.in_flight.pop(t.id)
-            self.step_started.pop(t.id, None)
-            self.runner.forget(key)
+            self._leave(step)
+            self.runner.cancel(step)
+            self.runner.fence()
             cause = death_cause(self.runner.client, t.worker, 0.0, False)
             self._end(t, TrialStatus.FAILED, error=f"WorkerLost: the step's worker died {tries} times "
                       f"(max_retries={self.study.max_retries})" + (f"; last: {_text(cause)}" if cause else ""))
@@ -71,25 +68,23 @@ class Recovery:
         if stop is not None:
             self._end(t, KILL_STATUS[stop[0]], reason=stop[1], discard=stop[2])
             return
+        self.runner.fence()  # the lost step's task may still run (a re-run by Dask, a client reset)
         if isinstance(exc, CancelledError):
             if not self.stopping:
-                self.ledger.requeue(t.id)
-                self.requeue.append(t.id)
+                self._requeue(t)
             else:
                 self._end(t, TrialStatus.KILLED, reason="study stopped")
             return
         lost = is_worker_loss(exc)
         cause = self._death_cause(t, exc) if lost else None
         if lost and self._never_ran(t, exc, cause):
-            self.unstarted_losses[t.id] = self.unstarted_losses.get(t.id, 0) + 1
-            self.ledger.requeue(t.id)  # queued on the dead worker, never run: no retry used
-            self.requeue.append(t.id)
+            self.steps.add_unstarted(t.id)
+            self._requeue(t)  # queued on the dead worker, never run: no retry used
             return
-        tries = self.retries[t.id] = self.retries.get(t.id, 0) + 1
+        tries = self.steps.add_retry(t.id)
         text = "".join(tb.format_exception(type(exc), exc, exc.__traceback__))
         if tries <= self.study.max_retries and lost:
-            self.ledger.requeue(t.id, retry=_text(cause or exc))
-            self.requeue.append(t.id)
+            self._requeue(t, retry=_text(cause or exc))
         elif cause is not None:  # Dask's KilledWorker text stays in the traceback
             self._end(t, TrialStatus.FAILED, error=f"{_text(cause)}; {tries} run(s), max_retries="
                       f"{self.study.max_retries}", traceback=text)
@@ -97,7 +92,7 @@ class Recovery:
             self._end(t, TrialStatus.FAILED, error=_text(exc), traceback=text)
 
     def _never_ran(self, t: Trial, exc: BaseException, cause: Any) -> bool:
-        free = self.unstarted_losses.get(t.id, 0)
+        free = self.steps.unstarted.get(t.id, 0)
         running = getattr(cause, "running", None)
         if running is not None:
             return getattr(exc, "task", None) not in running and free < FREE_QUEUED
@@ -128,14 +123,12 @@ class Recovery:
             raise SchedulerLost(f"the Dask scheduler is unreachable (client status {status!r} for "
                                 f"{now - self._lost_since:.0f} s); every result received was journalled")
 
-    def _time_out(self, t: Trial) -> None:
-        key = self.in_flight.pop(t.id, None)
-        self.step_started.pop(t.id, None)
-        self.pending_stop.pop(t.id, None)
+    def _time_out(self, t: Trial, step: Any) -> None:
+        self._leave(step)
         self._end(t, TrialStatus.FAILED, error=f"TrialTimeout: step ran over trial_timeout="
                   f"{self.study.trial_timeout}s", reason="timeout")
-        if key is not None:
-            self.runner.cancel(key)
+        self.runner.cancel(step)
+        self.runner.fence()
         if t.worker:  # the hung thread holds the worker: only a restart frees it
             self.runner.restart_worker(t.worker)
 

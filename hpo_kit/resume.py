@@ -34,7 +34,7 @@ if TYPE_CHECKING:
 
 _SETTINGS = ("n_trials", "time_budget", "trial_timeout", "max_epochs", "concurrency", "prefetch", "on_flag",
              "resources", "max_retries", "on_interrupted", "checkpoint_every",
-             "keep_paused", "lanes")
+             "keep_paused")
 
 
 def policy_from_record(record: dict[str, Any]) -> Any:
@@ -154,6 +154,6 @@ def restore_into(study: "Study", rep: Replay) -> None:
     for t in interrupted:
         if study.on_interrupted == "resume":
             study.ledger.requeue(t.id)  # a new attempt: nothing of the dead driver's step can land on it
-            driver.requeue.append(t.id)
+            driver.steps.queue(t.id)
         else:
             driver._end(t, TrialStatus.FAILED, error="Interrupted: the driver stopped while it ran")

@@ -68,7 +68,7 @@ def settings_of(study: "Study") -> dict[str, Any]:
             "max_epochs": study.max_epochs, "concurrency": study.concurrency, "prefetch": study.prefetch,
             "on_flag": study.on_flag, "resources": study.resources, "max_retries": study.max_retries,
             "on_interrupted": study.on_interrupted, "checkpoint_every": study.checkpoint_every,
-            "keep_paused": study.keep_paused, "lanes": study.lanes,
+            "keep_paused": study.keep_paused,
             "checkpoints": study.store.url, "weights_only": study.store.weights_only}
 
 
@@ -77,7 +77,7 @@ def open_study(study: "Study", progress: bool) -> None:
     if study.state != "created":
         raise RuntimeError(f"study {study.name!r} is {study.state}; create a new Study or use Study.resume(path)")
     path = study.journal_path
-    if study._resumed is None and os.path.exists(path) and os.path.getsize(path) > 0:
+    if study._resumed is None and os.path.isfile(path) and os.path.getsize(path) > 0:  # a folder: Journal says so
         raise FileExistsError(f"journal={path!r} already holds a study: continue it with Study.resume(path) "
                               f"or give a new journal path")
     if study.cluster is None and getattr(multiprocessing.current_process(), "_inheriting", False):
@@ -99,15 +99,19 @@ def open_study(study: "Study", progress: bool) -> None:
         study.concurrency = study.concurrency or slots
         study.prefetch = study.concurrency if study.prefetch is None else study.prefetch
         study.optimizer.setup(study.space, study.goal, study.max_epochs, study.concurrency, study.ledger.trials)
-        study._runner = Runner(study.client, uuid.uuid4().hex[:12], lanes=study.lanes)
+        run_id = uuid.uuid4().hex[:12]
+        if study._resumed is not None:
+            fence_previous_runs(study.client, study.journal_path)  # before any step of this run starts
+        study._runner = Runner(study.client, run_id)
         study._driver = Driver(study, study.ledger, study._runner, slots)
         study._t0 = time.time()
         if study._resumed is None:
             _save_code(study)
             study.ledger.log("study_start", name=study.name, goal=vars(study.goal), space=study.space.to_dict(),
                              optimizer=study.optimizer.describe(), settings=settings_of(study),
-                             dashboard=getattr(study.client, "dashboard_link", None))
+                             dashboard=getattr(study.client, "dashboard_link", None), run=run_id)
         else:
+            study.ledger.log("study_run", run=run_id)
             restore_into(study, study._resumed)
         total = None if study.n_trials is None else max(0, study.n_trials - len(study.ledger))
         study._progress = Progress(total, study.name, enabled=progress)
@@ -162,6 +166,28 @@ def close_study(study: "Study", error: BaseException | None, journal_end: bool =
             study.state = state if journal_end else "created"
     if journal_end:
         warn_if_all_failed(study)
+
+
+def fence_previous_runs(client: Any, path: str) -> int:
+    """Mark every earlier run of the journal ended in its control record (:mod:`hpo_kit.engine.control`).
+
+    A driver killed without a word leaves its steps training on a remote cluster; a resume
+    must not train the same trials beside them (they would also write the same checkpoints).
+    Returns how many runs were fenced.
+    """
+    from distributed import Variable
+
+    from .engine.control import variable_name
+    from .engine.journal import read_journal
+
+    runs = {r["run"] for r in read_journal(path) if r.get("event") in ("study_start", "study_run")
+            and isinstance(r.get("run"), str)}
+    for run in runs:
+        try:
+            Variable(variable_name(run), client=client).set({"ended": True})
+        except Exception:  # noqa: BLE001 - a scheduler that never ran it (a new cluster): nothing to fence
+            pass
+    return len(runs)
 
 
 def _connect(study: "Study") -> tuple[Any, list[Any]]:

@@ -11,11 +11,13 @@ an event.
 from __future__ import annotations
 
 import concurrent.futures
+import copy
 import os
 import threading
 import time
 import traceback
 from collections.abc import Callable, Mapping
+from types import MappingProxyType
 from typing import Any
 
 from .decisions import check_int
@@ -85,10 +87,6 @@ class Study:
         Trials paused at a rung (ASHA, Hyperband) that each worker keeps alive to resume there
         (:mod:`hpo_kit.engine.kept`): no checkpoint read, no retraining of a function-form trial.
         Fewer under memory pressure; 0 keeps none (waiting trials hold no worker or GPU memory).
-    lanes
-        Run the steps in one long Dask task per worker thread used (:mod:`hpo_kit.engine.lane`),
-        which holds the thread until the study ends; ``False``: a Dask task per step, so other
-        work on the cluster can run between them.
     security, resource_wait
         A ``distributed.security.Security`` for a ``tls://`` scheduler address; seconds to wait at
         start for a worker that has the requested ``resources`` before raising.
@@ -103,7 +101,7 @@ class Study:
                  checkpoints: str | CheckpointStore | None = None, monitor: Monitor | None = None,
                  on_flag: str = "stop", resources: dict[str, float] | None = None, max_retries: int = 3,
                  on_interrupted: str = "resume", name: str | None = None, checkpoint_every: int = 1,
-                 keep_paused: int = 4, lanes: bool = True, security: Any = None,
+                 keep_paused: int = 4, security: Any = None,
                  resource_wait: float = 30.0) -> None:
         if not callable(objective):
             raise TypeError(f"Study: objective={objective!r} must be a function or a Trainable subclass")
@@ -114,7 +112,6 @@ class Study:
                                    n_workers=n_workers, prefetch=prefetch, max_retries=max_retries,
                                    checkpoint_every=checkpoint_every, keep_paused=keep_paused, time_budget=time_budget,
                                    trial_timeout=trial_timeout, resource_wait=resource_wait, on_flag=on_flag,
-                                   lanes=lanes,
                                    on_interrupted=on_interrupted, data=data, resources=resources, name=name,
                                    trainable=isinstance(objective, type) and issubclass(objective, Trainable))
         if optimizer is None and searcher is None and scheduler is None:
@@ -126,7 +123,6 @@ class Study:
         self.monitor, self.on_flag, self.resources = monitor, on_flag, resources
         self.max_retries, self.on_interrupted, self.checkpoint_every = max_retries, on_interrupted, checkpoint_every
         self.security, self.resource_wait, self.keep_paused = security, resource_wait, keep_paused
-        self.lanes = lanes
         self.name = name or time.strftime("study-%Y%m%d-%H%M%S-") + os.urandom(2).hex()
         self.journal_path = os.fspath(journal or os.path.join("hpo-runs", f"{self.name}.jsonl"))
         if isinstance(checkpoints, CheckpointStore):
@@ -150,8 +146,10 @@ class Study:
 
     @property
     def trials(self) -> Mapping[int, Trial]:
-        """Every trial by id (a read-only view of the ledger)."""
-        return self.ledger.trials
+        """Every trial by id: a snapshot taken under the study lock (copies: iterating it while the
+        study runs is safe, and changing it changes nothing)."""
+        with self._lock:
+            return MappingProxyType({tid: _snapshot(t) for tid, t in self.ledger.trials.items()})
 
     # -- running ----------------------------------------------------------------------------
     def run(self, progress: bool = True) -> "Study":
@@ -343,3 +341,10 @@ class Study:
         return f"Study({self.name!r}, state={self.state}, trials={len(self.ledger)})"
 
     resume = session.Hybrid(session.resume_from, _unpause)
+
+
+def _snapshot(t: Trial) -> Trial:
+    """A copy of a trial record whose lists and config are its own."""
+    c = copy.copy(t)
+    c.config, c.reports, c.flags = dict(t.config), list(t.reports), list(t.flags)
+    return c

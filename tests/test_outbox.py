@@ -1,7 +1,6 @@
 """A step's messages are coalesced on the worker (engine.outbox); its code is pickled once per run (engine.shipping)."""
 from __future__ import annotations
 
-import asyncio
 import os
 import threading
 from typing import Any
@@ -9,7 +8,7 @@ from typing import Any
 import cloudpickle
 
 from hpo_kit.engine.outbox import Outbox
-from hpo_kit.engine.reporter import answer
+from hpo_kit.engine.context import StudyContext
 from hpo_kit.engine.shipping import Shipper
 from hpo_kit.engine.worker import StepSpec
 
@@ -62,15 +61,20 @@ def test_a_report_the_driver_must_answer_is_not_held():
     """In-step promotion without a rung rule: the step waits for the driver's answer to this very report."""
     spec = StepSpec(study="ob-" + os.urandom(3).hex(), trial_id=4, attempt=0, config={}, objective=None,
                     budget=1, top=3)
+    heard: dict[int, int] = {}
+
+    class Record(StudyContext):  # the run's control record, as the driver writes it once it heard the report
+        def answer(self, seq: int, epoch: int) -> tuple[bool, int | None]:
+            return (True, heard[epoch]) if epoch in heard else (False, None)
 
     def driver(msg: dict) -> None:  # the driver's answer, as soon as it hears the report: go on to 3 epochs
         for m in msg.get("msgs", [msg]):
             if m["kind"] == "report":
-                asyncio.run(answer(spec.study, spec.trial_id, spec.attempt, m["epoch"], 3))
+                heard[m["epoch"]] = 3
 
     from hpo_kit.engine.reporter import Reporter
 
-    reporter = Reporter(spec, Outbox(driver, Timers(), hold=60.0))
+    reporter = Reporter(spec, Outbox(driver, Timers(), hold=60.0), ctx=Record(spec.study))
     reporter.report(epoch=1, loss=1.0)  # held for 60 s, it would end the step (BudgetReached) after 10 s
     assert reporter.budget == 3
 

@@ -1,12 +1,14 @@
 """The runner settles each step exactly once, whether its done event or its future comes first."""
 from __future__ import annotations
 
+import dataclasses
 import os
 import time
 from typing import Any
 
 from hpo_kit.engine.outbox import HOLD
 from hpo_kit.engine.runner import Runner
+from hpo_kit.engine.steps import Step
 from hpo_kit.engine.worker import StepResult, StepSpec
 from hpo_kit.testing import failing, quadratic
 
@@ -22,16 +24,20 @@ class Recorder:
         self.last_done = 0.0
 
     def fill(self, runner: Runner) -> None:
+        self.runner = runner
         if not self.submitted:
-            for spec in self.specs:
-                runner.submit(spec)
+            for spec in self.specs:  # what the driver does: a key from the step table, then the hand-over
+                seq, key = runner.steps.next_key(spec.trial_id)
+                spec = dataclasses.replace(spec, seq=seq)
+                runner.steps.hand(seq, key, spec.trial_id, spec.attempt, spec, runner.submit(key, spec))
             self.submitted = True
 
-    def on_message(self, msg: dict[str, Any]) -> None:
+    def on_message(self, step: Step, msg: dict[str, Any]) -> None:
         self.messages.append(msg)
 
-    def on_done(self, spec: StepSpec, result: StepResult | BaseException) -> None:
-        self.done.append((spec.trial_id, result))
+    def on_done(self, step: Step, result: StepResult | BaseException) -> None:
+        self.runner.steps.end(step)  # settled: its later messages and its future are dropped
+        self.done.append((step.trial_id, result))
         self.last_done = time.time()
 
     def on_tick(self) -> None:

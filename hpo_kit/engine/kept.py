@@ -18,15 +18,17 @@ Bounded: each worker process keeps at most ``StepSpec.keep`` waiting trials (the
 ``keep_paused``), and fewer when the process uses over :data:`MEMORY_SHARE` of the worker's
 memory limit (or of its GPU's); the one least likely to be promoted (lowest rung, worst rung
 loss) is *released*: its thread unwinds, a Trainable's checkpoint remains.
-A kill of the trial, the end of the study (:func:`release_study`) or a resume that finds the
+A kill of the trial (the run's control record, read by the study's kept-trial poller), the
+end of the study (:class:`~hpo_kit.engine.context.StudyContext`) or a resume that finds the
 trial at another epoch than the driver's release it too.
 """
 from __future__ import annotations
 
 import contextvars
+import gc
 import queue
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -36,8 +38,6 @@ if TYPE_CHECKING:
 MEMORY_SHARE = 0.6  # above this share of the worker's memory limit, a kept trial is released
 HELD = "held"  # a step's outcome: it ended at a rung with its trial kept waiting on its thread
 
-_KEPT: dict[tuple[str, int], TrialThread] = {}  # (study, trial) -> waiting, oldest first
-_LOCK = threading.Lock()  # Client.run (event loop thread) and task threads both change _KEPT
 
 
 class TrialThread:
@@ -94,64 +94,64 @@ class TrialThread:
         self._ends.put(outcome)
 
 
-def take(spec: "StepSpec") -> TrialThread | None:
-    """The trial's kept thread if it waits at the epoch the driver holds (``spec.start``); else release it."""
-    with _LOCK:
-        tt = _KEPT.pop((spec.study, spec.trial_id), None)
-    if tt is None:
+class KeptTrials:
+    """The trials of one study kept waiting on this worker process (owned by its
+    :class:`~hpo_kit.engine.context.StudyContext`, dropped with it at the study's end)."""
+
+    def __init__(self) -> None:
+        self._kept: dict[int, TrialThread] = {}  # trial -> waiting, oldest first
+        self._lock = threading.Lock()  # the kept-trial poller and task threads both change it
+
+    def __len__(self) -> int:
+        return len(self._kept)
+
+    def ids(self) -> list[int]:
+        """Trial ids kept waiting here."""
+        with self._lock:
+            return list(self._kept)
+
+    def take(self, spec: "StepSpec") -> TrialThread | None:
+        """The trial's kept thread if it waits at the epoch the driver holds (``spec.start``); else release it."""
+        with self._lock:
+            tt = self._kept.pop(spec.trial_id, None)
+        if tt is None:
+            return None
+        if spec.start is not None and tt.epoch == spec.start:
+            return tt
+        tt.release()  # the driver's trial is elsewhere (e.g. it restarted from a checkpoint): this state is stale
         return None
-    if spec.start is not None and tt.epoch == spec.start:
-        return tt
-    tt.release()  # the driver's trial is elsewhere (e.g. it restarted from a checkpoint): this state is stale
-    return None
 
+    def keep(self, spec: "StepSpec", tt: TrialThread) -> bool:
+        """Keep ``tt`` waiting; beyond the bound, release those least likely to be promoted. True if ``tt`` stays.
 
-def keep(spec: "StepSpec", tt: TrialThread) -> bool:
-    """Keep ``tt`` waiting; beyond the bound, release those least likely to be promoted. True if ``tt`` stays.
+        Least likely: the lowest rung, then the worst rung loss (a rung's top ``1/eta`` is promoted
+        first), then the oldest; ``tt`` itself may be the one released.
+        """
+        me = spec.trial_id
+        high = _memory_high()  # /proc and the GPU are read outside the lock
+        with self._lock:
+            self._kept[me] = tt
+            over = max(0, len(self._kept) - spec.keep) or int(high and len(self._kept) > 1)
+            ranked = sorted(enumerate(self._kept), key=lambda ik: (*self._kept[ik[1]].reporter.held_at, -ik[0]))
+            doomed = [k for _, k in ranked[len(ranked) - over:]] if over else []
+            out = [self._kept.pop(k) for k in doomed]
+        for old in out:
+            old.release()
+        return me not in doomed
 
-    Least likely: the lowest rung, then the worst rung loss (a rung's top ``1/eta`` is promoted
-    first), then the oldest; ``tt`` itself may be the one released.
-    """
-    me = (spec.study, spec.trial_id)
-    high = _memory_high()  # /proc and the GPU are read outside the lock
-    with _LOCK:
-        _KEPT[me] = tt
-        over = max(0, len(_KEPT) - spec.keep) or int(high and len(_KEPT) > 1)
-        ranked = sorted(enumerate(_KEPT), key=lambda ik: (*_KEPT[ik[1]].reporter.held_at, -ik[0]))
-        doomed = [k for _, k in ranked[len(ranked) - over:]] if over else []
-        out = [_KEPT.pop(k) for k in doomed]
-    for old in out:
-        old.release()
-    return me not in doomed
+    def release(self, trial_ids: Iterable[int]) -> int:
+        """Release these trials' kept threads, where kept here (a kill); how many."""
+        with self._lock:
+            out = [self._kept.pop(t) for t in set(trial_ids) if t in self._kept]
+        for tt in out:
+            tt.release()
+        if out:
+            gc.collect()  # a kill must give the trial's memory back now, not at the next collection
+        return len(out)
 
-
-def release(study: str, trial_id: int) -> None:
-    """Release one trial's kept thread, if this worker has it (a kill)."""
-    with _LOCK:
-        tt = _KEPT.pop((study, trial_id), None)
-    if tt is not None:
-        tt.release()
-
-
-async def release_study(study: str) -> int:
-    """Release every kept trial of ``study`` on this worker (``Client.run`` at the study's end); how many."""
-    return release_all(study)
-
-
-def release_all(study: str) -> int:
-    """Release every kept trial of ``study`` in this process (its lanes' end, :mod:`.lane`); how many."""
-    with _LOCK:
-        mine = [k for k in _KEPT if k[0] == study]
-        threads = [_KEPT.pop(k) for k in mine]
-    for tt in threads:
-        tt.release()
-    return len(threads)
-
-
-def kept(study: str | None = None) -> list[int]:
-    """Trial ids kept waiting on this worker (for ``study``, or all)."""
-    with _LOCK:
-        return [t for s, t in _KEPT if study is None or s == study]
+    def release_all(self) -> int:
+        """Release every kept trial (the study's end); how many."""
+        return self.release(self.ids())
 
 
 def _memory_high() -> bool:

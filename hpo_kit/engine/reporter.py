@@ -1,33 +1,31 @@
-"""The worker side of a step's conversation with the driver: the Reporter and the worker-local flags.
+"""The worker side of a step's conversation with the driver: the Reporter.
 
-Kill, pause and in-step promotion answers reach a worker through worker-local state set by
-``Client.run`` (plain containers: ``Client.run`` mutates them on the worker's event loop thread,
-the task thread reads them, and single dict/set operations are atomic); the reporter checks
-them at every epoch boundary, so a kill costs no round trip per epoch.
+Kill, stop, pause, the study's end and in-step promotion answers reach a step through the
+run's control record (:mod:`.control`), which the step's :class:`~.context.StudyContext`
+reads at every epoch boundary: a step goes on only while the record allows it, so no lost
+message can keep a step of an ended study or a superseded attempt training.
 
-In-step promotion (:mod:`hpo_kit.promotion`): a step submitted with ``top`` waits at its
-budget for the driver's answer (up to :data:`ANSWER_WAIT` seconds, ending early on a stop):
-a new budget continues the step; ``None`` or silence ends it (``BudgetReached``).
+In-step promotion (:mod:`hpo_kit.promotion`): a step submitted with ``top`` and no rung rule
+waits at its budget for the driver's answer in the record (up to :data:`ANSWER_WAIT` seconds,
+ending early on a stop): a new budget continues the step; ``None`` or silence ends it
+(``BudgetReached``).
 """
 from __future__ import annotations
 
 import math
 import numbers
 import sys
-import threading
 import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from .context import StudyContext, context
+
 if TYPE_CHECKING:
     from .worker import StepSpec
 
-_PAUSED: set[str] = set()
-_STOP: dict[tuple[str, int, int], str] = {}  # (study, trial, attempt) -> reason
-_DATA: dict[str, Any] = {}
-_ANSWERS: dict[tuple[str, int, int, int], int | None] = {}  # (study, trial, attempt, epoch) -> budget
-_ANSWERED: dict[tuple[str, int, int, int], threading.Event] = {}
 ANSWER_WAIT = 10.0  # seconds a step waits at its budget for the driver's answer before it ends
+ANSWER_POLL = 0.05  # seconds between reads of the record while it waits
 
 
 class TrialStopped(BaseException):
@@ -47,42 +45,6 @@ class ReportError(ValueError):
     if the objective catches it (the reporter remembers the first one)."""
 
 
-def set_paused(study: str, paused: bool) -> None:
-    """Worker side of pause/resume (run through ``Client.run``)."""
-    (_PAUSED.add if paused else _PAUSED.discard)(study)
-
-
-def request_stop(study: str, trial_id: int, attempt: int, reason: str) -> None:
-    """Worker side of a kill or stop decision (run through ``Client.run``).
-
-    Keyed by attempt: a flag stops that attempt's step wherever it runs, and can never
-    reach a later attempt of the same trial, so no flag ever needs clearing.
-    """
-    _STOP[(study, trial_id, attempt)] = reason
-    from .kept import release
-
-    release(study, trial_id)  # a trial kept waiting at a rung on this worker unwinds now
-
-
-def load_data(loader: Callable[[], Any] | None) -> Any:
-    """Call ``loader`` once per worker process and cache the result."""
-    if loader is None:
-        return None
-    from dask.base import tokenize
-
-    key = tokenize(loader)
-    if key not in _DATA:
-        _DATA[key] = loader()
-    return _DATA[key]
-
-
-async def answer(study: str, trial_id: int, attempt: int, epoch: int, budget: int | None) -> None:
-    """Worker side of an in-step promotion answer (``Client.run(..., wait=False)``, which needs a coroutine)."""
-    key = (study, trial_id, attempt, epoch)
-    _ANSWERS[key] = budget
-    _ANSWERED.setdefault(key, threading.Event()).set()
-
-
 class Reporter:
     """Handed to a function-form objective: ``reporter.report(epoch=..., **metrics)``.
 
@@ -94,8 +56,10 @@ class Reporter:
         The epoch budget of this step (``None``: the objective decides).
     """
 
-    def __init__(self, spec: "StepSpec", emit: Callable[[dict], None], start_epoch: int = 0) -> None:
+    def __init__(self, spec: "StepSpec", emit: Callable[[dict], None], start_epoch: int = 0,
+                 ctx: StudyContext | None = None) -> None:
         self._spec = spec
+        self._ctx = ctx or context(spec.study)
         self._emit = emit
         self.epoch = start_epoch
         self.reports: list[dict[str, Any]] = []
@@ -127,7 +91,7 @@ class Reporter:
     def data(self) -> Any:
         if not self._data_loaded:
             t0 = time.perf_counter()
-            self._data, self._data_loaded = load_data(self._spec.data), True
+            self._data, self._data_loaded = self._ctx.data(self._spec.data), True
             self.setup_seconds += time.perf_counter() - t0  # warm-up, not training: kept out of T
         return self._data
 
@@ -141,13 +105,19 @@ class Reporter:
         """Attach a callable whose dict is sent with every report under ``"diag"`` (e.g. a Watcher)."""
         self._probes.append(probe)
 
-    @property
-    def _flag(self) -> tuple[str, int, int]:
-        return (self._spec.study, self._spec.trial_id, self._spec.attempt)
+    def stop_reason(self) -> str | None:
+        """Why this step must not start another epoch (a kill, a stop, the study's end, a newer
+        attempt), from the run's control record read now; ``None`` if it may go on."""
+        return self._ctx.verdict(self._spec.seq)
 
     def should_stop(self) -> bool:
-        """True once a kill or stop was requested for this attempt of the trial."""
-        return self._flag in _STOP
+        """True once this step must stop at its next epoch boundary (see :meth:`stop_reason`)."""
+        return self.stop_reason() is not None
+
+    def _raise_if_stopped(self) -> None:
+        reason = self.stop_reason()
+        if reason is not None:
+            raise TrialStopped(reason)
 
     def resend(self, metrics: dict[str, float]) -> None:
         """Send again the report of the checkpoint a step resumes from (the driver drops duplicates)."""
@@ -191,8 +161,7 @@ class Reporter:
             msg["decided"] = decided  # the driver records what this step decided alone (0: it pauses)
         self.reports.append(msg)
         self._emit(msg)
-        if self.should_stop():
-            raise TrialStopped(_STOP.get(self._flag))
+        self._raise_if_stopped()
         if decided is not None:
             if not decided:
                 self._wait_or_end(epoch)
@@ -209,8 +178,7 @@ class Reporter:
         self.held_at = (-epoch, rule.loss_at(epoch, self._values) if rule is not None else math.inf)
         if not self.hold():
             raise BudgetReached()
-        if self.should_stop():  # resumed by a step whose attempt was stopped meanwhile
-            raise TrialStopped(_STOP.get(self._flag))
+        self._raise_if_stopped()  # resumed by a step that was stopped meanwhile
 
     def _decide(self, epoch: int) -> int | None:
         """At a rung the step's rule covers: the next budget, 0 to pause; ``None``: no rule here."""
@@ -218,26 +186,23 @@ class Reporter:
         if rule is None or top is None or self.budget is None or epoch < self.budget or epoch >= top \
                 or epoch not in rule.cutoffs:
             return None
-        return rule.decide(self._spec.trial_id, epoch, self._values) or 0
+        return rule.decide(self._spec.trial_id, epoch, self._values, self._ctx.cutoffs(self._spec.seq)) or 0
 
     def _promoted(self, epoch: int) -> bool:
         """At the budget of an in-step step: wait for the driver's answer; True if it raised the budget."""
         top = self._spec.top
         if top is None or epoch >= top:
             return False
-        key = (*self._flag, epoch)
-        done = _ANSWERED.setdefault(key, threading.Event())
         flush = getattr(self._emit, "flush", None)
         if flush is not None:
             flush()  # the driver answers this report: it must not wait in the worker's outbox
         deadline = time.monotonic() + ANSWER_WAIT
-        while not done.wait(0.05):
-            if self.should_stop():
-                raise TrialStopped(_STOP.get(self._flag))
-            if time.monotonic() >= deadline:
+        while True:
+            answered, budget = self._ctx.answer(self._spec.seq, epoch)
+            self._raise_if_stopped()
+            if answered or time.monotonic() >= deadline:
                 break
-        _ANSWERED.pop(key, None)
-        budget = _ANSWERS.pop(key, None)
+            time.sleep(ANSWER_POLL)
         if budget is None or budget <= epoch:
             return False
         self.budget = budget

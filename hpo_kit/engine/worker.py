@@ -19,18 +19,23 @@ from typing import Any
 
 from ..trainable import Trainable
 from ..cutoff import RungRule
-from . import kept, writer
+from . import faults, kept, writer
 from .checkpoint import CheckpointStore
 from .codefiles import code_files, restore_code_files
+from .context import StudyContext, context
 from .deaths import running
 from .outbox import Outbox, later_on
-from .reporter import (_PAUSED, _STOP, BudgetReached, Reporter, ReportError, TrialStopped, answer,  # noqa: F401
-                       load_data, request_stop, set_paused)
+from .reporter import BudgetReached, Reporter, ReportError, TrialStopped  # noqa: F401
+
+
+def load_data(loader: Callable[[], Any] | None) -> Any:
+    """``loader()`` outside a step (the driver: ``best_model``, ensembles); steps cache theirs per run."""
+    return None if loader is None else loader()
 
 
 @dataclass(frozen=True)
 class StepSpec:
-    """One unit of work: train ``trial_id`` up to ``budget`` epochs."""
+    """One unit of work: train ``trial_id`` up to ``budget`` epochs (``study``: the run's id)."""
 
     study: str
     trial_id: int
@@ -49,6 +54,7 @@ class StepSpec:
     keep: int = 0  # with ``top``: trials paused at a rung this worker keeps waiting, at most (engine.kept)
     start: int | None = None  # the epochs the driver holds for the trial: a kept trial resumes only there
     ship: Any = None  # the run's Shipper: objective and data pickled once per run (engine.shipping)
+    seq: int = 0  # the step's number in its run (engine.steps): the worker fences steps by it (engine.control)
 
     def __getstate__(self) -> dict[str, Any]:
         state = dict(self.__dict__)
@@ -88,7 +94,7 @@ class StepResult:
     kept: bool = False  # it ended at a rung with its trial kept waiting on this worker (engine.kept)
 
 
-def _worker_emit(study: str, key: str | None = None) -> tuple[Callable[[dict], None], str | None, str | None]:
+def _worker_emit(study: str) -> tuple[Callable[[dict], None], str | None, str | None]:
     """The event sender of this task, the worker's address and this task's key.
 
     Every message carries the step's key, so the driver can drop messages of a step it
@@ -101,47 +107,49 @@ def _worker_emit(study: str, key: str | None = None) -> tuple[Callable[[dict], N
     except ValueError:  # not on a worker (direct call in tests)
         return (lambda msg: None), None, None
     try:
-        key = key or worker.get_current_task()  # a lane (engine.lane) names the step it runs
+        key = worker.get_current_task()
     except KeyError:  # not inside a task thread
         key = None
     topic = f"hpo-kit-{study}"
     # A step's start and reports wait up to outbox.HOLD s: a short step sends only its "done" event.
-    send = Outbox(lambda msg: worker.log_event(topic, {**msg, "key": key}), later_on(worker))
+    def log(msg: dict) -> None:
+        if not faults.take(msg.get("kind", "")):  # a test dropping this message in transit
+            worker.log_event(topic, {**msg, "key": key})
+
+    send = Outbox(log, later_on(worker))
     return send, worker.address, key
 
 
-def run_step(spec: StepSpec, emit: Callable[[dict], None] | None = None, key: str | None = None) -> StepResult:
-    """Run one step of a trial on this worker; never raises for trial errors.
+def run_step(spec: StepSpec, emit: Callable[[dict], None] | None = None) -> StepResult:
+    """Run one step of a trial on this worker (the Dask task of a step); never raises for trial errors.
 
-    The result is returned (the future's value) and also sent ahead as a ``"done"``
-    event: the event reaches the driver on the stream that already carries the reports,
-    while the future's value needs the scheduler's notice and then a fetch from this
-    worker. The driver settles the step on whichever arrives first, so the next step is
-    submitted one round trip sooner; the future stays the fallback (lost worker, errors).
-    ``key``: the step's own key, where a lane task runs it (:mod:`.lane`); the done event is then
-    the only copy of the result, so a failure to send it raises (the lane reports it).
+    The result is returned (the future's value, authoritative) and also sent ahead as a
+    ``"done"`` event: the event reaches the driver on the stream that already carries the
+    reports, while the future's value needs the scheduler's notice and then a fetch from this
+    worker. The driver settles the step on whichever arrives first; a lost event costs only
+    that round trip.
     """
-    in_lane = key is not None
-    worker_emit, address, key = _worker_emit(spec.study, key)
+    worker_emit, address, key = _worker_emit(spec.study)
     with running(key):  # if the process dies now, its nanny names this step as the one running
-        res = _run(spec, emit or worker_emit, address)
+        res = _run(spec, emit or worker_emit, address, context(spec.study))
     if isinstance(worker_emit, Outbox):
         worker_emit.close(drop=key is not None)  # the "done" event carries the held start and reports
     if key is not None:
         try:
             worker_emit({"kind": "done", "trial": spec.trial_id, "attempt": spec.attempt, "result": dict(vars(res))})
         except Exception:  # noqa: BLE001 - the future still carries the result
-            if in_lane:
-                raise
+            pass
     return res
 
 
-def _run(spec: StepSpec, emit: Callable[[dict], None], address: str | None) -> StepResult:
+def _run(spec: StepSpec, emit: Callable[[dict], None], address: str | None, ctx: StudyContext) -> StepResult:
     res = StepResult(spec.trial_id, spec.attempt, "not_started", worker=address, pid=os.getpid())
-    if spec.study in _PAUSED:
+    ctx.refresh(force=True)
+    reason = ctx.verdict(spec.seq)
+    if reason is not None:
+        res.outcome, res.reason = "stopped", reason
         return res
-    if (spec.study, spec.trial_id, spec.attempt) in _STOP:
-        res.outcome, res.reason = "stopped", _STOP[(spec.study, spec.trial_id, spec.attempt)]
+    if ctx.paused:
         return res
     if spec.torch_threads and "torch" in sys.modules:
         sys.modules["torch"].set_num_threads(spec.torch_threads)
@@ -149,19 +157,21 @@ def _run(spec: StepSpec, emit: Callable[[dict], None], address: str | None) -> S
     t0 = time.perf_counter()
     emit({"kind": "start", "trial": spec.trial_id, "attempt": spec.attempt, "t": res.started,
           "worker": address, "pid": res.pid})
-    tt = kept.take(spec) if spec.start else None
+    tt = ctx.kept.take(spec) if spec.start else None
     if tt is not None:  # waiting at a rung on this worker since its last step: carry on, no checkpoint read
         reporter = tt.reporter
         outcome = tt.next_step(spec, emit)
     elif spec.keep and spec.top is not None:
-        reporter = Reporter(spec, emit)
+        reporter = Reporter(spec, emit, ctx=ctx)
         tt = kept.TrialThread(reporter, _execute)
         outcome = tt.first_step()
     else:
-        reporter = Reporter(spec, emit)
+        reporter = Reporter(spec, emit, ctx=ctx)
         outcome = _execute(reporter)
     if outcome is kept.HELD:
-        res.outcome, res.kept = "budget", kept.keep(spec, tt)
+        res.outcome, res.kept = "budget", ctx.kept.keep(spec, tt)
+        if res.kept:
+            ctx.watch_kept()  # a kill or the study's end releases it though no step of it runs here
     elif isinstance(outcome, BaseException):  # the trial thread itself broke (not the objective)
         res.outcome, res.error = "failed", _error_text(outcome)
         res.traceback = "".join(traceback.format_exception(type(outcome), outcome, outcome.__traceback__))
@@ -217,6 +227,17 @@ def _error_text(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
 
+def _resumable(spec: StepSpec) -> int | None:
+    """The checkpoint epoch a step resumes from: the latest the driver's ledger holds (``spec.start``).
+
+    A checkpoint past it was written by a step whose reports the driver never accepted (an
+    older attempt that trained on, a step lost before its result): it is refused, and the
+    trial goes on from what the ledger holds.
+    """
+    held = [e for e in spec.store.epochs(spec.trial_id) if spec.start is None or e <= spec.start]
+    return max(held) if held else None
+
+
 def _run_trainable(spec: StepSpec, reporter: Reporter) -> None:
     if spec.budget is None:
         raise ValueError("a Trainable trial needs an epoch budget: set the study's max_epochs")
@@ -228,8 +249,9 @@ def _run_trainable(spec: StepSpec, reporter: Reporter) -> None:
     start = 0
     if spec.store is not None:
         writer.wait(spec.store, spec.trial_id)  # this process's writes of the trial (a released kept trial)
-        if spec.store.latest(spec.trial_id) is not None:
-            start, state, report = spec.store.load_record(spec.trial_id)
+        epoch = _resumable(spec)
+        if epoch is not None:
+            start, state, report = spec.store.load_record(spec.trial_id, epoch)
             trainable.load_state_dict(state)
             reporter.epoch = start
             if report is not None:  # a kill between checkpoint and report must not lose the epoch

@@ -1,0 +1,213 @@
+"""What one worker process knows of one run of a study: its control record, data, kept trials.
+
+A :class:`StudyContext` exists per run id in each worker process that ran a step of it. It
+reads the run's control record (:mod:`.control`) through Dask's ``Variable`` — at a step's
+start, at each epoch boundary, and every :data:`POLL` s while trials are kept waiting at a
+rung — and decides from it alone whether a step may go on (:meth:`StudyContext.verdict`).
+It caches the study's data (loaded once per process and run) and owns the trials kept at a
+rung (:class:`~hpo_kit.engine.kept.KeptTrials`).
+
+Its life is Dask's: the driver registers a :class:`RunPlugin` (a ``WorkerPlugin``, Dask's
+set-up API) when the run starts and unregisters it at the end, whose ``teardown`` closes the
+context (kept trials released, data dropped). If that never arrives (a driver killed, a
+worker unreachable), the context closes itself when it reads ``ended`` or a heartbeat frozen
+for :data:`~hpo_kit.engine.control.LEASE` s. Contexts are keyed by run id, so no state is
+shared between studies, and a later run of the same study (a resume) never sees an older
+run's stops, answers or kept trials.
+"""
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+from distributed.diagnostics.plugin import WorkerPlugin
+
+from .control import LEASE, variable_name
+from .kept import KeptTrials
+
+log = logging.getLogger(__name__)
+
+POLL = 0.5  # seconds between reads of the record while trials are kept waiting here
+FRESH = 0.01  # a read younger than this is reused (several checks at one epoch boundary)
+
+_CONTEXTS: dict[str, "StudyContext"] = {}
+_LOCK = threading.Lock()
+
+
+class StudyContext:
+    """One run's state in this worker process (see the module docstring)."""
+
+    def __init__(self, run_id: str) -> None:
+        self.run_id = run_id
+        self.kept = KeptTrials()
+        self._state: dict[str, Any] = {}
+        self._read_at = -1.0
+        self._hb: Any = None
+        self._hb_seen = time.monotonic()
+        self._data: dict[str, Any] = {}
+        self._var: Any = None
+        self._lock = threading.Lock()
+        self._poller: threading.Thread | None = None
+        self.closed = False
+        self._retry_at = 0.0
+        self._local = False
+
+
+    # -- the control record ---------------------------------------------------------------------
+    def refresh(self, force: bool = False) -> dict[str, Any]:
+        """The run's control record, read now (or reused if read within :data:`FRESH` s).
+
+        A failed read keeps the last state: a slow scheduler must not stop training.
+        """
+        now = time.monotonic()
+        if self._local or (not force and now - self._read_at < FRESH) or now < self._retry_at:
+            return self._state
+        try:
+            if self._var is None:  # made in a step's thread, the first to read: there get_client() is the worker's
+                if not _on_worker():
+                    self._local = True  # a direct call (tests): no record to read, nothing stops it
+                    return self._state
+                from distributed import Variable, get_client
+
+                self._var = Variable(variable_name(self.run_id), client=get_client())
+            state = self._var.get(timeout=5)
+        except Exception:  # noqa: BLE001 - no news is not an order to stop
+            log.debug("control read for run %s failed", self.run_id, exc_info=True)
+            self._retry_at = time.monotonic() + 1.0  # a read that failed is not tried at every epoch
+            return self._state
+        with self._lock:
+            self._state, self._read_at = state, time.monotonic()
+            if state.get("hb") != self._hb:
+                self._hb, self._hb_seen = state.get("hb"), self._read_at
+        return state
+
+    @property
+    def ended(self) -> bool:
+        """The run is over (its record says so, or its driver fell silent for LEASE s)."""
+        return bool(self._state.get("ended")) or (self._hb is not None and time.monotonic() - self._hb_seen > LEASE)
+
+    @property
+    def paused(self) -> bool:
+        return bool(self._state.get("paused"))
+
+    def verdict(self, seq: int) -> str | None:
+        """Why step ``seq`` must not start another epoch, or ``None`` if it may (reads the record)."""
+        state = self.refresh()
+        if self.ended:
+            return "the study ended" if state.get("ended") else f"the study's driver fell silent for {LEASE:g} s"
+        floor = state.get("floor", 0)
+        if floor and seq <= floor and seq not in state.get("keep", ()):
+            return "a newer attempt of this trial superseded this step"
+        return state.get("stops", {}).get(str(seq))
+
+    def answer(self, seq: int, epoch: int) -> tuple[bool, int | None]:
+        """The driver's rung answer for step ``seq`` at ``epoch``: (answered, budget or ``None`` to end)."""
+        budget = self.refresh().get("answers", {}).get(f"{seq}:{epoch}")
+        if budget is None:
+            return False, None
+        return True, (None if budget < 0 else int(budget))
+
+    def cutoffs(self, seq: int) -> dict[int, tuple[Any, int]] | None:
+        """Step ``seq``'s current rung cut-offs from the record (newer than its spec's), if the driver wrote any."""
+        fresh = self.refresh().get("cutoffs", {}).get(str(seq))
+        if not fresh:
+            return None
+        return {int(r): (None if cut is None else tuple(cut), int(up)) for r, (cut, up) in fresh.items()}
+
+    # -- data -----------------------------------------------------------------------------------
+    def data(self, loader: Callable[[], Any] | None) -> Any:
+        """``loader()``, called once per process and run."""
+        if loader is None:
+            return None
+        from dask.base import tokenize
+
+        key = tokenize(loader)
+        if key not in self._data:
+            self._data[key] = loader()
+        return self._data[key]
+
+    # -- kept trials ----------------------------------------------------------------------------
+    def watch_kept(self) -> None:
+        """Make sure a poller releases this run's kept trials that are killed, and all at its end."""
+        with self._lock:
+            if self._poller is not None and self._poller.is_alive():
+                return
+            self._poller = threading.Thread(target=self._poll, name=f"hpo-kit-kept-{self.run_id}", daemon=True)
+            self._poller.start()
+
+    def _poll(self) -> None:
+        while len(self.kept) and not self.closed:
+            time.sleep(POLL)
+            state = self.refresh(force=True)
+            if self.ended:
+                close(self.run_id)
+                return
+            self.kept.release(state.get("release", ()))
+
+    def close(self) -> None:
+        self.closed = True
+        self.kept.release_all()
+        self._data.clear()
+
+
+def _on_worker() -> bool:
+    try:
+        from distributed import get_worker
+
+        get_worker()
+        return True
+    except ValueError:
+        return False
+
+
+def context(run_id: str) -> StudyContext:
+    """This process's context of ``run_id`` (created at its first step here)."""
+    with _LOCK:
+        ctx = _CONTEXTS.get(run_id)
+        if ctx is None:
+            ctx = _CONTEXTS[run_id] = StudyContext(run_id)
+        return ctx
+
+
+def close(run_id: str) -> bool:
+    """Close and forget this process's context of ``run_id``; False if it had none."""
+    with _LOCK:
+        ctx = _CONTEXTS.pop(run_id, None)
+    if ctx is None:
+        return False
+    ctx.close()
+    return True
+
+
+def runs() -> list[str]:
+    """Run ids with a context in this process (tests, diagnostics)."""
+    with _LOCK:
+        return list(_CONTEXTS)
+
+
+def kept_here(run_id: str | None = None) -> list[int]:
+    """Trial ids kept waiting in this process (of ``run_id``, or of every run)."""
+    with _LOCK:
+        ctxs = [c for r, c in _CONTEXTS.items() if run_id is None or r == run_id]
+    return [t for c in ctxs for t in c.kept.ids()]
+
+
+class RunPlugin(WorkerPlugin):
+    """Dask's set-up/tear-down of one run on every worker: its teardown closes the run's context."""
+
+    def __init__(self, run_id: str) -> None:
+        self.run_id = run_id
+        self.name = plugin_name(run_id)
+
+    def setup(self, worker: Any) -> None:
+        context(self.run_id)
+
+    def teardown(self, worker: Any) -> None:
+        close(self.run_id)
+
+
+def plugin_name(run_id: str) -> str:
+    return f"hpo-kit-run-{run_id}"
