@@ -113,7 +113,8 @@ def report(results: list[dict[str, Any]], task: str, arms: list[str], S: int, M:
     rows = []
     for arm in arms:
         rs = [r for r in results if r["arm"] == arm]
-        rows.append([arm, f"{interval([r['trials'] for r in rs])[0]:.0f}", f"{interval([r['epochs'] for r in rs])[0]:.0f}",
+        rows.append([arm, f"{interval([r['trials'] for r in rs])[0]:.0f}",
+                     f"{interval([r['epochs'] for r in rs])[0]:.0f}",
                      fmt([r["val"] for r in rs]), fmt([r["test"] for r in rs]),
                      fmt([r["ensemble"] for r in rs]) if arm == "hypersearch" else "-",
                      f"{interval([r['wall'] for r in rs])[0]:.1f}"])
@@ -159,7 +160,9 @@ def main() -> None:
     ap.add_argument("--arms", default=",".join(ARMS))
     args = ap.parse_args()
     seeds = args.seeds or (3 if args.quick else 10)
-    S, M, m = args.S or (4 if args.quick else 8), args.M or (12 if args.quick else 40), args.m or (3 if args.quick else 4)  # noqa: N806
+    S = args.S or (4 if args.quick else 8)  # noqa: N806 - the paper's names
+    M = args.M or (12 if args.quick else 40)  # noqa: N806
+    m = args.m or (3 if args.quick else 4)
     arms = [a for a in args.arms.split(",") if a]
     if "tpe" in arms and (why := optuna_missing()) is not None:
         print(f"note: the tpe arm is skipped: optuna does not import ({why}); pip install -e .[bench]")

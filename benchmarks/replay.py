@@ -137,8 +137,8 @@ def _paired_job(path: str, search: str, settings: list[str], seed: int, kw: dict
     """One seed: the baseline once, then per setting a monitored arm and its random-flag control."""
     table = _table(path)
     labels, cache = truth(table), {}
-    return {name: paired(table, lambda s: make_search(search, s), monitor_factory(name, table), [seed], labels, cache=cache,
-                         control=True, **kw)[0] for name in settings}
+    return {name: paired(table, lambda s: make_search(search, s), monitor_factory(name, table), [seed], labels,
+                         cache=cache, control=True, **kw)[0] for name in settings}
 
 
 def _run_jobs(jobs: int, fn: Any, arglists: list[tuple]) -> list[Any]:
@@ -310,7 +310,8 @@ def curve(path: str, table: Table, labels: dict[int, str], seeds: int, asha_seed
                      q.median_epoch, pct(q.saved), pct(c["saved"])])
     table_out(f"curve: ground truth on {len(labels)} configurations; each monitor beside its random-flag control "
               f"(the same epochs dealt to random rows, mean of 200 deals)",
-              ["monitor", "flagged", "LCE wrong", "good flagged", "ctrl", "top half flagged", "ctrl", "bad flagged (recall)", "ctrl",
+              ["monitor", "flagged", "LCE wrong", "good flagged", "ctrl", "top half flagged", "ctrl",
+               "bad flagged (recall)", "ctrl",
                "median epoch", "bad secs saved", "ctrl"], rows)
     print("good: final score >= 0.9 x the table's best; top half: final score in the better half of the table; bad: "
           "< 0.5 x best.\nLCE wrong: curve findings on rows whose best would have reached the threshold the "

@@ -88,7 +88,8 @@ def test_losses_to_minimise_and_parameters():
     stuck = trial(9, [2.0 - 0.5 * (1 - math.exp(-e)) for e in range(1, 8)], "loss")
     f = monitor.check(stuck, {**others, 9: stuck}, 20)
     assert f is not None and f.values["threshold"] == pytest.approx(1 / 20 + 0.01)
-    for bad in ({"mode": "up"}, {"k": 0}, {"p_min": 1.5}, {"min_epochs": 2}, {"models": ["cubic"]}):
+    for bad in ({"mode": "up"}, {"k": 0}, {"p_min": 1.5}, {"min_epochs": 2}, {"models": ["cubic"]},
+                {"flat_patience": 2}):
         with pytest.raises(ValueError, match=next(iter(bad))):
             LearningCurve("loss", **bad)
 

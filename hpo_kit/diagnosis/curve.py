@@ -11,11 +11,19 @@ The rule, after each report of a trial that has at least ``min_epochs`` finite v
 ``metric``:
 
 1. ``threshold``: the ``k``-th best score among the *other* trials (each one's best value so far;
-   at least ``min_peers`` of them, else no decision).
+   at least ``min_peers`` of them, else no decision), and ``noise``: the study's epoch-to-epoch
+   noise of ``metric`` (median over the peers of ``std(diff) / sqrt(2)`` over the second half of
+   each curve).
 2. If the trial's own best so far already reaches ``threshold``, it goes on (no fit is made).
-3. Otherwise fit a small ensemble of parametric curves to its values ``y_1..y_t`` (oriented so
-   that larger is better) and extrapolate each to epoch ``T`` (``max_epochs``; the study's, or
-   the trial's budget):
+3. Before ``flat_patience x T`` epochs (``T``: ``max_epochs``, the study's or the trial's budget)
+   two curves are not judged, since their shape says nothing yet: one still on its initial
+   plateau (within ``2 noise`` of its first value; a curve that sits at chance for a few epochs
+   and then takes off looks the same as one that never will - Diagnosis' PLC judges those from
+   the training loss), and one still accelerating (its last rise exceeds the one before by
+   ``2 noise``; the saturating families below would underestimate it). A curve that left a
+   plateau is fitted from the plateau's last epoch on, and needs ``min_epochs`` values there.
+4. Fit a small ensemble of parametric curves to its values ``y_1..y_t`` (oriented so that larger
+   is better) and extrapolate each to epoch ``T``:
 
    * ``pow3``  ``c - a x^-alpha`` (a >= 0)  - power-law saturation, the most common fit in Domhan's study;
    * ``exp3``  ``c - a exp(-b x)`` (a >= 0) - exponential saturation (fast plateaus);
@@ -25,14 +33,17 @@ The rule, after each report of a trial that has at least ``min_epochs`` finite v
    the linear ones are solved in closed form for every rate of a fixed log-spaced grid at once
    and the rate with the least squared error wins (variable projection; exact up to the grid,
    never fails to converge, about 0.1 ms per check, where ``scipy.optimize.curve_fit`` took
-   7 ms and occasionally did not converge). Each member's prediction is floored at the trial's best so far (the study scores a trial by its
-   best report, which cannot get worse), and gets a normal predictive spread
-   ``sigma = rmse * sqrt(t / (t - p)) * sqrt(T / t)``: its residual error, corrected for its ``p``
-   parameters, widened with the distance extrapolated, and never below ``min_sigma`` times the
-   scale of the values.
-4. ``P(final >= threshold)`` is the mean over the members that fitted of
+   7 ms and occasionally did not converge). Each member's prediction is floored at the trial's
+   best so far (the study scores a trial by its best report, which cannot get worse), and gets a
+   normal predictive spread ``sigma = max(rmse * sqrt(t / (t - p)), noise) * sqrt(T / t)``: its
+   residual error corrected for its ``p`` parameters, or the study's noise when larger (3 points
+   fit a 3-parameter curve exactly), widened with the distance extrapolated, and never below
+   ``min_sigma`` times the scale of the trial's values.
+5. ``P(final >= threshold)`` is the mean over the members of
    ``1 - Phi((threshold - prediction) / sigma)``. Below ``p_min``, the finding ``LCE`` (learning-curve
-   extrapolation) carries the threshold, the probability and each member's prediction.
+   extrapolation) carries the threshold, the probability, the noise and each member's prediction.
+
+A finding is made once per trial (shadow mode keeps a flagged trial running; it is not flagged again).
 
 Why no maintained package
 -------------------------
@@ -41,8 +52,9 @@ trained weights from its authors' web server at first use (this project's machin
 package registries), and its release pins torch 1.11. Domhan's own ``pylrpredictor`` is
 unmaintained Python-2-era code whose MCMC over 11 curve families costs seconds per check, and
 a check runs after every report on the driver. So this is a least-squares ensemble of three
-of Domhan's families (NumPy only, see 3.), whose every constant is a parameter; the benchmark (``benchmarks/replay.py --part curve``) measures it
-against the random-flag control on recorded tables.
+of Domhan's families (NumPy only, see 4.), whose every constant is a parameter; the benchmark
+(``benchmarks/replay.py --part curve``) measures it against the random-flag control on recorded
+tables (``docs/diagnosis.md`` has the figures).
 """
 from __future__ import annotations
 
@@ -158,13 +170,13 @@ class LearningCurve(Monitor):
     min_sigma
         Floor of a member's spread, as a fraction of the scale of the trial's values.
     flat_patience
-        A curve that has not risen above the study's noise is not judged before this fraction
-        of ``max_epochs`` (its shape says nothing yet).
+        A curve on its initial plateau, or still accelerating, is not judged before this fraction
+        of ``max_epochs`` (see the module docstring, 3.).
 
     Raises
     ------
     ValueError
-        For a bad ``mode``, ``k``, ``p_min``, ``min_epochs`` or an unknown model.
+        For a bad ``mode``, ``k``, ``p_min``, ``min_epochs``, ``flat_patience`` or an unknown model.
     """
 
     def __init__(self, metric: str, mode: str = "min", *, k: int = 10, p_min: float = 0.05, min_epochs: int = 3,
@@ -179,6 +191,8 @@ class LearningCurve(Monitor):
             raise ValueError(f"LearningCurve: p_min={p_min!r} must be in (0, 1)")
         if not isinstance(min_epochs, int) or min_epochs < 3:
             raise ValueError(f"LearningCurve: min_epochs={min_epochs!r} must be an integer >= 3")
+        if not 0.0 <= flat_patience <= 1.0:
+            raise ValueError(f"LearningCurve: flat_patience={flat_patience!r} must be in [0, 1]")
         unknown = sorted(set(models) - set(MODELS))
         if unknown or not models:
             raise ValueError(f"LearningCurve: models={list(models)!r}: unknown {unknown}; choose from {list(MODELS)}")
