@@ -85,3 +85,41 @@ def test_terminal_bar_for_a_study_counts_its_ledger(resumed, capsys):
     bar.trial_ended(0.5, running=0)
     assert (bar._bar.n, bar._bar.total) == ((5 if resumed else 1), 8)
     bar.close()
+
+
+def test_a_redraw_before_the_loop_applied_a_tune_keeps_the_box_for_the_next_edit(story):
+    """The policy reports the old value until the loop applies a tune: a redraw must not put it back meanwhile.
+
+    It did, then put the new value back once applied, under the user's next edit: the next
+    click sent the old number again (journalled b=0.3 after a typed 0.1; 50 twice).
+    """
+    import concurrent.futures
+
+    from hpo_kit.ui.panel import ControlPanel
+
+    live = {"b": 0.3, "switch_after_trials": None}
+    sent = []
+
+    class Study:
+        name, state, concurrency = "lag", "running", 2
+        optimizer = type("Opt", (), {"name": "bo", "live_params": ("b", "switch_after_trials"),
+                                     "state": lambda self: dict(live)})()
+
+        def tune(self, reason="", **params):
+            sent.append(params)
+            return concurrent.futures.Future()
+
+    panel = ControlPanel(Study(), records=lambda: story)
+    panel.switch_trials.value = "50"
+    panel.switch_trials_btn.click()
+    panel.refresh(story)  # the loop has not applied it: the policy still says None
+    assert panel.switch_trials.value == "50"
+    live["switch_after_trials"] = 50
+    panel.switch_trials.value = "60"  # the user types the next value before the redraw after the apply
+    panel.refresh(story)
+    assert panel.switch_trials.value == "60"
+    panel.switch_trials_btn.click()
+    assert sent == [{"switch_after_trials": 50}, {"switch_after_trials": 60}]
+    panel.b.value = "abc"
+    panel.b_btn.click()
+    assert "refused" in panel.message.value and panel.b.value == "0.3"  # back to the value in force at once

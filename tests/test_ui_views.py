@@ -214,7 +214,7 @@ def test_panel_controls_call_the_public_api_and_say_applied_or_refused(story):
     panel = ControlPanel(study, records=lambda: journal)
     assert panel.b.value == "0.3" and panel.switch_trials.value == "" and panel.switch_seconds.value == ""
     panel.refresh(story, now=T0 + 4.0)
-    assert list(panel.select.options) == [2, 3] and not panel.b.disabled and "now 0.3" in panel.bo_hint.value
+    assert [w.description for w in panel.picker.widget.children] == ["2", "3"] and not panel.b.disabled and "now 0.3" in panel.bo_hint.value
     assert "demo" in panel.header.value and "2/4 trials ended" in panel.header.value
     panel.pause_btn.click()
     assert "sent" in panel.message.value
@@ -232,7 +232,7 @@ def test_panel_controls_call_the_public_api_and_say_applied_or_refused(story):
     assert "Apply b: refused: ValueError: not now" in panel.message.value
     panel.switch_trials_btn.click()  # empty: nothing sent
     assert "type a number first" in panel.message.value
-    panel.select.value = (2,)
+    panel.picker.widget.children[0].value = True  # trial 2's toggle
     panel.switch_trials.value, panel.concurrency.value = "0", 1
     for button in (panel.resume_btn, panel.kill_btn, panel.kill_flagged_btn, panel.switch_trials_btn,
                    panel.concurrency_btn):
@@ -261,8 +261,9 @@ def test_panel_disables_everything_at_the_end_and_shows_a_paused_banner(story):
     study.state = "finished"
     panel.refresh(story)
     buttons = (panel.pause_btn, panel.resume_btn, panel.kill_btn, panel.kill_flagged_btn, panel.concurrency_btn,
-               panel.b_btn, panel.switch_trials_btn, panel.switch_seconds_btn, panel.concurrency, panel.select)
+               panel.b_btn, panel.switch_trials_btn, panel.switch_seconds_btn, panel.concurrency)
     assert all(w.disabled for w in buttons) and "has finished" in panel.banner.value
+    assert panel.picker.disabled and all(w.disabled for w in panel.picker.widget.children)
 
 
 def test_plot_widget_takes_clicks_from_the_browser_but_not_computed_ranges(story):

@@ -22,8 +22,8 @@ from typing import Any
 
 from . import controls as C
 from . import status as S
+from .picker import TrialPicker
 
-_STALE = object()  # an input that no longer shows the live value
 
 
 class ControlPanel:
@@ -44,7 +44,8 @@ class ControlPanel:
         self.study = study
         self.records = records or (lambda: [])
         self.dashboard_url: str | None = None
-        self._synced: dict[str, Any] = {}
+        self._live: dict[str, Any] = {}  # each BO parameter's value in force, as the panel last saw it
+        self._inflight: set[str] = set()  # parameters sent from the panel and not yet applied or refused
         lay, style = W.Layout, {"description_width": "initial"}
         self.header = W.HTML(layout=lay(width="100%"))
         self.banner = W.HTML()
@@ -57,13 +58,14 @@ class ControlPanel:
         self.message.add_class("hpo-message")
         self.pause_btn = self._button(W, "Pause", "pause", lambda: study.pause(reason="from the panel"), "warning")
         self.resume_btn = self._button(W, "Resume", "resume", lambda: study.resume(reason="from the panel"), "success")
-        self.select = W.SelectMultiple(options=[], rows=5, description="Trials", layout=lay(width="230px"))
-        self.select.add_class("hpo-select")
+        self.picker = TrialPicker(W)  # live trials, one toggle each (see hpo_kit.ui.picker)
         self.kill_btn = self._button(W, "Kill selected", "kill", self._kill_selected, "danger")
         self.kill_flagged_btn = self._button(W, "Kill all flagged", "kill-flagged", lambda: study.kill_flagged(
             reason="flagged; killed from the panel"), "danger")
+        # continuous_update: the number reaches the kernel as it is typed, not on the blur that the click on
+        # Set itself causes (that change raced the click, and Set then read the number before)
         self.concurrency = W.BoundedIntText(value=study.concurrency or 1, min=1, max=1024, description="Concurrency",
-                                            style=style, layout=lay(width="170px"))
+                                            continuous_update=True, style=style, layout=lay(width="170px"))
         self.concurrency_btn = self._button(W, "Set", "concurrency", lambda: study.set_concurrency(
             int(self.concurrency.value), reason="from the panel"))
         state = self._policy_state()
@@ -78,7 +80,7 @@ class ControlPanel:
                                      description="or after", style=style, layout=lay(width="150px"))
         self.switch_seconds_btn = self._button(W, "seconds", "switch-seconds", lambda: self._tune(
             "switch_after_seconds", self.switch_seconds.value, "or after", False))
-        self._synced = {name: state.get(name) for name in S.BO_PARAMS}
+        self._live = {name: state.get(name) for name in S.BO_PARAMS}
         self.bo_hint = W.HTML()
         for name, w in (("concurrency-input", self.concurrency), ("b-input", self.b),
                         ("switch-trials-input", self.switch_trials), ("switch-seconds-input", self.switch_seconds)):
@@ -94,14 +96,15 @@ class ControlPanel:
         self.widget = W.VBox([
             self.header, self.banner, box([self.progress, self.progress_text]),
             box([self.pause_btn, self.resume_btn, self.kill_flagged_btn, self.concurrency, self.concurrency_btn]),
-            box([self.select, W.VBox([self.kill_btn])]), self.bo_box, self.message],
+            box([W.HTML("Trials:", layout=lay(width="50px")), self.picker.widget, self.kill_btn]), self.bo_box,
+            self.message],
             layout=lay(border="1px solid var(--jp-border-color2, #ddd)", padding="6px"))
         self.widget.add_class("hpo-panel")
         self._buttons = {"pause": self.pause_btn, "resume": self.resume_btn, "kill": self.kill_btn,
                          "kill-flagged": self.kill_flagged_btn, "concurrency": self.concurrency_btn,
                          "b": self.b_btn, "switch-trials": self.switch_trials_btn,
                          "switch-seconds": self.switch_seconds_btn}
-        self._inputs = {"concurrency": self.concurrency, "kill": self.select, "b": self.b,
+        self._inputs = {"concurrency": self.concurrency, "b": self.b,
                         "switch-trials": self.switch_trials, "switch-seconds": self.switch_seconds}
 
     # -- controls ----------------------------------------------------------------------------
@@ -134,8 +137,12 @@ class ControlPanel:
             error = next((f.exception() for f in futures if f.exception() is not None), None)
             record = C.matching_control(self.records(), *match, since=since) if match and error is None else None
             level, message = C.outcome(text, error, record)
-            if level == "refused" and match:
-                self._synced.update(dict.fromkeys(match[1], _STALE))  # the box goes back to the live value
+            for name, value in (match[1].items() if match and match[0] == "tune" else ()):
+                self._inflight.discard(name)
+                if level == "applied":
+                    self._live[name] = value  # in force now: the next redraw leaves the box alone
+                else:
+                    self._show_live(name)  # refused: the box goes back to the value in force
             self._say(level, message)
 
         for f in futures:
@@ -146,21 +153,30 @@ class ControlPanel:
         self.message.value = C.message_html(level, text)
 
     def _tune(self, name: str, text: str, label: str, integer: bool) -> tuple[Any, tuple[str, Any]]:
-        value = C.parse_number(text, label, integer=integer)
-        if value is None:
-            raise ValueError(f"{label}: type a number first")
         try:
+            value = C.parse_number(text, label, integer=integer)
+            if value is None:
+                raise ValueError(f"{label}: type a number first")
             future = self.study.tune(reason="from the panel", **{name: value})
         except Exception:
-            self._synced[name] = _STALE  # refused: the box goes back to the live value at the next redraw
+            self._show_live(name)  # refused: the box goes back to the value in force
             raise
-        self._synced[name] = value  # what the box shows is now the live value
+        # Until the loop answers, the policy still reports the old value: a redraw must not put it back
+        # into the box (and so under the next click) in the meantime.
+        self._inflight.add(name)
         return future, ("tune", {name: value})
 
+    def _boxes(self) -> dict[str, Any]:
+        return {"b": self.b, "switch_after_trials": self.switch_trials, "switch_after_seconds": self.switch_seconds}
+
+    def _show_live(self, name: str) -> None:
+        self._boxes()[name].value = C.show_number(self._live.get(name))
+
     def _kill_selected(self) -> list[Any]:
-        ids = list(self.select.value)
+        ids = self.picker.selected()
         if not ids:
             raise ValueError("select live trials in the list first")
+        self.picker.clear(ids)
         return [self.study.kill(tid, reason="killed from the panel") for tid in ids]
 
     def _policy_state(self) -> dict[str, Any]:
@@ -186,13 +202,10 @@ class ControlPanel:
         self.banner.value = C.banner(state, records, workers, workers_max)
         rows = S.trial_rows(records)
         live = sorted(r["trial"] for r in rows if r["live"])
-        if list(self.select.options) != live:
-            keep = tuple(t for t in self.select.value if t in live)
-            self.select.options = live
-            self.select.value = keep
         opt = self.study.optimizer
         params = tuple(getattr(opt, "live_params", ()))
         off = C.disabled(state, params, len(s["flagged"]), len(live))
+        self.picker.show(live, disabled=off["kill"])
         for name, btn in self._buttons.items():
             btn.disabled = off[name]
             if name in self._inputs:
@@ -203,15 +216,17 @@ class ControlPanel:
     def _refresh_bo(self, params: tuple[str, ...], name: str) -> None:
         state = self._policy_state()
         controls = S.live_controls(params, name, state)
-        boxes = {"b": self.b, "switch_after_trials": self.switch_trials, "switch_after_seconds": self.switch_seconds}
+        boxes = self._boxes()
         self.bo_box.layout.display = "" if controls["b"]["enabled"] else "none"
         hints = []
         for param, box in boxes.items():
             c = controls[param]
             box.description_tooltip = c["hint"]
-            if c["enabled"] and c["value"] != self._synced.get(param):  # changed elsewhere: show the live value
+            # changed elsewhere (a tune from Python, the policy's switch): show the value in force; a box
+            # whose edit is on its way keeps what the user typed
+            if c["enabled"] and param not in self._inflight and c["value"] != self._live.get(param):
                 box.value = C.show_number(c["value"])
-                self._synced[param] = c["value"]
+                self._live[param] = c["value"]
             now = f" (now {S.fmt(c['value'])})" if c["enabled"] and c["value"] is not None else ""
             hints.append(html.escape(c["hint"]) + now)
         if not controls["b"]["enabled"]:

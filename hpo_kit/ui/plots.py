@@ -173,6 +173,14 @@ class StudyPlots:
         self._size = {"width": width, "height": height}
         self._ranges_set: dict[str, Any] = {}
         self.layout = F.build(self, metric, tuple(views), page)
+        # BokehJS sends the kernel every range it computes and every size it lays out (hundreds of
+        # messages while a page lays out or the pointer crosses the figures), each answered with the
+        # kernel's busy/idle: a widget update typed meanwhile waited behind them. Only the table's
+        # selection (a click on a trial) and the log toggle are wanted back from the browser.
+        keep = {id(self.sources["table"].selected), *(id(m) for m in self.layout.select({"name": "hpo-log-toggle"}))}
+        for model in self.layout.references():
+            if id(model) not in keep:
+                model.syncable = False
 
     def update(self, records: D.Records, state: dict[str, Any] | None = None, now: float | None = None,
                importance: D.Columns | None = None) -> bool:

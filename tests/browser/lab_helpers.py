@@ -82,7 +82,8 @@ def jupyter_lab(workdir: Path, notebooks: list[str]):
         [sys.executable, "-m", "jupyterlab", "--no-browser", "--ServerApp.ip=127.0.0.1", f"--ServerApp.port={port}",
          "--ServerApp.port_retries=0", "--IdentityProvider.token=", "--ServerApp.password=",
          "--ServerApp.disable_check_xsrf=True", f"--ServerApp.root_dir={nbdir}",
-         "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate"]
+         "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
+         "--LabApp.expose_app_in_browser=True"]  # window.jupyterapp: the tests read the kernel's state
         + (["--allow-root"] if os.geteuid() == 0 else []),
         cwd=nbdir, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     base = f"http://127.0.0.1:{port}"
@@ -153,19 +154,63 @@ def wait(fn, timeout: float, what: str, every: float = 0.25):
     raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
 
 
+# The current notebook's kernel as JupyterLab holds it: "connected:idle" once it can run cells.
+KERNEL_STATE_JS = """() => {
+  const app = window.jupyterapp, w = app && app.shell.currentWidget, ctx = w && w.sessionContext;
+  const k = ctx && ctx.session && ctx.session.kernel;
+  return k ? `${k.connectionStatus}:${k.status}` : null;
+}"""
+
+
 def open_notebook(page, base: str, name: str) -> None:
+    """Open a notebook and wait until its kernel is connected and idle (a "Select Kernel" dialog accepted)."""
     page.goto(f"{base}/lab/tree/{name}")
     page.wait_for_selector(".jp-Notebook .jp-Cell", timeout=120_000)
-    time.sleep(2)  # let a kernel dialog open, if one will
-    accept_dialog(page)
+    wait_for_kernel(page)
+
+
+def wait_for_kernel(page, timeout: float = 180) -> None:
+    """Wait for the notebook's kernel to be connected and idle, accepting any kernel dialog on the way.
+
+    The dialog can open late (after the notebook is on screen): a *Run All* sent before it
+    was lost. This waits for the state JupyterLab itself holds, not for a fixed time.
+    """
+    wait(lambda: accept_dialog(page) or page.evaluate(KERNEL_STATE_JS) == "connected:idle", timeout,
+         "the notebook's kernel to be connected and idle", 0.5)
+
+
+def run_all(page, cells: list[dict]) -> None:
+    """*Run -> Run All Cells* once the kernel is ready; again if the first code cell did not start."""
+    first = next(i for i, c in enumerate(cells) if c["cell_type"] == "code")
+    for _ in range(3):
+        wait_for_kernel(page)
+        menu(page, "Run", "Run All Cells")
+        try:
+            wait(lambda: accept_dialog(page) or prompt(page, first) not in ("[ ]:", ""), 30, "the first cell to start")
+            return
+        except AssertionError:
+            continue
+    raise AssertionError("Run All did not start the notebook")
+
+
+def cell_outputs(page) -> list[str]:
+    """The text of every cell's output area, in order (what the user sees)."""
+    cells = page.locator(".jp-Notebook .jp-Cell")
+    return [cells.nth(i).locator(".jp-OutputArea").inner_text() if cells.nth(i).locator(".jp-OutputArea").count()
+            else "" for i in range(cells.count())]
+
+
+def tracebacks(page) -> list[str]:
+    """Outputs that show a traceback (a red error with frames, or a logged one on stderr)."""
+    return [t for t in cell_outputs(page) if "Traceback" in t or "Error Traceback" in t or "---> " in t]
 
 
 def accept_dialog(page) -> None:
     """Accept JupyterLab's "Select Kernel" dialog (it sometimes opens with the notebook) with its default."""
     dialog = page.locator(".jp-Dialog")
     if dialog.count():
-        dialog.locator(".jp-mod-accept").click()
-        dialog.wait_for(state="detached", timeout=10_000)
+        dialog.locator(".jp-mod-accept").first.click()
+        dialog.first.wait_for(state="detached", timeout=10_000)
 
 
 def menu(page, *path: str) -> None:
