@@ -13,6 +13,11 @@
                gain, TSBA, and stopped trials whose baseline twin was good, beside the paper's numbers.
 (c) agreement  Default-period statistics against every-batch statistics on the same training runs
                (configurations drawn from (b)'s space): which trials each flags, by which indicator.
+(d) record     A replayable table of (b)'s CNN (``--part record``, not in the default parts): ``--configs``
+               random configurations of (b)'s space, each trained 20 epochs with a Watcher and
+               ``Diagnosis()`` in shadow mode, written by :func:`hpo_kit.bench.record` (``--out``) for
+               ``benchmarks/replay.py --table``: a third table, of another model, recorded after every
+               default of ``Diagnosis`` and ``LearningCurve`` was fixed.
 
 Run ``python benchmarks/diagnosis.py --quick`` (CPU, a few minutes on 2 cores), or e.g.
 ``python benchmarks/diagnosis.py --part overhead --device cuda`` on a GPU.
@@ -359,16 +364,50 @@ def agreement(n_configs: int, seed: int) -> None:
         print(f"{name}: same trials flagged as every=1 {trials}/{n_configs}; same indicator and epoch {verdicts}/{n_configs}")
 
 
+# -- (d) record ----------------------------------------------------------------------------------
+def record_table(configs: int, seed: int, workers: int, out: str) -> None:
+    import os
+    import platform
+    import sys
+
+    from distributed import Client
+
+    from hpo_kit.bench import record
+    from hpo_kit.engine.cluster import local_cluster
+
+    journal = f"hpo-runs/record/digits-cnn-s{seed}-{int(time.time())}.jsonl"
+    os.makedirs(os.path.dirname(journal), exist_ok=True)
+    t0 = time.time()
+    with local_cluster(workers) as cluster, Client(cluster) as client:
+        client.run(_warm_worker)
+        study = Study(functools.partial(cnn_objective, watch=True), bench_space(), metric="val_acc", mode="max",
+                      optimizer=RandomSearch(seed=seed), n_trials=configs, max_epochs=MAX_EPOCHS, cluster=client,
+                      data=digits, journal=journal, monitor=Diagnosis(), on_flag="flag", name="digits-cnn-table")
+        study.run(progress=False)
+    meta = {"command": " ".join(["python", "benchmarks/diagnosis.py", *sys.argv[1:]]),
+            "workload": "benchmarks/diagnosis.py small_cnn: 4-conv CNN on sklearn digits (1348 train / 449 val)",
+            "machine": f"{platform.machine()}, {os.cpu_count()} cores, {workers} Dask workers x 1 torch thread",
+            "recorded_seconds": round(time.time() - t0, 1), "shadow_monitor": "Diagnosis() at record time"}
+    table = record(journal, meta=meta)
+    table.save(out)
+    print(f"{len(table)} configurations x {table.max_epochs} epochs -> {out} ({os.path.getsize(out) / 1e6:.2f} MB; "
+          f"{table.meta['incomplete']} incomplete dropped; {time.time() - t0:.0f} s)")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--quick", action="store_true", help="small sizes (CPU minutes)")
-    ap.add_argument("--part", default="overhead,search,agreement", help="comma list of overhead,search,agreement")
+    ap.add_argument("--part", default="overhead,search,agreement",
+                    help="comma list of overhead,search,agreement,record")
     ap.add_argument("--device", default="cpu", help="device of the overhead part: cpu, cuda, cuda:1, ...")
     ap.add_argument("--seeds", type=int, default=None, help="paired seeds of the search part")
     ap.add_argument("--budget", type=float, default=None, help="seconds per search arm")
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--everys", default=None, help="Watcher periods to time, e.g. 1,2,4,8")
     ap.add_argument("--repeats", type=int, default=None, help="timed epochs per variant in the overhead part")
+    ap.add_argument("--configs", type=int, default=128, help="configurations of the record part")
+    ap.add_argument("--record-seed", type=int, default=0, help="seed of the record part's random search")
+    ap.add_argument("--out", default="tests/data/digits_cnn.jsonl.gz", help="table file of the record part")
     args = ap.parse_args()
     parts = set(args.part.split(","))
     everys = [int(k) for k in args.everys.split(",")] if args.everys else sorted({1, DEFAULT_EVERY})
@@ -378,6 +417,8 @@ def main() -> None:
                  repeats=args.repeats or (3 if args.quick else 7), everys=everys)
     if "agreement" in parts:
         agreement(8 if args.quick else 40, seed=1)
+    if "record" in parts:
+        record_table(args.configs, args.record_seed, args.workers, args.out)
     if "search" in parts:
         search(args.seeds or (1 if args.quick else 3), args.budget or (60.0 if args.quick else 300.0), args.workers)
 
