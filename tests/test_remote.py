@@ -48,10 +48,9 @@ def test_gpu_fraction_caps_trials_per_worker(journal):
     assert 2 <= overlap <= 4, f"{overlap} trials overlapped on one GPU"
 
 
-def test_a_worker_killed_on_a_cluster_by_address_loses_only_its_lanes_steps(remote_cluster, journal):
-    """That scheduler re-runs tasks of a dead worker (allowed-failures 3), so the lane that ran there is not
-    failed by Dask: the runner must see the lane come back elsewhere, or its worker leave, and settle the
-    lane's steps itself, or they hang (fails with both of those checks off)."""
+def test_a_worker_killed_on_a_cluster_by_address_loses_only_its_steps(remote_cluster, journal):
+    """That scheduler re-runs tasks of a dead worker (allowed-failures 3): a step it re-runs elsewhere is
+    counted as a retry (its start arrives from another worker) and the study completes every trial."""
     from distributed import Client
 
     with Client(remote_cluster, timeout=60) as c:
@@ -66,7 +65,55 @@ def test_a_worker_killed_on_a_cluster_by_address_loses_only_its_lanes_steps(remo
                                              for t in study.trials.values()):
         time.sleep(0.05)
     os.kill(pids[victim], signal.SIGKILL)  # its nanny starts a new worker process, at a new address
-    assert study.wait(120), "a step of the dead worker's lane never settled"
+    assert study.wait(120), "a step of the dead worker never settled"
     df = study.results
     assert len(df) == 16 and (df.status == "COMPLETED").all(), df[["status", "error"]]
     assert any(t.worker != victim for t in study.trials.values())
+
+
+_DRIVER = '''
+import os, sys, time
+from hpo_kit import Categorical, Real, Study
+
+
+def objective(config, reporter):
+    for epoch in range(1, reporter.max_epochs + 1):
+        open(os.path.join(config["dir"], f"{reporter.trial_id}-{reporter.spec.study}-{time.time():.3f}"), "w").close()
+        time.sleep(0.3)
+        reporter.report(epoch=epoch, loss=config["x"] + 1 / epoch)
+
+
+if __name__ == "__main__":
+    Study(objective, {"x": Real(0, 1), "dir": Categorical([sys.argv[3]])}, n_trials=4, max_epochs=40,
+          cluster=sys.argv[1], journal=sys.argv[2]).run(progress=False)
+'''
+
+
+def test_after_a_driver_sigkill_a_resume_trains_no_trial_beside_its_older_attempt(remote_cluster, tmp_path):
+    import signal
+    import subprocess
+    import sys
+
+    from hpo_kit import Study, TrialStatus, read_journal
+
+    marks, journal, script = tmp_path / "marks", tmp_path / "j.jsonl", tmp_path / "driver.py"
+    marks.mkdir()
+    script.write_text(_DRIVER)
+    driver = subprocess.Popen([sys.executable, str(script), str(remote_cluster), str(journal), str(marks)],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 120
+    while len({name.split("-")[0] for name in os.listdir(marks)}) < 2:  # both workers train a trial
+        assert time.monotonic() < deadline and driver.poll() is None, "the driver's trials never ran"
+        time.sleep(0.1)
+    driver.send_signal(signal.SIGKILL)
+    driver.wait(30)
+    study = Study.resume(journal, cluster=str(remote_cluster))
+    study.start()
+    resumed = time.time()  # start() fenced the earlier run before any step of this one
+    assert study.wait(180)
+    assert all(t.status is TrialStatus.COMPLETED for t in study.trials.values())
+    killed_run = next(r["run"] for r in read_journal(journal) if r["event"] == "study_start")
+    old = [name for name in os.listdir(marks) if name.split("-")[1] == killed_run]
+    assert old, "the killed driver's run left no mark: the test shows nothing"
+    late = [name for name in old if float(name.split("-")[2]) > resumed + 0.5]
+    assert not late, f"{len(late)} epoch(s) of the killed driver's attempts started after the resume"
