@@ -75,9 +75,11 @@ def local_cluster(n_workers: int | None = None, resources: dict[str, float] | No
     # Several threads only make sense with fractional resources (small trials sharing a GPU).
     preload = [*(kwargs.pop("preload", None) or []), __name__]  # workers ignore SIGINT (dask_setup)
     preload_nanny = [*(kwargs.pop("preload_nanny", None) or []), "hpo_kit.engine.deaths"]  # exit statuses
+    # Event logs are kept per topic: 2,000 bounds a study's (its steps' events are read live, the
+    # result is authoritative); the nannies' exit events (engine.deaths) are few.
     with dask.config.set({"distributed.scheduler.worker-saturation": "inf",
                           "distributed.scheduler.allowed-failures": 0,
-                          "distributed.admin.low-level-log-length": 20000, **quiet}), sigint_blocked():
+                          "distributed.admin.low-level-log-length": 2000, **quiet}), sigint_blocked():
         return LocalCluster(n_workers=n_workers, threads_per_worker=threads_per_worker, processes=True, host="127.0.0.1",
                             dashboard_address="127.0.0.1:0", resources=resources, preload=preload,
                             preload_nanny=preload_nanny, silence_logs=kwargs.pop("silence_logs", 40), **kwargs)
