@@ -260,3 +260,16 @@ def screenshot_dir(tmp_path: Path) -> Path:
     out = Path(os.environ.get("HPO_SCREENSHOTS") or tmp_path / "screenshots")
     out.mkdir(parents=True, exist_ok=True)
     return out
+
+
+def assert_panels_ended(page, state: str = "finished") -> None:
+    """Every panel on the page says ``state``, its controls are off and no cell output shows a traceback."""
+    panels = page.locator(".hpo-panel")
+    for i in range(panels.count()):
+        panel = panels.nth(i)
+        wait(lambda: state in panel.locator(".hpo-state").inner_text(), 30, f"panel {i} to say {state}")
+        for control in ("pause", "resume", "kill", "kill-flagged", "concurrency"):
+            assert panel.locator(f"button.hpo-{control}").is_disabled(), f"panel {i}: {control} is still on"
+        assert panel.locator(".hpo-concurrency-input input").is_disabled()
+        assert "applied" not in panel.locator(".hpo-message").inner_text()  # said while it ran, cleared at the end
+    assert tracebacks(page) == [], tracebacks(page)

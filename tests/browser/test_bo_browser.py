@@ -5,7 +5,8 @@ the current value (0.3) and the *switch after* boxes are empty. The test types `
 presses *Apply b* while a cell blocks (the notebook waits with ``hpo_kit.ui.wait_until``
 and ``study.wait()``): the panel says *refused* with the study's reason, nothing is
 journalled, the box goes back to the value in force, and the notebook's own checks
-(both tunes from Python, the switch) pass.
+(both tunes from Python, the switch) pass; then the panel says "finished", its controls are off and
+no cell output shows a traceback.
 """
 from __future__ import annotations
 
@@ -13,7 +14,8 @@ import os
 
 import pytest
 
-from lab_helpers import CHROMIUM, CHROMIUM_ARGS, controls, jupyter_lab, menu, open_notebook, wait
+from lab_helpers import (CHROMIUM, CHROMIUM_ARGS, assert_panels_ended, controls, jupyter_lab, notebook_cells,
+                         open_notebook, run_all, wait)
 
 NOTEBOOK = "02_time_aware_bo.ipynb"
 
@@ -37,7 +39,7 @@ def test_a_negative_b_is_refused_in_the_panel_and_the_study_completes(lab, tmp_p
         page = browser.new_context(viewport={"width": 1280, "height": 1400}).new_page()
         try:
             open_notebook(page, base, NOTEBOOK)
-            menu(page, "Run", "Run All Cells")
+            run_all(page, notebook_cells(nbdir, NOTEBOOK))
             b_box = page.locator(".hpo-b-input input")
             b_box.wait_for(state="visible", timeout=180_000)
             wait(lambda: b_box.is_enabled(), 60, "the b input to be enabled")
@@ -52,6 +54,7 @@ def test_a_negative_b_is_refused_in_the_panel_and_the_study_completes(lab, tmp_p
             wait(lambda: b_box.input_value() in ("0.3", "0.05"), 10, "the box back at the value in force")
             assert all(r["value"] != {"b": -1.0} for r in controls(nbdir, "tune"))
             page.locator(".jp-OutputArea-output", has_text="time-aware BO: all checks passed").wait_for(timeout=400_000)
+            assert_panels_ended(page)
         except Exception:
             page.screenshot(path=str(tmp_path / "failure.png"), full_page=True)
             print(f"browser state at the failure: {tmp_path / 'failure.png'}")

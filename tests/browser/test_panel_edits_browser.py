@@ -21,8 +21,8 @@ import os
 
 import pytest
 
-from lab_helpers import (CHROMIUM, CHROMIUM_ARGS, controls, jupyter_lab, notebook_cells, open_notebook, run_all,
-                         tracebacks, wait)
+from lab_helpers import (CHROMIUM, CHROMIUM_ARGS, assert_panels_ended, controls, jupyter_lab, notebook_cells,
+                         open_notebook, run_all, wait)
 
 NOTEBOOK = "edits.ipynb"
 CELLS = [
@@ -154,10 +154,7 @@ def test_every_edit_of_every_box_reaches_the_kernel_and_is_answered(lab, tmp_pat
             out.wait_for(timeout=180_000)
             result = json.loads(out.inner_text().strip().splitlines()[-1])
             assert result == {"state": "stopped", "seen": [1, 2, 3], "concurrency": 2, "panel": 2}, result
-            wait(lambda: "stopped" in page.locator(".hpo-state").inner_text(), 15, "the panel to say stopped")
-            assert page.locator("button.hpo-pause").is_disabled() and page.locator("button.hpo-resume").is_disabled()
-            assert page.locator(".hpo-concurrency-input input").is_disabled()
-            assert tracebacks(page) == []
+            assert_panels_ended(page, "stopped")  # controls off, no traceback after the stop
             assert not [e for e in errors if "Error setting state" in e], errors
         except Exception:
             page.screenshot(path=str(tmp_path / "failure.png"), full_page=True)

@@ -12,7 +12,9 @@ sits in ``study.wait()``:
 * **Resume**, then *Kernel -> Interrupt* during ``study.wait()``: the study is paused, the same worker
   processes are alive; **Resume** and the rest of the notebook run; the study completes (the
   notebook's last cell asserts on it) with no step lost, and the open dashboard page shows
-  ``finished`` within 5 s of the end, then says it is disconnected.
+  ``finished`` within 5 s of the end, then says it is disconnected;
+* the interrupt shows one line, not the wait's frames; at the end the panel says "finished", its
+  controls are off and no cell output shows a traceback.
 
 Screenshots go to a temporary folder (``$HPO_SCREENSHOTS`` when ``screenshots.py`` sets it).
 Needs ``/usr/bin/chromium`` (``apt-get install -y chromium``) and ``playwright`` (pip); no
@@ -26,9 +28,9 @@ import time
 import psutil
 import pytest
 
-from lab_helpers import (CHROMIUM, CHROMIUM_ARGS, CURVE_POINTS_JS, PLOT_BACKGROUND_JS, cell_index, controls,
-                         journal_records, jupyter_lab, menu, notebook_cells, open_notebook, prompt, run_cells,
-                         screenshot_dir, wait)
+from lab_helpers import (CHROMIUM, CHROMIUM_ARGS, CURVE_POINTS_JS, PLOT_BACKGROUND_JS, assert_panels_ended,
+                         cell_index, controls, journal_records, jupyter_lab, menu, notebook_cells, open_notebook,
+                         prompt, run_all, run_cells, screenshot_dir, wait)
 
 NOTEBOOK = "01_quickstart.ipynb"
 
@@ -81,7 +83,7 @@ def test_quickstart_panel_answers_while_a_cell_waits_and_survives_an_interrupt(l
         board = None
         try:
             open_notebook(page, base, NOTEBOOK)
-            menu(page, "Run", "Run All Cells")
+            run_all(page, cells)
             panel = page.locator(".hpo-panel")
             panel.wait_for(state="visible", timeout=120_000)
             page.locator(".hpo-plots canvas").first.wait_for(state="visible", timeout=60_000)
@@ -149,6 +151,8 @@ def test_quickstart_panel_answers_while_a_cell_waits_and_survives_an_interrupt(l
                                             None), 30, "the interrupt's pause in the journal")
             wait(lambda: "KeyboardInterrupt" in page.locator(".jp-Notebook .jp-Cell").nth(wait_cell).inner_text(),
                  30, "the wait cell to end with KeyboardInterrupt")
+            shown = page.locator(".jp-Notebook .jp-Cell").nth(wait_cell).locator(".jp-OutputArea").inner_text()
+            assert "KeyboardInterrupt: hpo_kit: interrupted;" in shown and "Traceback" not in shown, shown  # one line
             time.sleep(2)
             assert len(workers) == 2 and all(psutil.pid_exists(pid) for pid in workers), workers
             wait(lambda: "Paused" in page.locator(".hpo-banner-box").inner_text(), 10, "the paused banner")
@@ -169,6 +173,7 @@ def test_quickstart_panel_answers_while_a_cell_waits_and_survives_an_interrupt(l
             finished_at = wait(lambda: board.evaluate("window.__hpoFinishedAt || 0"), 10, "the page to say finished")
             assert finished_at / 1000 - end["t"] <= 5.0
             wait(lambda: "disconnected" in board.locator("#hpo-conn").inner_text(), 20, "the page to say disconnected")
+            assert_panels_ended(page)  # "finished", controls off, no traceback in any output
         except Exception:
             page.screenshot(path=str(tmp_path / "failure.png"), full_page=True)
             if board is not None:
