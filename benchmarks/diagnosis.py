@@ -316,7 +316,7 @@ def _pct(v: float) -> str:
 def _warm_worker() -> None:
     import torch  # noqa: F401
 
-    from hpo_kit.engine.worker import load_data
+    from hpo_kit.engine.worker.step import load_data
 
     load_data(digits)
 

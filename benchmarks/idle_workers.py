@@ -33,7 +33,7 @@ def idle_cpu(workers: int, lean: bool, seconds: float) -> tuple[float, float]:
     """(% of a core for all workers and nannies, % of a core for this process) while idle."""
     with local_cluster(workers, lean=lean, silence_logs=logging.CRITICAL) as cluster, Client(cluster) as client:
         client.wait_for_workers(workers, timeout=600)
-        client.run(lambda: __import__("hpo_kit.engine.worker"))
+        client.run(lambda: __import__("hpo_kit.engine.worker.step"))
         time.sleep(2.0)  # the workers' start-up work is over
         me = psutil.Process()
         kids = me.children(recursive=True)

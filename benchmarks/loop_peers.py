@@ -9,7 +9,7 @@ order of the systems rotating from one repetition to the next):
 - ``hpo_kit``: a :class:`~hpo_kit.Study` on a LocalCluster of C single-threaded worker
   processes (:func:`hpo_kit.engine.cluster.local_cluster`), random search, function-form
   objective; W3 under ``ASHA(r_min=1, eta=3, r_max=5)`` with ``max_epochs=5``. A trial
-  paused at a rung waits alive on its worker (``keep_paused=4``, :mod:`hpo_kit.engine.kept`)
+  paused at a rung waits alive on its worker (``keep_paused=4``, :mod:`hpo_kit.engine.worker.kept`)
   and a later promotion resumes it there; a function-form trial resumed afresh (released, or
   elsewhere) trains its epochs again: those are measured (*retrained*), not useful sleep.
   Each step is its own Dask task, as the bare loop's trials are.
@@ -17,10 +17,10 @@ order of the systems rotating from one repetition to the next):
   of a function-form trial retrains (the engine before kept trials).
 - ``hpo_kit_trainable`` (W3 only): the same with a :class:`~hpo_kit.Trainable`, so a
   promotion resumes the kept object (or from its checkpoint) and nothing is retrained;
-  checkpoints are written in the background (:mod:`hpo_kit.engine.writer`).
+  checkpoints are written in the background (:mod:`hpo_kit.engine.worker.writer`).
 - ``bare``: the smallest ``distributed.as_completed`` loop on the same kind of cluster,
   queuing as deep as hpo_kit does (hpo_kit's in-flight cap, read from
-  ``hpo_kit.driver.Driver.capacity``: ``concurrency + prefetch`` when the cluster has no more
+  ``hpo_kit.engine.driver.handler.Driver.capacity``: ``concurrency + prefetch`` when the cluster has no more
   threads than ``concurrency``, its default). W1 and W2 only.
 - ``optuna_dask``: Optuna with ``optuna_integration.DaskStorage`` on the same kind of
   LocalCluster, one ``study.optimize`` per worker (the documented Optuna-on-Dask pattern).
@@ -122,7 +122,7 @@ def _hpo_kit(system: str, rep: int, tmp: str, out: dict[str, Any]) -> tuple[floa
     cluster = local_cluster(C)
     client = Client(cluster)
     client.wait_for_workers(C)
-    client.run(lambda: __import__("hpo_kit.engine.worker"))
+    client.run(lambda: __import__("hpo_kit.engine.worker.step"))
     if system == "hpo_kit_trainable":  # checkpoints are torch.save files: import torch now, not in the first step
         client.run(lambda: __import__("torch"))
     out["startup_s"] = time.perf_counter() - T_START
@@ -167,7 +167,7 @@ def _bare(out: dict[str, Any], depth: int | None) -> tuple[float, list[tuple[int
     cluster = local_cluster(C)
     client = Client(cluster)
     client.wait_for_workers(C)
-    client.run(lambda: __import__("hpo_kit.engine.worker"))  # the same warm-up as hpo_kit's
+    client.run(lambda: __import__("hpo_kit.engine.worker.step"))  # the same warm-up as hpo_kit's
     out["startup_s"] = time.perf_counter() - T_START
     depth = depth or bare_depth(C)
     out["queue"] = depth

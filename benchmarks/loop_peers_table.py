@@ -97,7 +97,7 @@ def bare_depth(workers: int) -> int:
     """hpo_kit's in-flight cap with its defaults (concurrency = the cluster's threads, prefetch = concurrency)."""
     from types import SimpleNamespace
 
-    from hpo_kit.driver import Driver
+    from hpo_kit.engine.driver.handler import Driver
 
     study = SimpleNamespace(concurrency=workers, prefetch=workers)
     return int(Driver.capacity.fget(SimpleNamespace(study=study, slots=workers)))

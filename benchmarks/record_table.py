@@ -29,7 +29,7 @@ DATA_DIR = os.path.join(os.path.dirname(__file__), "..", "tests", "data")
 def _warm_worker(dataset) -> None:
     import torch  # noqa: F401
 
-    from hpo_kit.engine.worker import load_data
+    from hpo_kit.engine.worker.step import load_data
 
     load_data(dataset)
 

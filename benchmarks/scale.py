@@ -140,7 +140,7 @@ def real_one(workers: int, per_worker: int, low: float, high: float, seed: int, 
             local_cluster(workers, silence_logs=logging.CRITICAL) as cluster, Client(cluster) as client, \
             tempfile.TemporaryDirectory(prefix="hpo-kit-scale-") as tmp:
         client.wait_for_workers(workers, timeout=600)
-        client.run(lambda: __import__("hpo_kit.engine.worker"))
+        client.run(lambda: __import__("hpo_kit.engine.worker.step"))
         row["startup_s"] = time.perf_counter() - t0
         log(f"  {workers} workers up in {row['startup_s']:.1f} s ({load_text()})")
         if True:

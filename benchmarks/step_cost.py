@@ -31,7 +31,7 @@ def rounds(n: int, reps: int) -> list[float]:
 
     from distributed.protocol.pickle import dumps, loads
 
-    from hpo_kit.engine.worker import StepSpec, run_step
+    from hpo_kit.engine.worker.step import StepSpec, run_step
 
     kw: dict[str, Any] = {}
     if "ship" in {f.name for f in dataclasses.fields(StepSpec)}:  # code that ships the objective once per run

@@ -39,7 +39,7 @@ def load_trainable(study: Any, trial_id: int) -> Trainable:
     """
     if not (isinstance(study.objective, type) and issubclass(study.objective, Trainable)):
         raise ValueError("load_trainable: needs a Trainable objective (function trials keep no weights)")
-    from .engine.worker import load_data
+    from .engine.worker.step import load_data
 
     model = study.objective()
     model.setup(study.trials[trial_id].config, load_data(study.data))

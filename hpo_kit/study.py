@@ -2,7 +2,7 @@
 
 Layers: the study validates what the user asks (in the caller's thread, before anything
 changes), owns the :class:`~hpo_kit.ledger.Ledger` (the trial records), and while it runs
-hands events to a :class:`~hpo_kit.driver.Driver` on the runner's loop thread. A control
+hands events to a :class:`~hpo_kit.engine.driver.handler.Driver` on the runner's loop thread. A control
 called from a notebook cell or a widget is checked here, then posted to the loop; it
 returns a ``concurrent.futures.Future`` that says whether the loop applied it. Reads
 (``results``, ``best_trial``) take the study lock, which the loop holds while it handles
@@ -30,7 +30,7 @@ from .optimizers import make_policy
 from .space import Space
 from .trainable import Trainable
 from .trial import Trial
-from . import session
+from .engine.driver import session
 
 SOURCES = ("user", "policy", "monitor")
 
@@ -85,7 +85,7 @@ class Study:
         Epochs between checkpoints of a Trainable (the last epoch of a step always is one).
     keep_paused
         Trials paused at a rung (ASHA, Hyperband) that each worker keeps alive to resume there
-        (:mod:`hpo_kit.engine.kept`): no checkpoint read, no retraining of a function-form trial.
+        (:mod:`hpo_kit.engine.worker.kept`): no checkpoint read, no retraining of a function-form trial.
         Fewer under memory pressure; 0 keeps none (waiting trials hold no worker or GPU memory).
     security, resource_wait
         A ``distributed.security.Security`` for a ``tls://`` scheduler address; seconds to wait at
@@ -315,7 +315,7 @@ class Study:
             raise ValueError("best_model: no trial has a finite score yet")
         if not (isinstance(self.objective, type) and issubclass(self.objective, Trainable)):
             raise ValueError("best_model: needs a Trainable objective (function trials keep no weights)")
-        from .engine.worker import load_data
+        from .engine.worker.step import load_data
 
         model = self.objective()
         model.setup(best.config, load_data(self.data))

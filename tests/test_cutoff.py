@@ -1,10 +1,10 @@
-"""The rung cut-off a step applies alone (hpo_kit.cutoff) agrees with the scheduler's own ranking."""
+"""The rung cut-off a step applies alone (hpo_kit.engine.cutoff) agrees with the scheduler's own ranking."""
 from __future__ import annotations
 
 import math
 import random
 
-from hpo_kit.cutoff import RungRule, rank_key
+from hpo_kit.engine.cutoff import RungRule, rank_key
 from hpo_kit.schedulers.rungs import Rung, promotable
 
 

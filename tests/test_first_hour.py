@@ -16,7 +16,7 @@ import pytest
 import torch
 
 from hpo_kit import Categorical, GridSearch, Real, Study, TrialStatus
-from hpo_kit.engine.worker import StepSpec, _run
+from hpo_kit.engine.worker.step import StepSpec, _run
 from hpo_kit.goal import Goal
 from hpo_kit.summary import AllTrialsFailedWarning, summarize, warn_if_all_failed
 from hpo_kit.testing import raises_base

@@ -1,4 +1,4 @@
-"""Trials paused at a rung stay alive on their worker and resume there (hpo_kit.engine.kept)."""
+"""Trials paused at a rung stay alive on their worker and resume there (hpo_kit.engine.worker.kept)."""
 from __future__ import annotations
 
 import os
@@ -7,10 +7,10 @@ import time
 import pytest
 
 from hpo_kit import ASHA, Categorical, Real, Study, read_journal
-from hpo_kit.cutoff import RungRule
-from hpo_kit.engine import context, kept
-from hpo_kit.engine.reporter import Reporter
-from hpo_kit.engine.worker import StepSpec
+from hpo_kit.engine.cutoff import RungRule
+from hpo_kit.engine.worker import context, kept
+from hpo_kit.engine.worker.reporter import Reporter
+from hpo_kit.engine.worker.step import StepSpec
 from hpo_kit.testing import CountingTrainable
 
 from conftest import cluster_client

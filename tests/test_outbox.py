@@ -7,10 +7,10 @@ from typing import Any
 
 import cloudpickle
 
-from hpo_kit.engine.outbox import Outbox
-from hpo_kit.engine.context import StudyContext
+from hpo_kit.engine.worker.outbox import Outbox
+from hpo_kit.engine.worker.context import StudyContext
 from hpo_kit.engine.shipping import Shipper
-from hpo_kit.engine.worker import StepSpec
+from hpo_kit.engine.worker.step import StepSpec
 
 
 class Timers:
@@ -72,7 +72,7 @@ def test_a_report_the_driver_must_answer_is_not_held():
             if m["kind"] == "report":
                 heard[m["epoch"]] = 3
 
-    from hpo_kit.engine.reporter import Reporter
+    from hpo_kit.engine.worker.reporter import Reporter
 
     reporter = Reporter(spec, Outbox(driver, Timers(), hold=60.0), ctx=Record(spec.study))
     reporter.report(epoch=1, loss=1.0)  # held for 60 s, it would end the step (BudgetReached) after 10 s

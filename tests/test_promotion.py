@@ -42,7 +42,7 @@ def test_a_trainable_promoted_in_the_step_keeps_its_state_in_memory(client, jour
 
 def test_a_step_decides_at_its_rungs_alone_without_the_drivers_answer(client, journal, monkeypatch):
     """With the rung's cut-off in its spec a step goes on or pauses at once: the driver never answers."""
-    from hpo_kit.engine.runner import Runner
+    from hpo_kit.engine.driver.runner import Runner
 
     answers = []
     monkeypatch.setattr(Runner, "answer", lambda self, *a, **k: answers.append(a))  # the driver stays silent
@@ -64,7 +64,7 @@ def test_a_step_decides_at_its_rungs_alone_without_the_drivers_answer(client, jo
 def test_ending_the_trials_still_paused_scans_for_the_best_once(client, journal, monkeypatch):
     """At a natural end every PAUSED trial is ended: the progress bar's best is found once, not once per trial
     (each scan is O(trials): 170 paused trials of 200 cost 0.13 s of a 4-s study before)."""
-    from hpo_kit.driver import Driver
+    from hpo_kit.engine.driver.handler import Driver
 
     scans = []
     settling = []

@@ -6,10 +6,10 @@ import os
 import time
 from typing import Any
 
-from hpo_kit.engine.outbox import HOLD
-from hpo_kit.engine.runner import Runner
-from hpo_kit.engine.steps import Step
-from hpo_kit.engine.worker import StepResult, StepSpec
+from hpo_kit.engine.worker.outbox import HOLD
+from hpo_kit.engine.driver.runner import Runner
+from hpo_kit.engine.driver.steps import Step
+from hpo_kit.engine.worker.step import StepResult, StepSpec
 from hpo_kit.testing import failing, quadratic
 
 

@@ -12,7 +12,8 @@ import pytest
 from distributed import Client
 
 from hpo_kit import ASHA, Categorical, Real, Study, TrialStatus, read_journal
-from hpo_kit.engine import context, faults
+from hpo_kit.engine import faults
+from hpo_kit.engine.worker import context
 from hpo_kit.schedulers.base import Scheduler
 
 
@@ -206,7 +207,7 @@ def test_after_a_policy_crash_no_step_of_the_study_starts_an_epoch(client, tmp_p
 
 def test_a_checkpoint_past_the_ledgers_epochs_is_refused_on_load(tmp_path):
     from hpo_kit.engine.checkpoint import CheckpointStore
-    from hpo_kit.engine.worker import StepSpec, _resumable
+    from hpo_kit.engine.worker.step import StepSpec, _resumable
 
     store = CheckpointStore(str(tmp_path / "ckpt"), keep=5)
     for epoch in (1, 2, 3):  # epoch 3: written by an older attempt that trained on, never accepted

@@ -59,7 +59,7 @@ def local_cluster(n_workers: int | None = None, resources: dict[str, float] | No
     :mod:`hpo_kit.engine.deaths`, so such a failure names the exit status or the memory limit.
     A cluster given by address keeps its own ``allowed-failures`` (3 by default): each re-run
     Dask makes there is counted as one of ``max_retries`` when its step's start is seen
-    (:meth:`hpo_kit.recovery.Recovery._dask_rerun`), and the step is cancelled past the limit;
+    (:meth:`hpo_kit.engine.driver.recovery.Recovery._dask_rerun`), and the step is cancelled past the limit;
     but that re-run has started by then, and a worker that dies within milliseconds of a start
     may go unseen, so such a trial can run once or twice more than ``1 + max_retries``. For
     exact counts start that scheduler with ``DASK_DISTRIBUTED__SCHEDULER__ALLOWED_FAILURES=0``.

@@ -46,7 +46,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from ..cutoff import Key
+from ..engine.cutoff import Key
 from ..decisions import Resume, Start, check_int
 from ..goal import Goal
 from ..searchers.base import Searcher
@@ -158,7 +158,7 @@ class ASHA(Scheduler):
 
     def rung_cutoffs(self, trial_id: int) -> dict[int, tuple[Key | None, int]] | None:
         """Per rung of the trial's bracket below the top: the key to beat now, and the next budget
-        (a step decides alone with it: :mod:`hpo_kit.cutoff`)."""
+        (a step decides alone with it: :mod:`hpo_kit.engine.cutoff`)."""
         bracket = self._bracket_of.get(trial_id)
         if bracket is None:
             return None

@@ -116,7 +116,7 @@ class Scheduler(Policy):
 
     def rung_cutoffs(self, trial_id: int) -> Mapping[int, tuple[Any, int]] | None:
         """Rung epochs -> (rank key to beat, next budget), for a step that decides alone at its rungs
-        (:mod:`hpo_kit.cutoff`); ``None`` (the default): it asks :meth:`promote_now` instead."""
+        (:mod:`hpo_kit.engine.cutoff`); ``None`` (the default): it asks :meth:`promote_now` instead."""
         return None
 
     def accept_in_step(self, trial_id: int) -> Resume | None:

@@ -11,7 +11,7 @@ import math
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 
-from ..cutoff import Key, rank_key, rung_loss  # noqa: F401 - rung_loss is part of this module's API
+from ..engine.cutoff import Key, rank_key, rung_loss  # noqa: F401 - rung_loss is part of this module's API
 from ..decisions import epoch_budget
 from ..trial import Trial, TrialStatus
 

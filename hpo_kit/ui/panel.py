@@ -24,6 +24,9 @@ from . import controls as C
 from . import status as S
 from .picker import TrialPicker
 
+#: The policy parameter each BO input sets.
+_PARAM = {"b": "b", "switch-trials": "switch_after_trials", "switch-seconds": "switch_after_seconds"}
+
 
 
 class ControlPanel:
@@ -62,25 +65,29 @@ class ControlPanel:
         self.kill_btn = self._button(W, "Kill selected", "kill", self._kill_selected, "danger")
         self.kill_flagged_btn = self._button(W, "Kill all flagged", "kill-flagged", lambda: study.kill_flagged(
             reason="flagged; killed from the panel"), "danger")
-        # continuous_update: the number reaches the kernel as it is typed, not on the blur that the click on
-        # Set itself causes (that change raced the click, and Set then read the number before)
-        self.concurrency = W.BoundedIntText(value=study.concurrency or 1, min=1, max=1024, description="Concurrency",
-                                            continuous_update=True, style=style, layout=lay(width="170px"))
-        self.concurrency_btn = self._button(W, "Set", "concurrency", lambda: study.set_concurrency(
-            int(self.concurrency.value), reason="from the panel"))
+        # An input applies its value when it is committed (Enter, or leaving the box: a click on its button
+        # does that), as a change of the input itself. A button that read the box when clicked raced the
+        # box's own update: ipywidgets holds a model's next update until the kernel said idle for its last,
+        # so the click could arrive first and apply the number typed before.
         state = self._policy_state()
-        self.b = W.Text(value=C.show_number(state.get("b")), placeholder="b >= 0", description="b", style=style,
-                        layout=lay(width="130px"))
-        self.b_btn = self._button(W, "Apply b", "b", lambda: self._tune("b", self.b.value, "b", False))
-        self.switch_trials = W.Text(value=C.show_number(state.get("switch_after_trials")), placeholder="trials",
-                                    description="switch after", style=style, layout=lay(width="170px"))
-        self.switch_trials_btn = self._button(W, "trials", "switch-trials", lambda: self._tune(
-            "switch_after_trials", self.switch_trials.value, "switch after", True))
-        self.switch_seconds = W.Text(value=C.show_number(state.get("switch_after_seconds")), placeholder="seconds",
-                                     description="or after", style=style, layout=lay(width="150px"))
-        self.switch_seconds_btn = self._button(W, "seconds", "switch-seconds", lambda: self._tune(
-            "switch_after_seconds", self.switch_seconds.value, "or after", False))
         self._live = {name: state.get(name) for name in S.BO_PARAMS}
+        self._live["concurrency"] = study.concurrency
+        self.concurrency = W.BoundedIntText(value=study.concurrency or 1, min=1, max=1024, description="Concurrency",
+                                            continuous_update=False, style=style, layout=lay(width="170px"))
+        self.concurrency_btn = self._input(W, self.concurrency, "Set", "concurrency", lambda v: self._concurrency(v))
+        self.b = W.Text(value=C.show_number(state.get("b")), placeholder="b >= 0", description="b", style=style,
+                        continuous_update=False, layout=lay(width="130px"))
+        self.b_btn = self._input(W, self.b, "Apply b", "b", lambda v: self._tune("b", v, "b", False))
+        self.switch_trials = W.Text(value=C.show_number(state.get("switch_after_trials")), placeholder="trials",
+                                    description="switch after", style=style, continuous_update=False,
+                                    layout=lay(width="170px"))
+        self.switch_trials_btn = self._input(W, self.switch_trials, "trials", "switch-trials", lambda v: self._tune(
+            "switch_after_trials", v, "switch after", True))
+        self.switch_seconds = W.Text(value=C.show_number(state.get("switch_after_seconds")), placeholder="seconds",
+                                     description="or after", style=style, continuous_update=False,
+                                     layout=lay(width="150px"))
+        self.switch_seconds_btn = self._input(W, self.switch_seconds, "seconds", "switch-seconds", lambda v: self._tune(
+            "switch_after_seconds", v, "or after", False))
         self.bo_hint = W.HTML()
         for name, w in (("concurrency-input", self.concurrency), ("b-input", self.b),
                         ("switch-trials-input", self.switch_trials), ("switch-seconds-input", self.switch_seconds)):
@@ -108,11 +115,32 @@ class ControlPanel:
                         "switch-trials": self.switch_trials, "switch-seconds": self.switch_seconds}
 
     # -- controls ----------------------------------------------------------------------------
-    def _button(self, W: Any, text: str, name: str, action: Callable[[], Any], style: str = "") -> Any:
+    def _button(self, W: Any, text: str, name: str, action: Callable[[], Any] | None, style: str = "") -> Any:
         btn = W.Button(description=text, button_style=style, layout=W.Layout(width="auto"))
         btn.add_class(f"hpo-{name}")
-        btn.on_click(lambda _: self._call(text, action))
+        if action is not None:
+            btn.on_click(lambda _: self._call(text, action))
         return btn
+
+    def _input(self, W: Any, box: Any, text: str, name: str, apply: Callable[[Any], Any]) -> Any:
+        """Apply ``box``'s value when committed; returns its button (a click commits the box: no action of its own)."""
+        def committed(change: dict[str, Any]) -> None:
+            live = self._live.get("concurrency" if name == "concurrency" else _PARAM[name])
+            if change["new"] == live or change["new"] == C.show_number(live):
+                return  # the value in force: put back by the panel, or typed again; nothing to change
+            self._call(text, lambda: apply(change["new"]))
+
+        box.observe(committed, "value")
+        return self._button(W, text, name, None)
+
+    def _concurrency(self, value: Any) -> Any:
+        try:
+            future = self.study.set_concurrency(int(value), reason="from the panel")
+        except Exception:
+            self._show_live("concurrency")  # refused: the box goes back to the value in force
+            raise
+        self._inflight.add("concurrency")
+        return future, ("concurrency", int(value))
 
     def _call(self, text: str, action: Callable[[], Any], match: tuple[str, Any] | None = None) -> None:
         """Run a control; say *sent*, then *applied* or *refused* when the loop has answered."""
@@ -137,7 +165,8 @@ class ControlPanel:
             error = next((f.exception() for f in futures if f.exception() is not None), None)
             record = C.matching_control(self.records(), *match, since=since) if match and error is None else None
             level, message = C.outcome(text, error, record)
-            for name, value in (match[1].items() if match and match[0] == "tune" else ()):
+            sent = match[1] if match and match[0] == "tune" else {"concurrency": match[1]} if match else {}
+            for name, value in sent.items():
                 self._inflight.discard(name)
                 if level == "applied":
                     self._live[name] = value  # in force now: the next redraw leaves the box alone
@@ -170,7 +199,12 @@ class ControlPanel:
         return {"b": self.b, "switch_after_trials": self.switch_trials, "switch_after_seconds": self.switch_seconds}
 
     def _show_live(self, name: str) -> None:
-        self._boxes()[name].value = C.show_number(self._live.get(name))
+        live = self._live.get(name)
+        if name == "concurrency":
+            if live is not None:
+                self.concurrency.value = int(live)
+        else:
+            self._boxes()[name].value = C.show_number(live)
 
     def _kill_selected(self) -> list[Any]:
         ids = self.picker.selected()
@@ -206,6 +240,10 @@ class ControlPanel:
         params = tuple(getattr(opt, "live_params", ()))
         off = C.disabled(state, params, len(s["flagged"]), len(live))
         self.picker.show(live, disabled=off["kill"])
+        now = self.study.concurrency
+        if "concurrency" not in self._inflight and now is not None and now != self._live.get("concurrency"):
+            self._live["concurrency"] = now  # set from a cell: the box shows the value in force
+            self.concurrency.value = int(now)
         for name, btn in self._buttons.items():
             btn.disabled = off[name]
             if name in self._inputs:

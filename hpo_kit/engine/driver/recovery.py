@@ -1,7 +1,7 @@
 """What the driver does when a step is lost, re-run, hung, or the scheduler goes away.
 
-Mixed into :class:`~hpo_kit.driver.Driver`; it changes step state only through the step table
-(:mod:`hpo_kit.engine.steps`: retries, losses of unstarted steps, the queue) and trial state
+Mixed into :class:`~hpo_kit.engine.driver.handler.Driver`; it changes step state only through the step table
+(:mod:`hpo_kit.engine.driver.steps`: retries, losses of unstarted steps, the queue) and trial state
 only through the ledger, like the rest of the driver. A step given up on (lost, timed out)
 may still run on a worker: the run's control record fences it (``Runner.fence``), so it
 trains no further epoch beside its trial's next attempt.
@@ -27,9 +27,9 @@ from typing import Any
 
 from distributed import CancelledError
 
-from .engine.deaths import death_cause
-from .errors import LOST_AFTER, SchedulerLost, is_worker_loss
-from .trial import Trial, TrialStatus
+from ..deaths import death_cause
+from ...errors import LOST_AFTER, SchedulerLost, is_worker_loss
+from ...trial import Trial, TrialStatus
 
 KILL_STATUS = {"user": TrialStatus.KILLED, "policy": TrialStatus.STOPPED, "monitor": TrialStatus.STOPPED}
 FREE_REQUEUES = 2  # losses of a step that seems never started (no exit event) that use no retry

@@ -9,8 +9,8 @@ way a pruner does; the report it sends says what it decided, and the scheduler r
 
 The snapshot is refreshed while the step runs: the driver writes each in-flight step's current
 cut-offs into the run's control record whenever a rung changes, and the step reads the record
-at every epoch boundary anyway (:mod:`hpo_kit.engine.control`). The driver still checks each
-decision against the rung as it stands when it records it (:mod:`hpo_kit.promotion`), so a
+at every epoch boundary anyway (:mod:`hpo_kit.engine.driver.control`). The driver still checks each
+decision against the rung as it stands when it records it (:mod:`hpo_kit.engine.driver.promotion`), so a
 decision made on a cut-off a few milliseconds old is refused rather than recorded. Measured in ``benchmarks/loop_peers.py`` W3: waiting for
 the driver's answer cost a step 24 ms (median) on a 2-core machine, against 35 ms of work.
 

@@ -1,9 +1,9 @@
 """The loop's handler: suggestions become steps, step results become observations.
 
-A :class:`Driver` is the :class:`~hpo_kit.engine.runner.Handler` of one running study. It
+A :class:`Driver` is the :class:`~hpo_kit.engine.driver.runner.Handler` of one running study. It
 runs on the runner's loop thread only, and changes trial state only through the
 :class:`~hpo_kit.ledger.Ledger` and step state only through the
-:class:`~hpo_kit.engine.steps.StepTable`; it keeps neither itself. Controls reach it through
+:class:`~hpo_kit.engine.driver.steps.StepTable`; it keeps neither itself. Controls reach it through
 ``Runner.call_soon`` after the study has validated them in the caller's thread.
 
 Rules kept here:
@@ -17,7 +17,7 @@ Rules kept here:
 * A kill with ``discard=True`` tells no policy; every other end is told once.
 * A pause gates the workers (a step that starts while paused returns unstarted and is
   requeued as a new attempt); steps already running finish. A paused study holds no worker.
-* A stop ends the study within ``STOP_GRACE`` s (:mod:`hpo_kit.stopping`).
+* A stop ends the study within ``STOP_GRACE`` s (:mod:`hpo_kit.engine.driver.stopping`).
 """
 from __future__ import annotations
 
@@ -27,17 +27,17 @@ import pickle
 import time
 from typing import Any
 
-from .decisions import Decision, Resume, Start
-from .engine.runner import Runner
-from .engine.shipping import Shipper
-from .engine.steps import Step
-from .engine.worker import StepResult, StepSpec
-from .errors import MetricNotReported, SchedulerLost, not_serializable  # noqa: F401 - re-exported for callers
-from .ledger import Ledger
+from ...decisions import Decision, Resume, Start
+from .runner import Runner
+from ..shipping import Shipper
+from .steps import Step
+from ..worker.step import StepResult, StepSpec
+from ...errors import MetricNotReported, SchedulerLost, not_serializable  # noqa: F401 - re-exported for callers
+from ...ledger import Ledger
 from .promotion import RungPromotion
 from .recovery import KILL_STATUS, Recovery, _text
 from .stopping import Stopping
-from .trial import Trial, TrialStatus
+from ...trial import Trial, TrialStatus
 
 
 class Driver(RungPromotion, Recovery, Stopping):

@@ -5,7 +5,7 @@ run's control record (:mod:`.control`), which the step's :class:`~.context.Study
 reads at every epoch boundary: a step goes on only while the record allows it, so no lost
 message can keep a step of an ended study or a superseded attempt training.
 
-In-step promotion (:mod:`hpo_kit.promotion`): a step submitted with ``top`` and no rung rule
+In-step promotion (:mod:`hpo_kit.engine.driver.promotion`): a step submitted with ``top`` and no rung rule
 waits at its budget for the driver's answer in the record (up to :data:`ANSWER_WAIT` seconds,
 ending early on a stop): a new budget continues the step; ``None`` or silence ends it
 (``BudgetReached``).
@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 from .context import StudyContext, context
 
 if TYPE_CHECKING:
-    from .worker import StepSpec
+    from .step import StepSpec
 
 ANSWER_WAIT = 10.0  # seconds a step waits at its budget for the driver's answer before it ends
 ANSWER_POLL = 0.05  # seconds between reads of the record while it waits

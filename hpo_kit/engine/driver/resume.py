@@ -25,12 +25,12 @@ from typing import TYPE_CHECKING, Any
 
 import cloudpickle
 
-from .engine.audit import replay_audited
-from .engine.replay import Replay
-from .trial import TrialStatus
+from ..audit import replay_audited
+from ..replay import Replay
+from ...trial import TrialStatus
 
 if TYPE_CHECKING:
-    from .study import Study
+    from ...study import Study
 
 _SETTINGS = ("n_trials", "time_budget", "trial_timeout", "max_epochs", "concurrency", "prefetch", "on_flag",
              "resources", "max_retries", "on_interrupted", "checkpoint_every",
@@ -39,10 +39,10 @@ _SETTINGS = ("n_trials", "time_budget", "trial_timeout", "max_epochs", "concurre
 
 def policy_from_record(record: dict[str, Any]) -> Any:
     """Rebuild a scheduler (with its searcher) from the ``optimizer`` record of a ``study_start``."""
-    from .optimizers import by_name
-    from .schedulers import ASHA, FIFO, Hyperband, Hypersearch, SuccessiveHalving
-    from .searchers import GridSearch, RandomSearch
-    from .searchers.bo import TimeAwareBO
+    from ...optimizers import by_name
+    from ...schedulers import ASHA, FIFO, Hyperband, Hypersearch, SuccessiveHalving
+    from ...searchers import GridSearch, RandomSearch
+    from ...searchers.bo import TimeAwareBO
 
     schedulers = {c.name: c for c in (ASHA, FIFO, Hyperband, Hypersearch, SuccessiveHalving)}
     searchers = {c.name: c for c in (GridSearch, RandomSearch, TimeAwareBO)}
@@ -72,7 +72,7 @@ def resume_from(cls: type, path: str | os.PathLike, objective: Any = None, *, da
     resumed from their checkpoint (or restarted) or failed, per ``on_interrupted``.
     """
     path = os.fspath(path)
-    from .engine.journal import Journal
+    from ..journal import Journal
 
     journal = Journal(path)  # the lock first: a second process must not replay and re-run the same trials
     try:
@@ -97,7 +97,7 @@ def _resume_locked(cls: type, path: str, journal: Any, objective: Any, *, data: 
                           f"the journal", RuntimeWarning, stacklevel=3)
     objective = objective or saved.get("objective")
     if saved.get("code_files"):
-        from .engine.worker import restore_code_files
+        from ..worker.step import restore_code_files
 
         restore_code_files(objective, saved["code_files"])  # tracebacks name the user's file, not <dynamic-code>
     if objective is None:
@@ -111,13 +111,13 @@ def _resume_locked(cls: type, path: str, journal: Any, objective: Any, *, data: 
         if rec["action"] == "concurrency" and not rec.get("refused"):
             settings["concurrency"] = rec["value"]
     settings.update(kwargs)
-    from .goal import Goal
-    from .space import Space
+    from ...goal import Goal
+    from ...space import Space
 
     checkpoints = settings.pop("checkpoints", None)  # the caller's, else the journal's URL and mode
     started = rep.start.get("settings", {})
     if checkpoints is None and started.get("checkpoints"):
-        from .engine.checkpoint import CheckpointStore
+        from ..checkpoint import CheckpointStore
 
         # The mode the study started with (journals before it was recorded: the weights-only default).
         trusting = started.get("weights_only", True) is False

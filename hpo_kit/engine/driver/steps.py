@@ -53,7 +53,7 @@ class Step:
     near: str | None = None  # the worker that keeps its trial alive, where it was sent
     handed: float = 0.0  # time.time() of the hand-over
     started: float | None = None  # time.time() the driver saw it start (trial_timeout counts from here)
-    in_step: bool = False  # it may go on past its budget within the step (hpo_kit.promotion)
+    in_step: bool = False  # it may go on past its budget within the step (hpo_kit.engine.driver.promotion)
     draining: bool = False  # its trial paused at a rung; the step is still ending on its worker
     halted: bool = False  # told to stop at its next epoch boundary without ending its trial (a refusal)
     stop: tuple[str, str, bool] | None = None  # (source, reason, discard) of a stop not yet settled

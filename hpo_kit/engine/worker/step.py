@@ -17,13 +17,14 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..trainable import Trainable
+from ...trainable import Trainable
 from ..cutoff import RungRule
-from . import faults, kept, writer
-from .checkpoint import CheckpointStore
-from .codefiles import code_files, restore_code_files
+from .. import faults
+from . import kept, writer
+from ..checkpoint import CheckpointStore
+from ..codefiles import code_files, restore_code_files
 from .context import StudyContext, context
-from .deaths import running
+from ..deaths import running
 from .outbox import Outbox, later_on
 from .reporter import BudgetReached, Reporter, ReportError, TrialStopped  # noqa: F401
 
@@ -49,8 +50,8 @@ class StepSpec:
     metric: str = "loss"
     checkpoint_every: int = 1
     torch_threads: int | None = None
-    top: int | None = None  # set: at ``budget`` wait for the driver's answer, up to ``top`` (hpo_kit.promotion)
-    rule: RungRule | None = None  # set with ``top``: decide at the rungs alone, no answer (hpo_kit.cutoff)
+    top: int | None = None  # set: at ``budget`` wait for the driver's answer, up to ``top`` (hpo_kit.engine.driver.promotion)
+    rule: RungRule | None = None  # set with ``top``: decide at the rungs alone, no answer (hpo_kit.engine.cutoff)
     keep: int = 0  # with ``top``: trials paused at a rung this worker keeps waiting, at most (engine.kept)
     start: int | None = None  # the epochs the driver holds for the trial: a kept trial resumes only there
     ship: Any = None  # the run's Shipper: objective and data pickled once per run (engine.shipping)
@@ -142,7 +143,9 @@ def run_step(spec: StepSpec, emit: Callable[[dict], None] | None = None) -> Step
     return res
 
 
-def _run(spec: StepSpec, emit: Callable[[dict], None], address: str | None, ctx: StudyContext) -> StepResult:
+def _run(spec: StepSpec, emit: Callable[[dict], None], address: str | None,
+         ctx: StudyContext | None = None) -> StepResult:
+    ctx = ctx or context(spec.study)
     res = StepResult(spec.trial_id, spec.attempt, "not_started", worker=address, pid=os.getpid())
     ctx.refresh(force=True)
     reason = ctx.verdict(spec.seq)

@@ -8,7 +8,7 @@ ends any study within seconds however long its epochs are, and no step of it tra
 another epoch. A time budget's stop is the policy's (trials end STOPPED), a user's is the
 user's (KILLED).
 
-Mixed into :class:`~hpo_kit.driver.Driver` (it uses the driver's ledger, step table and runner).
+Mixed into :class:`~hpo_kit.engine.driver.handler.Driver` (it uses the driver's ledger, step table and runner).
 """
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ import time
 from typing import Any
 
 from .recovery import KILL_STATUS
-from .trial import TrialStatus
+from ...trial import TrialStatus
 
 STOP_GRACE = 5.0  # seconds a stopped study waits for its running steps to end at an epoch boundary
 

@@ -9,7 +9,7 @@ to the driver, and a turn of the driver's loop (a journal write among them). A s
 * a step that runs on sends what it holds as one ``"batch"`` event when the hold expires (a
   timer on the worker's event loop, no thread), then holds the next messages afresh;
 * a message the driver must answer before the step can go on (the report at the budget of a
-  step that waits for the driver's promotion, :mod:`hpo_kit.promotion`) is sent at once, with
+  step that waits for the driver's promotion, :mod:`hpo_kit.engine.driver.promotion`) is sent at once, with
   what is held before it (:meth:`Outbox.flush`).
 
 So the driver hears of a running step and of its reports at most ``HOLD`` later than it

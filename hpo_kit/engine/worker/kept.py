@@ -19,7 +19,7 @@ Bounded: each worker process keeps at most ``StepSpec.keep`` waiting trials (the
 memory limit (or of its GPU's); the one least likely to be promoted (lowest rung, worst rung
 loss) is *released*: its thread unwinds, a Trainable's checkpoint remains.
 A kill of the trial (the run's control record, read by the study's kept-trial poller), the
-end of the study (:class:`~hpo_kit.engine.context.StudyContext`) or a resume that finds the
+end of the study (:class:`~hpo_kit.engine.worker.context.StudyContext`) or a resume that finds the
 trial at another epoch than the driver's release it too.
 """
 from __future__ import annotations
@@ -33,7 +33,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from .reporter import Reporter
-    from .worker import StepSpec
+    from .step import StepSpec
 
 MEMORY_SHARE = 0.6  # above this share of the worker's memory limit, a kept trial is released
 HELD = "held"  # a step's outcome: it ended at a rung with its trial kept waiting on its thread
@@ -96,7 +96,7 @@ class TrialThread:
 
 class KeptTrials:
     """The trials of one study kept waiting on this worker process (owned by its
-    :class:`~hpo_kit.engine.context.StudyContext`, dropped with it at the study's end)."""
+    :class:`~hpo_kit.engine.worker.context.StudyContext`, dropped with it at the study's end)."""
 
     def __init__(self) -> None:
         self._kept: dict[int, TrialThread] = {}  # trial -> waiting, oldest first

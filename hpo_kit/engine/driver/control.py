@@ -20,7 +20,7 @@ The record (msgpack-friendly: string keys, lists)::
     stops    {seq: reason}: stop that step at its next epoch boundary
     answers  {"seq:epoch": budget, or -1 to end the step}: a rung answer for a step that waits
     cutoffs  {seq: {rung: [key to beat, or null; next budget]}}: current rung cut-offs of a
-             step that decides alone at its rungs (:mod:`hpo_kit.cutoff`)
+             step that decides alone at its rungs (:mod:`hpo_kit.engine.cutoff`)
     release  trial ids to release where they are kept waiting at a rung
 
 Bounded: ``stops``, ``answers`` and ``cutoffs`` hold only steps in flight (dropped as they settle),
@@ -33,7 +33,7 @@ import threading
 import time
 from typing import Any
 
-from . import faults
+from .. import faults
 
 log = logging.getLogger(__name__)
 

@@ -2,7 +2,7 @@
 
 A step of a scheduler that implements ``promote_now`` (ASHA, Hyperband) is submitted with
 ``top`` set, and, where the scheduler gives its rungs' cut-offs (``rung_cutoffs``), with a
-:class:`~hpo_kit.cutoff.RungRule`. At its budget the worker then decides *alone*: a rung loss
+:class:`~hpo_kit.engine.cutoff.RungRule`. At its budget the worker then decides *alone*: a rung loss
 that beats the cut-off goes on in the same step, on the same worker (no task, no checkpoint
 read, a function-form trial does not retrain); any other ends the step. Its report says what
 it decided; the driver tells the rung result and checks the decision against the rung *as it
@@ -17,20 +17,20 @@ asks ``promote_now`` and answers. A worker that hears no answer ends the step af
 a promotion that reached it too late becomes a new step. Either way a trial that does not go
 on waits PAUSED while its step *drains*; a Resume of a draining trial is submitted once the
 drained step has returned, to the worker that keeps the trial alive where it could
-(:mod:`hpo_kit.engine.kept`), and the drained step's reports do not restart it.
+(:mod:`hpo_kit.engine.worker.kept`), and the drained step's reports do not restart it.
 
-Mixed into :class:`~hpo_kit.driver.Driver`; the per-step state it uses (``in_step``,
-``draining``, ``halted``, ``counted``, ``seg_t0``) lives in the step table (:mod:`hpo_kit.engine.steps`).
+Mixed into :class:`~hpo_kit.engine.driver.handler.Driver`; the per-step state it uses (``in_step``,
+``draining``, ``halted``, ``counted``, ``seg_t0``) lives in the step table (:mod:`hpo_kit.engine.driver.steps`).
 """
 from __future__ import annotations
 
 from typing import Any
 
-from .cutoff import RungRule
-from .decisions import Resume
-from .engine.steps import Step
-from .engine.worker import StepResult
-from .trial import Trial, TrialStatus, epoch_losses
+from ..cutoff import RungRule
+from ...decisions import Resume
+from .steps import Step
+from ..worker.step import StepResult
+from ...trial import Trial, TrialStatus, epoch_losses
 
 
 class RungPromotion:
@@ -48,12 +48,12 @@ class RungPromotion:
     @property
     def promotes_in_step(self) -> bool:
         """The policy can promote at a rung within the step (it overrides ``promote_now``)."""
-        from .schedulers.base import Scheduler
+        from ...schedulers.base import Scheduler
 
         return type(self.policy).promote_now is not Scheduler.promote_now
 
     def _rung_rule(self, t: Trial) -> RungRule | None:
-        """The cut-offs a step applies alone at its rungs (:mod:`hpo_kit.cutoff`), if the policy gives them."""
+        """The cut-offs a step applies alone at its rungs (:mod:`hpo_kit.engine.cutoff`), if the policy gives them."""
         cutoffs = self.policy.rung_cutoffs(t.id)
         if cutoffs is None:
             return None

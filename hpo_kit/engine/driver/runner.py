@@ -25,12 +25,12 @@ from typing import Any, Protocol
 
 from distributed import Client, Future, as_completed
 
-from . import worker as W
-from .context import RunPlugin, plugin_name
+from ..worker import step as W
+from ..worker.context import RunPlugin, plugin_name
 from .control import Control
-from .deaths import exits_reported
+from ..deaths import exits_reported
 from .steps import Step, StepTable
-from .worker import StepResult, StepSpec
+from ..worker.step import StepResult, StepSpec
 
 log = logging.getLogger(__name__)
 

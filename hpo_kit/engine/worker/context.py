@@ -5,13 +5,13 @@ reads the run's control record (:mod:`.control`) through Dask's ``Variable`` —
 start, at each epoch boundary, and every :data:`POLL` s while trials are kept waiting at a
 rung — and decides from it alone whether a step may go on (:meth:`StudyContext.verdict`).
 It caches the study's data (loaded once per process and run) and owns the trials kept at a
-rung (:class:`~hpo_kit.engine.kept.KeptTrials`).
+rung (:class:`~hpo_kit.engine.worker.kept.KeptTrials`).
 
 Its life is Dask's: the driver registers a :class:`RunPlugin` (a ``WorkerPlugin``, Dask's
 set-up API) when the run starts and unregisters it at the end, whose ``teardown`` closes the
 context (kept trials released, data dropped). If that never arrives (a driver killed, a
 worker unreachable), the context closes itself when it reads ``ended`` or a heartbeat frozen
-for :data:`~hpo_kit.engine.control.LEASE` s. Contexts are keyed by run id, so no state is
+for :data:`~hpo_kit.engine.driver.control.LEASE` s. Contexts are keyed by run id, so no state is
 shared between studies, and a later run of the same study (a resume) never sees an older
 run's stops, answers or kept trials.
 """
@@ -25,7 +25,7 @@ from typing import Any
 
 from distributed.diagnostics.plugin import WorkerPlugin
 
-from .control import LEASE, variable_name
+from ..driver.control import LEASE, variable_name
 from .kept import KeptTrials
 
 log = logging.getLogger(__name__)

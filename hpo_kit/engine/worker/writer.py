@@ -20,7 +20,7 @@ import threading
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from .checkpoint import CheckpointStore
+    from ..checkpoint import CheckpointStore
 
 _Key = tuple[str, int]  # (store url, trial id)
 

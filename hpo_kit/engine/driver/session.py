@@ -19,18 +19,18 @@ from typing import TYPE_CHECKING, Any
 
 import cloudpickle
 
-from .driver import Driver
-from .engine.cluster import connect, worker_count
-from .engine.journal import Journal
-from .engine.runner import Runner
-from .engine.worker import code_files
-from .errors import not_serializable
-from .progress import Progress
+from .handler import Driver
+from ..cluster import connect, worker_count
+from ..journal import Journal
+from .runner import Runner
+from ..worker.step import code_files
+from ...errors import not_serializable
+from ...progress import Progress
 from .resume import restore_into, resume_from  # noqa: F401 - Study.resume(path)
-from .summary import warn_if_all_failed
+from ...summary import warn_if_all_failed
 
 if TYPE_CHECKING:
-    from .study import Study
+    from ...study import Study
 
 
 class _Locked:
@@ -169,7 +169,7 @@ def close_study(study: "Study", error: BaseException | None, journal_end: bool =
 
 
 def fence_previous_runs(client: Any, path: str) -> int:
-    """Mark every earlier run of the journal ended in its control record (:mod:`hpo_kit.engine.control`).
+    """Mark every earlier run of the journal ended in its control record (:mod:`hpo_kit.engine.driver.control`).
 
     A driver killed without a word leaves its steps training on a remote cluster; a resume
     must not train the same trials beside them (they would also write the same checkpoints).
@@ -177,8 +177,8 @@ def fence_previous_runs(client: Any, path: str) -> int:
     """
     from distributed import Variable
 
-    from .engine.control import variable_name
-    from .engine.journal import read_journal
+    from .control import variable_name
+    from ..journal import read_journal
 
     runs = {r["run"] for r in read_journal(path) if r.get("event") in ("study_start", "study_run")
             and isinstance(r.get("run"), str)}
