@@ -165,18 +165,6 @@ class ASHA(Scheduler):
         return {r.epochs: (r.cutoff(self.eta), r.next_epochs) for r in self.rungs[bracket]
                 if r.next_epochs is not None}
 
-    def accept_in_step(self, trial_id: int) -> Resume | None:
-        """A step went on from its rung by the cut-off it was given: record the promotion."""
-        t = self.trials.get(trial_id)
-        if t is None or trial_id not in self._bracket_of:
-            return None
-        for rung in self.rungs[self._bracket_of[trial_id]]:
-            if rung.epochs == t.epochs and rung.next_epochs is not None and trial_id in rung.losses:
-                rung.promote(trial_id)
-                return Resume(trial_id, rung.next_epochs,
-                              info={"from_rung": rung.epochs, "in_step": True, "by": "cutoff"})
-        return None
-
     def forget(self, trial_id: int) -> None:
         forget_discarded(self._all_rungs(), self.trials)
 

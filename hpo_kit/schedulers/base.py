@@ -111,16 +111,13 @@ class Scheduler(Policy):
 
     def promote_now(self, trial_id: int) -> Resume | None:
         """A running trial just reached its step's budget and paused there (already told): a Resume
-        continues it in the same step, on the same worker, without a round trip. ``None``: it waits."""
+        continues it in the same step, on the same worker. ``None``: it waits. Also the check of a step
+        that decided alone by its cut-offs: the engine records that promotion only if this returns one."""
         return None
 
     def rung_cutoffs(self, trial_id: int) -> Mapping[int, tuple[Any, int]] | None:
         """Rung epochs -> (rank key to beat, next budget), for a step that decides alone at its rungs
         (:mod:`hpo_kit.engine.cutoff`); ``None`` (the default): it asks :meth:`promote_now` instead."""
-        return None
-
-    def accept_in_step(self, trial_id: int) -> Resume | None:
-        """A step went on from its rung by its cut-off (already told the rung result): record it."""
         return None
 
     def forget(self, trial_id: int) -> None:
