@@ -43,6 +43,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
 
 from hpo_kit import Diagnosis  # noqa: E402
 from hpo_kit.diagnosis import AnyOf, LearningCurve  # noqa: E402
+from hpo_kit.diagnosis.curve import LCE  # noqa: E402
 from hpo_kit.bench import Table  # noqa: E402
 from hpo_kit.bench.control import random_flags  # noqa: E402
 from hpo_kit.bench.quality import (  # noqa: E402
@@ -301,7 +302,7 @@ def curve(path: str, table: Table, labels: dict[int, str], seeds: int, asha_seed
         c = control_quality(table, labels, flags)
         k_top = sum(1 for rid, f in flags.items() if f is not None and rid in top)
         c_top = sum(control_top(flags, top, seed) for seed in range(200)) / 200
-        lce = [(rid, f) for rid, f in flags.items() if f is not None and "threshold" in f["values"]]
+        lce = [(rid, f) for rid, f in flags.items() if f is not None and f["indicator"] == LCE]
         reached = sum(1 for rid, f in lce if _reaches(table, rid, f["values"]["threshold"]))
         rows.append([name, q.flagged, f"{reached}/{len(lce)}" if lce else "-",
                      f"{q.flagged_good}/{q.n_good}", f"{c['flagged_good']:.1f}/{q.n_good}",
