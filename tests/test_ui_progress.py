@@ -110,16 +110,16 @@ def test_a_redraw_before_the_loop_applied_a_tune_keeps_the_box_for_the_next_edit
             return concurrent.futures.Future()
 
     panel = ControlPanel(Study(), records=lambda: story)
-    panel.switch_trials.value = "50"
-    panel.switch_trials_btn.click()
+    panel.switch_trials.value = "50"  # committed: sent
     panel.refresh(story)  # the loop has not applied it: the policy still says None
     assert panel.switch_trials.value == "50"
     live["switch_after_trials"] = 50
-    panel.switch_trials.value = "60"  # the user types the next value before the redraw after the apply
-    panel.refresh(story)
-    assert panel.switch_trials.value == "60"
-    panel.switch_trials_btn.click()
+    panel.refresh(story)  # applied now: the box still shows the value the user sent
+    assert panel.switch_trials.value == "50"
+    panel.switch_trials.value = "60"
     assert sent == [{"switch_after_trials": 50}, {"switch_after_trials": 60}]
     panel.b.value = "abc"
-    panel.b_btn.click()
     assert "refused" in panel.message.value and panel.b.value == "0.3"  # back to the value in force at once
+    live["b"] = 0.05  # tuned from a cell: the redraw shows it, and that is not an edit to send back
+    panel.refresh(story)
+    assert panel.b.value == "0.05" and sent == [{"switch_after_trials": 50}, {"switch_after_trials": 60}]

@@ -263,8 +263,8 @@ class ControlPanel:
             # changed elsewhere (a tune from Python, the policy's switch): show the value in force; a box
             # whose edit is on its way keeps what the user typed
             if c["enabled"] and param not in self._inflight and c["value"] != self._live.get(param):
+                self._live[param] = c["value"]  # first: the box's change must read as the value in force
                 box.value = C.show_number(c["value"])
-                self._live[param] = c["value"]
             now = f" (now {S.fmt(c['value'])})" if c["enabled"] and c["value"] is not None else ""
             hints.append(html.escape(c["hint"]) + now)
         if not controls["b"]["enabled"]:
