@@ -30,6 +30,13 @@ def _space(tmp_path, sec: float) -> dict:
     return {"x": Real(0, 1), "dir": Categorical([str(tmp_path)]), "sec": Categorical([sec])}
 
 
+def _study(client, tmp_path, sec: float, **kw) -> tuple[Study, object]:
+    """A study of ``slow_epochs`` (epochs of ``sec`` s) on ``client`` and its folder of epoch marks."""
+    marks = tmp_path / "marks"
+    marks.mkdir()
+    return Study(slow_epochs, _space(marks, sec), cluster=client, journal=tmp_path / "j.jsonl", **kw), marks
+
+
 def _epoch_starts(folder) -> list[float]:
     return [float(name.split("-", 1)[1]) for name in os.listdir(folder) if name[0].isdigit()]
 
@@ -42,10 +49,7 @@ def _wait(cond, timeout: float = 60.0) -> None:
 
 
 def test_stop_ends_a_study_whose_epochs_are_long_within_10_s_and_its_steps_start_no_epoch(client, tmp_path):
-    marks = tmp_path / "marks"
-    marks.mkdir()
-    study = Study(slow_epochs, _space(marks, 12.0), n_trials=4, max_epochs=3, cluster=client,
-                  journal=tmp_path / "j.jsonl")
+    study, marks = _study(client, tmp_path, 12.0, n_trials=4, max_epochs=3)
     study.start()
     _wait(lambda: any(t.status is TrialStatus.RUNNING for t in study.trials.values()))
     t0 = time.monotonic()
@@ -62,10 +66,7 @@ def test_stop_ends_a_study_whose_epochs_are_long_within_10_s_and_its_steps_start
 
 
 def test_a_lost_control_write_is_superseded_and_the_kill_lands(client, tmp_path):
-    marks = tmp_path / "marks"
-    marks.mkdir()
-    study = Study(slow_epochs, _space(marks, 0.3), n_trials=2, max_epochs=60, cluster=client,
-                  journal=tmp_path / "j.jsonl", trial_timeout=60)
+    study, marks = _study(client, tmp_path, 0.3, n_trials=2, max_epochs=60, trial_timeout=60)
     study.start()
     _wait(lambda: any(t.status is TrialStatus.RUNNING for t in study.trials.values()))
     victim = next(t.id for t in study.trials.values() if t.status is TrialStatus.RUNNING)
@@ -99,10 +100,7 @@ def test_lost_worker_events_lose_no_result(client, tmp_path):
 
 
 def test_another_clients_task_runs_within_2_s_while_a_study_runs_and_while_it_is_paused(client, tmp_path):
-    marks = tmp_path / "marks"
-    marks.mkdir()
-    study = Study(slow_epochs, _space(marks, 0.3), n_trials=40, max_epochs=3, cluster=client,
-                  journal=tmp_path / "j.jsonl")
+    study, marks = _study(client, tmp_path, 0.3, n_trials=40, max_epochs=3)
     study.start()
     other = Client(client.scheduler.address)
     try:
@@ -141,10 +139,7 @@ def test_two_studies_on_one_cluster_both_make_progress(client, tmp_path):
 
 
 def test_iterating_trials_during_a_run_raises_nothing(client, tmp_path):
-    marks = tmp_path / "marks"
-    marks.mkdir()
-    study = Study(slow_epochs, _space(marks, 0.01), n_trials=30, max_epochs=3, cluster=client,
-                  journal=tmp_path / "j.jsonl")
+    study, marks = _study(client, tmp_path, 0.01, n_trials=30, max_epochs=3)
     study.start()
     seen = 0
     for _ in range(10_000):
@@ -157,10 +152,7 @@ def test_iterating_trials_during_a_run_raises_nothing(client, tmp_path):
 
 
 def test_a_time_budget_ends_running_trials_as_policy_stops(client, tmp_path):
-    marks = tmp_path / "marks"
-    marks.mkdir()
-    study = Study(slow_epochs, _space(marks, 0.5), n_trials=10, max_epochs=20, time_budget=2.0, cluster=client,
-                  journal=tmp_path / "j.jsonl")
+    study, marks = _study(client, tmp_path, 0.5, n_trials=10, max_epochs=20, time_budget=2.0)
     study.run(progress=False)
     cut = [t for t in study.trials.values() if t.epochs < 20]
     assert cut and all(t.status is TrialStatus.STOPPED for t in cut), [t.status for t in cut]
@@ -219,10 +211,7 @@ def test_a_checkpoint_past_the_ledgers_epochs_is_refused_on_load(tmp_path):
 
 
 def test_a_study_leaves_no_context_on_its_workers(client, tmp_path):
-    marks = tmp_path / "marks"
-    marks.mkdir()
-    study = Study(slow_epochs, _space(marks, 0.01), n_trials=4, max_epochs=3, cluster=client,
-                  scheduler=ASHA(r_min=1, eta=3), journal=tmp_path / "j.jsonl")
+    study, _ = _study(client, tmp_path, 0.01, n_trials=4, max_epochs=3, scheduler=ASHA(r_min=1, eta=3))
     study.run(progress=False)
     run = study._runner.study_id
     _wait(lambda: not any(run in runs for runs in client.run(context.runs).values()), 10)

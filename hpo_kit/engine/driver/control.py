@@ -3,9 +3,10 @@
 What a running step must hear from the driver — stop at your next epoch, the study is paused,
 the study has ended, go on to budget B at this rung, release a trial kept at a rung — is one
 small record per run, kept by the scheduler in the Dask ``Variable`` named
-:func:`variable_name`. The driver rewrites it when something changed (once per batch of
-events) and at least every :data:`HEARTBEAT` seconds; a step reads it at its start and at
-every epoch boundary (:mod:`.context`). State rather than messages: a write that is lost is
+:func:`variable_name`. A writer thread rewrites it when something changed (the loop thread only
+marks it: a write is a round trip to the scheduler, which the loop must not wait for; a pause
+and the end are written at once) and at least every :data:`HEARTBEAT` seconds; a step reads it
+at its start and at its epoch boundaries (:mod:`hpo_kit.engine.worker.context`). State rather than messages: a write that is lost is
 superseded by the next one, a worker that was busy or slow reads the latest state when it
 next looks, and nothing needs an acknowledgement. ``Client.run`` carries no work or control.
 
@@ -68,9 +69,10 @@ class Control:
         self._release_at: dict[int, float] = {}
         self._dirty = True
         self._closed = threading.Event()
+        self._wake = threading.Event()
         self.push()
-        self._beat = threading.Thread(target=self._heartbeat, name="hpo-kit-heartbeat", daemon=True)
-        self._beat.start()
+        self._writer = threading.Thread(target=self._write_loop, name="hpo-kit-control", daemon=True)
+        self._writer.start()
 
     # -- changes (any thread); written by the next push ----------------------------------------
     def stop(self, seq: int, reason: str) -> None:
@@ -86,15 +88,18 @@ class Control:
 
     def settled(self, seq: int) -> None:
         """The step left flight: its stop, answers and cut-offs are no longer needed."""
-        def drop(s: dict[str, Any]) -> None:
-            s["stops"].pop(str(seq), None)
-            s["cutoffs"].pop(str(seq), None)
-            for k in [k for k in s["answers"] if k.startswith(f"{seq}:")]:
+        def drop(s: dict[str, Any]) -> bool:
+            mine = [k for k in s["answers"] if k.startswith(f"{seq}:")]
+            for k in mine:
                 del s["answers"][k]
+            return bool(mine) | (s["stops"].pop(str(seq), None) is not None) \
+                | (s["cutoffs"].pop(str(seq), None) is not None)
         self._change(drop)
 
     def pause(self, paused: bool) -> None:
+        """Written at once (before the pause is journalled): no step starts after the journal says paused."""
         self._change(lambda s: s.__setitem__("paused", bool(paused)))
+        self.push()
 
     def release(self, trial_id: int) -> None:
         """Release the trial wherever it is kept waiting at a rung (a kill, a discard)."""
@@ -110,13 +115,19 @@ class Control:
         """The run is over: written at once, retried once; the heartbeat stops."""
         self._change(lambda s: s.update(ended=True, stops={}, answers={}, cutoffs={}))
         self._closed.set()
+        self._wake.set()
         if not self.push():
             self.push(force=True)
 
     def _change(self, fn: Any) -> None:
         with self._lock:
-            fn(self._state)
-            self._dirty = True
+            if fn(self._state) is not False:
+                self._dirty = True
+
+    def write_soon(self) -> None:
+        """Have the writer thread write the record if it changed (the loop thread never waits on it)."""
+        if self._dirty:
+            self._wake.set()
 
     # -- writes --------------------------------------------------------------------------------
     def push(self, force: bool = False) -> bool:
@@ -144,14 +155,20 @@ class Control:
                 self._dirty = True
             return False
 
-    def _heartbeat(self) -> None:
-        while not self._closed.wait(HEARTBEAT):
-            with self._lock:
-                self._state["hb"] += 1
-            self.push(force=True)
+    def _write_loop(self) -> None:
+        while not self._closed.is_set():
+            woken = self._wake.wait(HEARTBEAT)
+            self._wake.clear()
+            if self._closed.is_set():
+                return
+            if not woken:  # a quiet spell: the heartbeat, and whatever a failed write left unwritten
+                with self._lock:
+                    self._state["hb"] += 1
+            self.push(force=not woken)
 
     def close(self) -> None:
         self._closed.set()
+        self._wake.set()
 
     @property
     def state(self) -> dict[str, Any]:

@@ -40,6 +40,9 @@ from .stopping import Stopping
 from ...trial import Trial, TrialStatus
 
 
+WARMUP_SHOWN = 0.05  # seconds of a step's warm-up worth a journal record (a warm worker's cache hit is not)
+
+
 class Driver(RungPromotion, Recovery, Stopping):
     """Drives one study's policy, monitor and steps on a :class:`Runner` (see the module docstring)."""
 
@@ -199,7 +202,8 @@ class Driver(RungPromotion, Recovery, Stopping):
                 self._reconciling = False
         self._leave(step)
         if isinstance(result, StepResult):
-            self.ledger.add_warmup(t.id, result.setup)
+            if result.setup >= WARMUP_SHOWN:
+                self.ledger.add_warmup(t.id, result.setup)
             if result.kept and result.worker:
                 self.steps.kept_on[t.id] = result.worker
         if step.draining:  # its trial paused at a rung already: the step's end adds only time

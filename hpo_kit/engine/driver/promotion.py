@@ -69,7 +69,8 @@ class RungPromotion:
         for step in self.steps:
             if step.in_step and step.spec is not None and step.spec.rule is not None and not step.draining:
                 cutoffs = self.policy.rung_cutoffs(step.trial_id)
-                if cutoffs:
+                if cutoffs and cutoffs != step.cutoffs:  # unchanged cut-offs are not written again
+                    step.cutoffs = cutoffs
                     self.runner.cutoffs(step, cutoffs)
 
     def _at_rung(self, t: Trial, step: Step, msg: dict[str, Any]) -> None:

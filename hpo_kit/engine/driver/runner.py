@@ -137,7 +137,6 @@ class Runner:
         """Gate the workers: a step that starts while paused returns at once, unstarted (written now,
         before the pause is journalled, so no step starts after the journal says paused)."""
         self.control.pause(paused)
-        self.control.push()
 
     def restart_worker(self, address: str) -> None:
         """Kill and restart a worker process (a hung trial cannot be interrupted otherwise).
@@ -182,7 +181,7 @@ class Runner:
     def _loop(self, handler: Handler) -> None:
         while not self._stop:
             handler.fill(self)
-            self.control.push()  # what this turn changed, in one write, before waiting again
+            self.control.write_soon()  # what this turn changed, in one write, off the loop thread
             if handler.finished() and not len(self.steps):
                 break
             try:

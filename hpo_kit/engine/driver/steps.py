@@ -58,6 +58,7 @@ class Step:
     halted: bool = False  # told to stop at its next epoch boundary without ending its trial (a refusal)
     stop: tuple[str, str, bool] | None = None  # (source, reason, discard) of a stop not yet settled
     counted: float = 0.0  # busy seconds of this step already told (rung segments)
+    cutoffs: Any = None  # the rung cut-offs last written for it into the run's control record
     seg_t0: float | None = None  # worker time the current segment began
 
 

@@ -31,7 +31,7 @@ from .kept import KeptTrials
 log = logging.getLogger(__name__)
 
 POLL = 0.5  # seconds between reads of the record while trials are kept waiting here
-FRESH = 0.01  # a read younger than this is reused (several checks at one epoch boundary)
+FRESH = 0.05  # a read younger than this is reused: steps and epochs of one process share it
 
 _CONTEXTS: dict[str, "StudyContext"] = {}
 _LOCK = threading.Lock()
@@ -57,13 +57,13 @@ class StudyContext:
 
 
     # -- the control record ---------------------------------------------------------------------
-    def refresh(self, force: bool = False) -> dict[str, Any]:
-        """The run's control record, read now (or reused if read within :data:`FRESH` s).
+    def refresh(self, force: bool = False, fresh: float = FRESH) -> dict[str, Any]:
+        """The run's control record, read now (or reused if read within ``fresh`` s).
 
         A failed read keeps the last state: a slow scheduler must not stop training.
         """
         now = time.monotonic()
-        if self._local or (not force and now - self._read_at < FRESH) or now < self._retry_at:
+        if self._local or (not force and now - self._read_at < fresh) or now < self._retry_at:
             return self._state
         try:
             if self._var is None:  # made in a step's thread, the first to read: there get_client() is the worker's
@@ -93,9 +93,9 @@ class StudyContext:
     def paused(self) -> bool:
         return bool(self._state.get("paused"))
 
-    def verdict(self, seq: int) -> str | None:
+    def verdict(self, seq: int, fresh: float = FRESH) -> str | None:
         """Why step ``seq`` must not start another epoch, or ``None`` if it may (reads the record)."""
-        state = self.refresh()
+        state = self.refresh(fresh=fresh)
         if self.ended:
             return "the study ended" if state.get("ended") else f"the study's driver fell silent for {LEASE:g} s"
         floor = state.get("floor", 0)
