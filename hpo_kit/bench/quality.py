@@ -204,7 +204,8 @@ def interval(values: Sequence[float], level: float = 0.95, n_boot: int = 2000,
 def arm_stats(table: Table, res: Any, labels: Mapping[int, str], top: set[int] | None = None) -> dict[str, Any]:
     """Counts of one replayed search: trials started, completed, stopped, best score, stopped-good.
 
-    ``flag_stopped_good``: flag-stopped trials whose row ends good by ``labels``; with ``top``
+    ``flag_stopped_good``: flag-stopped trials whose row ends good by ``labels`` (``good``: the trials
+    started whose row ends good); with ``top``
     (:func:`top_half`), ``top_half`` is the trials started whose row is in it and
     ``flag_stopped_top_half`` the flag-stopped ones among them.
     """
@@ -218,6 +219,7 @@ def arm_stats(table: Table, res: Any, labels: Mapping[int, str], top: set[int] |
            "stopped": sum(t.status is TrialStatus.STOPPED for t in trials),
            "flag_stopped": len(stopped),
            "flag_stopped_good": sum(labels.get(row_of(table, t).id) == GOOD for t in stopped),
+           "good": sum(labels.get(row_of(table, t).id) == GOOD for t in trials),
            "best": (max(scores) if goal.mode == "max" else min(scores)) if scores else math.nan}
     if top is not None:
         out["top_half"] = sum(row_of(table, t).id in top for t in trials)
