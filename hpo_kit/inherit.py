@@ -17,9 +17,10 @@ weights:
   bare ``KeyError: 'momentum'`` at the first ``opt.step()`` (an Adam parameter group loaded into
   SGD has no ``momentum``). :func:`explain_load_error` turns such an error into an
   :class:`InheritError` naming the dimensions that differ from the parent's configuration, the
-  likely culprits first, and the ``inherit=`` that fixes it. The worker calls it where it loads
-  the parent's state and for an error in the first epoch after that load; it is a pure function
-  of the error and the two configurations, so it is tested without a cluster.
+  likely culprits first, and the ``inherit=`` that fixes it. The worker calls it for an error of
+  ``load_state_dict(parent_state)``, and for an error in the first epoch after that load when
+  :func:`looks_like_state_mismatch` says so (a genuine bug of the objective keeps its own error);
+  both are pure functions of the error and the configurations, tested without a cluster.
 
 Which differing dimensions are "likely": those whose values are not floats (categorical
 choices, integers, booleans: the kind that change a layer's shape or the optimizer's class).
@@ -53,6 +54,24 @@ def differing(config: Mapping[str, Any], parent_config: Mapping[str, Any]) -> tu
             continue
         (floats if isinstance(a, float) and isinstance(b, float) else likely).append(name)
     return likely, floats
+
+
+#: Words of torch's errors when a state does not fit a module or optimizer (``load_state_dict``, ``step``).
+_MISMATCH = ("size mismatch", "missing key", "unexpected key", "parameter group", "doesn't match", "does not match",
+             "shape", "state_dict")
+
+
+def looks_like_state_mismatch(exc: BaseException) -> bool:
+    """Whether ``exc`` reads like a state that does not fit (for an error in the first epoch after a
+    copy, where a genuine bug of the objective is possible too): a ``KeyError`` (an optimizer state
+    missing a hyperparameter, torch's ``KeyError: 'momentum'``), or a ``RuntimeError``/``ValueError``/
+    ``IndexError`` whose message names sizes, keys, shapes or parameter groups."""
+    if isinstance(exc, KeyError):
+        return True
+    if isinstance(exc, (RuntimeError, ValueError, IndexError)):
+        text = str(exc).lower()
+        return any(word in text for word in _MISMATCH)
+    return False
 
 
 def explain_load_error(exc: BaseException, config: Mapping[str, Any], parent_config: Mapping[str, Any], *,

@@ -447,3 +447,13 @@ def test_a_state_that_does_not_fit_names_the_dimensions_to_inherit(change, culpr
     assert only_floats.dimensions == ("lr",)
     same = explain_load_error(KeyError("x"), parent, parent)
     assert same.dimensions == () and "equals the parent's" in str(same)
+
+
+def test_state_mismatch_is_told_from_other_errors_of_a_first_epoch():
+    from hpo_kit.inherit import looks_like_state_mismatch
+
+    parent = {"optimizer": "adam", "width": 8, "lr": 0.01}
+    assert looks_like_state_mismatch(_torch_error(parent, {**parent, "optimizer": "sgd"}))  # KeyError: 'momentum'
+    assert looks_like_state_mismatch(_torch_error(parent, {**parent, "width": 16}))  # size mismatch
+    assert not looks_like_state_mismatch(ZeroDivisionError("division by zero"))
+    assert not looks_like_state_mismatch(RuntimeError("CUDA out of memory"))
