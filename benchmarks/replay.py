@@ -208,13 +208,15 @@ def tradeoff(path: str, table: Table, labels: dict[int, str], seeds: int, jobs: 
         runs = [r[name] for r in per_seed]
         rows.append([name, f"{q.flagged_good}/{q.n_good} = {pct(q.good_flagged)}", pct(q.recall),
                      pct((q.flagged_bad + q.flagged_mid) / n_notgood), q.median_epoch, pct(q.saved),
-                     ci([r["tsba"] for r in runs], signed=True), ci([r["hit"] for r in runs]),
-                     f"{interval([r['diag']['flag_stopped_good'] for r in runs])[0]:.0f}"])
+                     ci([r["tsba"] for r in runs], signed=True), ci([r["control_tsba"] for r in runs], signed=True),
+                     ci([r["hit"] for r in runs]), pct(interval([r["control_hit"] for r in runs])[0]),
+                     f"{interval([r['diag']['flag_stopped_good'] for r in runs])[0]:.0f}",
+                     f"{interval([r['control']['flag_stopped_good'] for r in runs])[0]:.0f}"])
     table_out(f"trade-off: candidate settings; ground truth on the table, and replayed random search "
               f"({kw['n_workers']} workers, {kw['time_budget']:.0f} virtual s per arm, {seeds} paired seeds; "
-              f"medians [95% interval])",
+              f"medians [95% interval]); ctrl: the random-flag control of the same setting",
               ["setting", "good flagged", "recall (bad)", "not-good flagged", "median epoch", "bad secs saved",
-               "TSBA (random)", "top-10 hit", "good stopped/arm"], rows)
+               "TSBA (random)", "TSBA ctrl", "top-10 hit", "ctrl", "good stopped/arm", "ctrl"], rows)
 
 
 # -- search ---------------------------------------------------------------------------------------
