@@ -9,8 +9,10 @@
                and without ``Diagnosis`` on a small CNN over sklearn's 8x8 digits, in a space with
                bad regions (activation incl. sigmoid, optimizer, lr over six decades, init scale),
                same time budget, paired seeds (both arms draw the same configurations in the same
-               order and train them identically). Prints trials completed, the top-10 hit ratio and
-               gain, TSBA, and stopped trials whose baseline twin was good, beside the paper's numbers.
+               order and train them identically), and a third arm, the random-flag control (as many
+               stops at the same epochs as the diagnosis arm, on random trials). Prints trials
+               completed, the top-10 hit ratio and gain, TSBA, and stopped trials whose baseline twin
+               was good, beside the paper's numbers.
 (c) agreement  Default-period statistics against every-batch statistics on the same training runs
                (configurations drawn from (b)'s space): which trials each flags, by which indicator.
 (d) record     A replayable table of (b)'s CNN (``--part record``, not in the default parts): ``--configs``
@@ -35,6 +37,7 @@ from typing import Any
 import numpy as np
 
 from hpo_kit import Categorical, Diagnosis, Real, Space, Study, Trial, TrialStatus, Watcher
+from hpo_kit.bench.control import RandomFlags
 from hpo_kit.diagnosis.watcher import DEFAULT_EVERY, DEFAULT_MIN_SAMPLES
 from hpo_kit.examples.data import digits
 from hpo_kit.metrics import top_k_gain, top_k_hit_ratio, tsba, worker_utilisation
@@ -242,11 +245,13 @@ def _optimizers() -> dict[str, Any]:
     return out
 
 
-def _run_arm(client: Any, make_opt: Any, seed: int, diagnose: bool, budget: float, tag: str) -> Study:
+def _run_arm(client: Any, make_opt: Any, seed: int, diagnose: bool, budget: float, tag: str,
+             monitor: Any = None) -> Study:
+    """One arm; ``diagnose``: the Watcher on and ``monitor`` (default ``Diagnosis()``) stopping trials."""
     study = Study(functools.partial(cnn_objective, watch=diagnose), bench_space(), metric="val_acc", mode="max",
                   optimizer=make_opt(seed=seed), time_budget=budget, max_epochs=MAX_EPOCHS, cluster=client,
                   data=digits, journal=f"hpo-runs/bench-diagnosis/{tag}.jsonl",
-                  monitor=Diagnosis() if diagnose else None, on_flag="stop", name=tag)
+                  monitor=(monitor or Diagnosis()) if diagnose else None, on_flag="stop", name=tag)
     return study.run(progress=False)
 
 
@@ -288,17 +293,20 @@ def search(seeds: int, budget: float, n_workers: int) -> None:
                     arms[diagnose] = _run_arm(client, make_opt, seed, diagnose, budget,
                                               f"{name}-s{seed}-{'diag' if diagnose else 'base'}-{int(time.time())}")
                 base, diag = arms[False], arms[True]
-                gain = top_k_gain(diag.results, base.results)
-                for label, s in (("baseline", base), ("+diagnosis", diag)):
+                # The random-flag control: as many stops at the same epochs as the diagnosis arm, on random
+                # trial ids (hpo_kit.bench.control), the Watcher on as in the diagnosis arm.
+                ctrl = _run_arm(client, make_opt, seed, True, budget, f"{name}-s{seed}-ctrl-{int(time.time())}",
+                                monitor=RandomFlags.like(diag.trials, seed))
+                for label, s in (("baseline", base), ("+diagnosis", diag), ("random-flag control", ctrl)):
                     done = sum(t.status is TrialStatus.COMPLETED for t in s.trials.values())
                     stopped = sum(t.status is TrialStatus.STOPPED for t in s.trials.values())
                     best = s.best_trial.score(s.goal) if s.best_trial else math.nan
                     util = worker_utilisation(s.trials, n_workers, start=s._t0)
                     rows.append([name, seed, label, len(s.trials), done, stopped, best, f"{util:.0%}",
-                                 "" if s is base else f"{top_k_hit_ratio(diag.results, base.results):.0%}",
-                                 "" if s is base else f"{gain:+.0%}",
-                                 "" if s is base else _pct(tsba(diag.trials, base.trials, "val_acc",
-                                                                method_start=diag._t0, baseline_start=base._t0))])
+                                 "" if s is base else f"{top_k_hit_ratio(s.results, base.results):.0%}",
+                                 "" if s is base else f"{top_k_gain(s.results, base.results):+.0%}",
+                                 "" if s is base else _pct(tsba(s.trials, base.trials, "val_acc",
+                                                                method_start=s._t0, baseline_start=base._t0))])
                 twin_rows.append([name, seed, *_twin_report(diag, base)])
         table(f"(b) search: {budget:.0f} s per arm, {n_workers} workers, digits CNN, max {MAX_EPOCHS} epochs "
               f"(paper: TSBA {PAPER_TSBA:.2%}, top-10 gain +{PAPER_TOP10_GAIN:.1%})",
