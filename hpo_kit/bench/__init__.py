@@ -6,12 +6,17 @@
   :func:`hpo_kit.engine.simulator.simulate` (per-epoch times, hard time budget, target, decision time).
 * :mod:`.quality`: ground truth (:func:`truth`: "ends good" / "ends bad"), first flags, per-indicator
   precision/recall (:func:`flag_quality`), paired-seed comparisons (:func:`paired`) with intervals.
-* :mod:`.digits`: the workload of the tables in ``tests/data/`` (``benchmarks/record_table.py``).
+* :mod:`.control`: the random-flag control (:class:`RandomFlags`: as many stops at the same epochs on
+  random trials; :func:`random_flags` on ground truth), printed beside every monitor's figures.
+* :mod:`.digits`: the workload of the MLP tables in ``tests/data/`` (``benchmarks/record_table.py``).
+* :mod:`.regression`: torch regressions that ship offline (``benchmarks/hypersearch.py``).
 
 ``python benchmarks/replay.py --table tests/data/digits_mlp.jsonl.gz`` prints every table.
 """
-from .quality import first_flags, flag_quality, paired, truth
+from .control import RandomFlags, random_flags
+from .quality import first_flags, flag_quality, paired, top_half, truth
 from .replay import replay, row_of
 from .table import Row, Table, record
 
-__all__ = ["Row", "Table", "first_flags", "flag_quality", "paired", "record", "replay", "row_of", "truth"]
+__all__ = ["RandomFlags", "Row", "Table", "first_flags", "flag_quality", "paired", "random_flags", "record", "replay",
+           "row_of", "top_half", "truth"]
