@@ -9,8 +9,8 @@ form the ensemble.
 A member without usable weights - a trial that FAILED (its last checkpoint, if any, is from a
 training that broke), was killed before its first checkpoint, or whose checkpoint is gone - is
 left out, and :func:`final_ensemble` says so with a :class:`MissingMembers` warning naming each
-one and why (the population of a long run should not
-be lost to one failed copy); it raises only when no member has weights.
+one and why (the population of a long run should not be lost to one failed copy); it raises
+only when no member has weights.
 """
 from __future__ import annotations
 
