@@ -411,3 +411,20 @@ def test_a_configuration_already_evaluated_is_never_proposed_again(seed):
     start = opt.ask(5)
     assert start.info["source"] == "surrogate" and start.config == {"k": 4, "act": "relu"}
     assert opt._proposal.complete(space).configs == [{"k": 4, "act": "relu"}], "evaluated ones among the ranks"
+
+
+@pytest.mark.parametrize("min_distance, rank", [(0.1, 1), (0.0, 0)])
+def test_a_candidate_near_a_running_trial_is_skipped(min_distance, rank):
+    best = fed(sync(), concurrency=2).ask(6).config  # rank 0 on these six results
+    opt = fed(sync(min_distance=min_distance), concurrency=2)
+    ledger = bound(opt)
+    ledger.create({"x": min(1.0, best["x"] + 0.01), "width": best["width"]}, 1)  # trial 6 runs next to it
+    ledger.start(6, "w")
+    start = opt.ask(7)
+    assert start.info["source"] == "surrogate" and start.info["rank"] == rank
+    assert (start.config == best) == (rank == 0)
+
+
+def test_min_distance_is_checked():
+    with pytest.raises(ValueError, match="min_distance"):
+        TimeAwareBO(min_distance=1.5)

@@ -61,14 +61,24 @@ workers and ``prefetch`` queued trials the initial points run out after only a f
 they are journalled as ``"initial"``), and the asks after a cost change until the refit
 under the new cost lands (old candidates are dropped, ``"random"``).
 
+Near a running trial (``min_distance``, a fraction of the unit cube's diagonal). Without
+prediction, the model that chose a running trial's point has not changed much by the next
+ask, so its best candidate may lie next to that point again. With ``min_distance > 0`` a
+candidate that close to a running (or paused) trial's configuration is skipped for the next
+one (nothing is predicted about running trials). The default ``0`` skips only equal
+configurations: measured on FCNet naval / parkinsons (8 workers, 40 trials, 12 paired seeds,
+``benchmarks/tabular_compare.py``), ``min_distance=0.1`` changed the trials to the target by
+0.89x [0.75, 1.09] / 1.00x [0.86, 1.09] and the best loss at the end by 0.96x / 1.03x
+(Wilcoxon p 0.94 / 0.82): no measured difference, so the default stays. Constant liar
+(``cl_min``, skopt's) was worse there (naval: 3 of 6 seeds reached the target, against 6).
+
 Journal. Each ``Start.info`` holds ``phase``, ``cost``, ``lacked`` (results the surrogate had
 not seen) and ``source`` (also the ``source`` column of ``study.results``): ``"initial"`` (a
 random start: the first ``max(n_initial_points, concurrency)`` trials, and those asked before
 the study's first model landed or before two results existed), ``"surrogate"`` (with ``rank``,
 its position in its model's candidates, and ``budget``), ``"random"`` (a model existed but
 offered nothing usable: a refit failed, or a cost change dropped its candidates) or
-``"duplicate"`` (every candidate of the model's pool was a running trial's configuration).
-Candidates equal to a running trial's configuration are skipped.
+``"duplicate"`` (every candidate of the model's pool was near a running trial's configuration).
 
 Switching. The switch (by finished trials, by elapsed seconds since :meth:`setup`, or by
 :meth:`switch`) is one-way. Any change of the cost (the switch, a new ``b``) refits the
@@ -79,6 +89,7 @@ are dropped. In a running study call ``study.tune(b=...)`` or
 """
 from __future__ import annotations
 
+import math
 import threading
 import time
 import traceback
@@ -95,7 +106,7 @@ from ..trial import Observation, Trial, TrialStatus
 from .base import Searcher
 from .cost import STRATEGIES, History, TimeCost, Told, check_choice, check_initial, costs, fit_set, remember
 from .refits import RefitThread, warm_up
-from .surrogate import ACQ_FUNCS, Proposal, Snapshot, check_estimator, refit, to_point
+from .surrogate import ACQ_FUNCS, Proposal, Snapshot, check_estimator, refit, to_point, unit_coordinates
 
 #: Seed stream of the refits (stream 0 of :meth:`Policy.rng` gives the trials' random points).
 _REFIT_STREAM = 1
@@ -126,6 +137,10 @@ class TimeAwareBO(TimeCost, Searcher):
         of one cost). ``"EI"`` by default: one acquisition per refit, the cheapest.
     strategy
         ``"none"`` (the seed: no prediction of running trials) or ``"constant_liar"``.
+    min_distance
+        A candidate closer than this fraction of the unit cube's diagonal to a running (or
+        paused) trial's configuration is skipped for the next one (module docstring); ``0``
+        (the default) skips only equal configurations.
     seed
         Seed of the random points and of every refit; ``None`` for fresh entropy.
     background
@@ -140,13 +155,17 @@ class TimeAwareBO(TimeCost, Searcher):
 
     def __init__(self, b: float = 0.0, *, switch_after_trials: int | None = None,
                  switch_after_seconds: float | None = None, time_unit: str = "median", n_initial_points: int = 10,
-                 base_estimator: str = "GP", acq_func: str = "EI", strategy: str = "none", seed: int | None = 0,
-                 background: bool = True, clock: Callable[[], float] = time.monotonic) -> None:
+                 base_estimator: str = "GP", acq_func: str = "EI", strategy: str = "none", min_distance: float = 0.0,
+                 seed: int | None = 0, background: bool = True, clock: Callable[[], float] = time.monotonic) -> None:
         super().__init__(seed)
         self._init_cost(b, switch_after_trials, switch_after_seconds, time_unit, clock)
         self.n_initial_points = check_initial(n_initial_points)
         self.acq_func = check_choice("acq_func", acq_func, ACQ_FUNCS)
         self.strategy = check_choice("strategy", strategy, STRATEGIES)
+        if isinstance(min_distance, bool) or not isinstance(min_distance, (int, float)) \
+                or not 0.0 <= min_distance < 1.0:
+            raise ValueError(f"min_distance={min_distance!r} must be a number in [0, 1)")
+        self.min_distance = float(min_distance)
         self.base_estimator = check_estimator(base_estimator)
         self.background = bool(background)
         self._lock = threading.RLock()
@@ -247,7 +266,8 @@ class TimeAwareBO(TimeCost, Searcher):
         return {"seed": self.seed, "b": self.b, "switch_after_trials": self.switch_after_trials,
                 "switch_after_seconds": self.switch_after_seconds, "time_unit": self.time_unit,
                 "n_initial_points": self.n_initial_points, "base_estimator": self.base_estimator,
-                "acq_func": self.acq_func, "strategy": self.strategy, "background": self.background}
+                "acq_func": self.acq_func, "strategy": self.strategy, "min_distance": self.min_distance,
+                "background": self.background}
 
     def state(self) -> dict[str, Any]:
         with self._lock:
@@ -360,12 +380,15 @@ class TimeAwareBO(TimeCost, Searcher):
         p = self._proposal
         info["lacked"] = max(0, self._n_observations - (p.n_observations if p is not None else 0))
         source = "random"  # no model fitted yet (the first refit still runs, or refits fail)
-        live = [t.config for t in self.live_trials()] if p is not None else []
+        running = [t.config for t in self.live_trials()] if p is not None else []
+        live = unit_coordinates(self.space, running) if running else None
+        radius = self.min_distance * math.sqrt(len(self.space))  # every axis of the unit cube is at most 1 long
         while p is not None:
             for rank, config in enumerate(p.configs):
                 if rank in self._used:
                     continue
-                if config in live:  # no prediction: a running (or paused) trial's point may come back
+                if live is not None and \
+                        np.linalg.norm(live - unit_coordinates(self.space, [config])[0], axis=1).min() <= radius:
                     source = "duplicate"
                     continue
                 self._used.add(rank)
