@@ -24,6 +24,7 @@ from .decisions import check_int
 from .settings import check_settings
 from .engine.checkpoint import CheckpointStore, default_store
 from .goal import Goal
+from .inherit import check_objective
 from .ledger import Ledger
 from .monitor import Monitor
 from .optimizers import make_policy
@@ -117,6 +118,7 @@ class Study:
         if optimizer is None and searcher is None and scheduler is None:
             optimizer = "random"
         self.optimizer = make_policy(optimizer, searcher, scheduler)
+        check_objective(objective, self.optimizer)  # a policy that copies weights needs a Trainable
         self.n_trials, self.time_budget, self.trial_timeout = n_trials, time_budget, trial_timeout
         self.max_epochs, self.cluster, self.n_workers = max_epochs, cluster, n_workers
         self.concurrency, self.prefetch, self.data = concurrency, prefetch, data
@@ -339,12 +341,10 @@ class Study:
 
     def __repr__(self) -> str:
         return f"Study({self.name!r}, state={self.state}, trials={len(self.ledger)})"
-
     resume = session.Hybrid(session.resume_from, _unpause)
 
 
 def _snapshot(t: Trial) -> Trial:
-    """A copy of a trial record whose lists and config are its own."""
-    c = copy.copy(t)
+    c = copy.copy(t)  # lists and config of its own
     c.config, c.reports, c.flags = dict(t.config), list(t.reports), list(t.flags)
     return c

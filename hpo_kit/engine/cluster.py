@@ -75,11 +75,12 @@ def local_cluster(n_workers: int | None = None, resources: dict[str, float] | No
     # Several threads only make sense with fractional resources (small trials sharing a GPU).
     preload = [*(kwargs.pop("preload", None) or []), __name__]  # workers ignore SIGINT (dask_setup)
     preload_nanny = [*(kwargs.pop("preload_nanny", None) or []), "hpo_kit.engine.deaths"]  # exit statuses
-    # Event logs are kept per topic: 2,000 bounds a study's (its steps' events are read live, the
-    # result is authoritative); the nannies' exit events (engine.deaths) are few.
+    # Dask's developer logs keep their default length (low-level-log-length, 1,000): a study's events
+    # are read live and its results are authoritative; a longer log only grows the driver, as each
+    # stream's recent messages hold whole step specs (benchmarks/memory.py).
     with dask.config.set({"distributed.scheduler.worker-saturation": "inf",
                           "distributed.scheduler.allowed-failures": 0,
-                          "distributed.admin.low-level-log-length": 2000, **quiet}), sigint_blocked():
+                          **quiet}), sigint_blocked():
         return LocalCluster(n_workers=n_workers, threads_per_worker=threads_per_worker, processes=True, host="127.0.0.1",
                             dashboard_address="127.0.0.1:0", resources=resources, preload=preload,
                             preload_nanny=preload_nanny, silence_logs=kwargs.pop("silence_logs", 40), **kwargs)

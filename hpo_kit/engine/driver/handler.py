@@ -122,7 +122,8 @@ class Driver(RungPromotion, Recovery, Stopping):
                         metric=self.goal.metric, checkpoint_every=s.checkpoint_every,
                         torch_threads=max(1, (os.cpu_count() or 1) // max(1, s.concurrency)),
                         top=top if in_step else None, rule=self._rung_rule(t) if in_step else None,
-                        keep=s.keep_paused if in_step else 0, start=t.epochs, ship=self.shipper, seq=seq)
+                        keep=s.keep_paused if in_step else 0, start=t.epochs, ship=self.shipper, seq=seq,
+                        parent_config=self.ledger[t.parent].config if t.parent in self.ledger else None)
         host = self.steps.kept_on.pop(t.id, None)  # its trial waits there, alive (engine.kept): resume it there
         try:
             fut = self.runner.submit(key, spec, s.resources, near=host)

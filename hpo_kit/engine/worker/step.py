@@ -17,6 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from ...inherit import explain_load_error, looks_like_state_mismatch
 from ...trainable import Trainable
 from ..cutoff import RungRule
 from .. import faults
@@ -56,6 +57,7 @@ class StepSpec:
     start: int | None = None  # the epochs the driver holds for the trial: a kept trial resumes only there
     ship: Any = None  # the run's Shipper: objective and data pickled once per run (engine.shipping)
     seq: int = 0  # the step's number in its run (engine.steps): the worker fences steps by it (engine.control)
+    parent_config: dict[str, Any] | None = None  # the parent's, for an error naming the dimensions to inherit
 
     def __getstate__(self) -> dict[str, Any]:
         state = dict(self.__dict__)
@@ -229,6 +231,11 @@ def _error_text(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
 
+def _inherit_error(spec: StepSpec, exc: BaseException) -> BaseException:
+    return explain_load_error(exc, spec.config, spec.parent_config or {}, trial_id=spec.trial_id,
+                              parent_id=spec.parent)
+
+
 def _resumable(spec: StepSpec) -> int | None:
     """The checkpoint epoch a step resumes from: the latest the driver's ledger holds (``spec.start``).
 
@@ -248,7 +255,7 @@ def _run_trainable(spec: StepSpec, reporter: Reporter) -> None:
     probe = getattr(trainable, "diagnostics", None)  # e.g. a diagnosis Watcher's collect()
     if callable(probe):
         reporter.add_probe(probe)
-    start = 0
+    start, copied = 0, False
     if spec.store is not None:
         writer.wait(spec.store, spec.trial_id)  # this process's writes of the trial (a released kept trial)
         epoch = _resumable(spec)
@@ -260,13 +267,22 @@ def _run_trainable(spec: StepSpec, reporter: Reporter) -> None:
                 reporter.resend(report)
         elif spec.parent is not None:
             _, state = spec.store.load(spec.parent)  # a new trial from another's weights: own history
-            trainable.load_state_dict(state)
+            copied = True
+            try:
+                trainable.load_state_dict(state)
+            except Exception as exc:  # noqa: BLE001 - a state that does not fit this configuration: say why
+                raise _inherit_error(spec, exc) from exc
     reporter.epoch = start
     epoch = start
     try:
         while True:  # report() ends the loop at the budget (BudgetReached), unless the trial goes on
             epoch += 1
-            metrics = trainable.train_epoch(epoch)
+            try:
+                metrics = trainable.train_epoch(epoch)
+            except Exception as exc:  # the copied state may first fail here (an optimizer's missing 'momentum')
+                if copied and epoch == start + 1 and looks_like_state_mismatch(exc):
+                    raise _inherit_error(spec, exc) from exc
+                raise
             if not isinstance(metrics, dict):
                 raise ReportError(f"{type(trainable).__name__}.train_epoch({epoch}) returned {_short(metrics)}; "
                                   f"it must return a dict of metrics, e.g. {{{spec.metric!r}: ...}}")
