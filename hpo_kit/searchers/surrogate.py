@@ -58,7 +58,7 @@ away from the data); bounding them below by 0.3 (a stand-in for GPSampler's prio
 inverse squared length scales) cut the trials to the target to 0.52x at 5 seeds but 0.89x
 [0.59, 1.36] / 0.91x at 10, with the best loss at the end 1.25x [0.87, 1.92] / 0.88x
 [0.73, 1.03]: mixed, so skopt's bound stays. Optuna GPSampler needed 20 / 16.5 trials where
-this GP needed 27.5 / 30.5 (median, 6 / 12 seeds).
+this GP needed 29.5 / 30 (medians over the same 6 seeds).
 
 scikit-optimize 0.10.2 with scikit-learn >= 1.6: its ``GP``, ``RF`` and ``ET`` models work;
 ``GBRT`` and ``DUMMY`` fail there, so they are refused with a clear error (not patched).
