@@ -88,7 +88,8 @@ class Ledger:
         tid = self.next_id()
         if parent is not None and parent not in self._trials:
             raise ValueError(f"Start: parent={parent!r} is no trial of this study")
-        t = Trial(id=tid, config=config, budget=budget, parent=parent, created=self.clock())
+        t = Trial(id=tid, config=config, budget=budget, parent=parent, created=self.clock(),
+                  info=dict(info or {}))
         self._trials[tid] = t
         self._next = tid + 1
         self.log("trial_create", trial=tid, config=config, budget=budget, parent=parent, info=info or {})
@@ -231,7 +232,7 @@ class Ledger:
             j.write("study_start", **start, settings={}, saved=True)
             for t in sorted(self._trials.values(), key=lambda t: t.id):
                 j.write("trial_create", t=t.created, trial=t.id, config=t.config, budget=t.budget, parent=t.parent,
-                        info={})
+                        info=t.info)
                 if t.started is not None:
                     j.write("trial_start", t=t.started, trial=t.id, attempt=t.attempt, worker=t.worker, pid=None)
                 if t.warmup:

@@ -61,6 +61,7 @@ class Trial:
     ended: float | None = None
     busy: float = 0.0  # seconds spent running steps
     warmup: float = 0.0  # seconds of worker warm-up (data loading, first imports), not in busy
+    info: dict[str, Any] = field(default_factory=dict)  # what its Start said: source, bracket, rank...
     error: str | None = None
     traceback: str | None = None
     reason: str | None = None  # why it stopped / was killed

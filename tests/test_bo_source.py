@@ -15,7 +15,7 @@ def trial(i: int, info: dict | None) -> Trial:
     t = Trial(i, {"x": i / 10}, status=TrialStatus.COMPLETED,
               reports=[{"epoch": 1, "t": 0.0, "metrics": {"loss": i / 10}}])
     if info is not None:
-        t.info = info  # what the trial record keeps of its Start's info
+        t.info = info  # what the trial record keeps of its Start's info (Ledger.create)
     return t
 
 
@@ -26,8 +26,6 @@ def test_the_source_column_reads_each_trials_start_info():
     assert "source" in COLUMNS and "source" in trials_frame([], GOAL).columns
 
 
-@pytest.mark.xfail(strict=True, reason="needs the trial record to keep its Start's info (Ledger.create, "
-                                       "engine/replay.py: owned by the engine rebuild); then drop this mark")
 def test_a_bo_study_shows_initial_then_surrogate_sources_in_its_results():
     space = Space({"x": Real(0.0, 1.0)})
     res = simulate(TimeAwareBO(n_initial_points=3, background=False, seed=0), space, GOAL,

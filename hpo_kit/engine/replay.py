@@ -163,7 +163,8 @@ def _fold(out: Replay, ev: str, rec: dict[str, Any]) -> Callable[[], None] | Non
     if ev == "trial_create":
         _need(tid, int, "trial")
         trial = Trial(id=tid, config=_need(rec["config"], dict, "config"), budget=rec.get("budget"),
-                      parent=rec.get("parent"), created=_need(rec["t"], (int, float), "t"))
+                      parent=rec.get("parent"), created=_need(rec["t"], (int, float), "t"),
+                      info=dict(rec["info"]) if isinstance(rec.get("info"), dict) else {})
         return lambda: out.trials.__setitem__(tid, trial)
     t = out.trials.get(tid) if isinstance(tid, int) else None
     if t is None:
