@@ -39,6 +39,7 @@ from .. import faults
 log = logging.getLogger(__name__)
 
 HEARTBEAT = 2.0  # seconds between the driver's rewrites of the record, changed or not
+WRITE_GAP = 0.05  # seconds between two writes at least: a burst of changes is one write
 LEASE = 60.0  # seconds of a frozen heartbeat after which a worker takes the run as ended
 RELEASE_TTL = 30.0  # seconds a release request stays in the record (kept-trial pollers read every 0.5 s)
 
@@ -165,6 +166,7 @@ class Control:
                 with self._lock:
                     self._state["hb"] += 1
             self.push(force=not woken)
+            self._closed.wait(WRITE_GAP)
 
     def close(self) -> None:
         self._closed.set()

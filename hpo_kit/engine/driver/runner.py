@@ -76,7 +76,10 @@ class Runner:
         self._ended_lock = threading.Lock()
         self.topic = f"hpo-kit-{study_id}"
         self.control = Control(client, study_id)  # before any step: a step reads it as it starts
-        client.register_plugin(RunPlugin(study_id), name=plugin_name(study_id))
+        # Dask's set-up of the run's worker contexts, off the caller's path (a step makes its context
+        # itself when it comes first); the tear-down at close waits for it, so they never cross.
+        self._plugin = threading.Thread(target=self._register, name="hpo-kit-plugin", daemon=True)
+        self._plugin.start()
         self.exits_reported = exits_reported(client)  # the nannies say why a worker died (engine.deaths)
         client.subscribe_topic(self.topic, lambda ev: self._events.put(("msg", ev[1])))
         self._feeder = threading.Thread(target=self._feed, name="hpo-kit-as-completed", daemon=True)
@@ -250,6 +253,19 @@ class Runner:
             self._added.wait(0.05)
             self._added.clear()
 
+    def _register(self) -> None:
+        try:
+            self.client.register_plugin(RunPlugin(self.study_id), name=plugin_name(self.study_id))
+        except Exception:  # noqa: BLE001 - contexts are made by the steps too; a closing client says more
+            log.debug("registering the run's worker plugin failed", exc_info=True)
+
+    def _unregister(self) -> None:
+        self._plugin.join()
+        try:
+            self.client.unregister_worker_plugin(plugin_name(self.study_id))
+        except Exception:  # noqa: BLE001 - a worker gone, a cluster closing
+            pass
+
     def close(self) -> None:
         """End the run: its record says so (no step of it starts another epoch), its tasks are
         cancelled, its workers' contexts closed (kept trials released, data dropped)."""
@@ -267,17 +283,7 @@ class Runner:
             self.client.unsubscribe_topic(self.topic)
         except Exception:  # noqa: BLE001 - the client may already be closing
             pass
-        # Dask's tear-down of the run's worker plugin closes its contexts; not waited for long: a
-        # worker busy in a step's epoch answers late, and its context closes itself on "ended".
-        done = threading.Event()
-
-        def unregister() -> None:
-            try:
-                self.client.unregister_worker_plugin(plugin_name(self.study_id))
-            except Exception:  # noqa: BLE001 - a worker gone, a cluster closing
-                pass
-            done.set()
-
-        threading.Thread(target=unregister, name="hpo-kit-teardown", daemon=True).start()
-        done.wait(2.0)
+        # Dask's tear-down of the run's worker plugin closes its contexts, not waited for: a worker busy in
+        # a step's epoch answers late, and its context closes itself on "ended" anyway.
+        threading.Thread(target=self._unregister, name="hpo-kit-teardown", daemon=True).start()
         self._feeder.join(timeout=2)

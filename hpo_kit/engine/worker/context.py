@@ -32,6 +32,7 @@ log = logging.getLogger(__name__)
 
 POLL = 0.5  # seconds between reads of the record while trials are kept waiting here
 FRESH = 0.05  # a read younger than this is reused: steps and epochs of one process share it
+STALE = 0.2  # a read younger than this is used while a newer one runs behind; an older one is waited for
 
 _CONTEXTS: dict[str, "StudyContext"] = {}
 _LOCK = threading.Lock()
@@ -54,25 +55,35 @@ class StudyContext:
         self.closed = False
         self._retry_at = 0.0
         self._local = False
+        self._reading = False
 
 
     # -- the control record ---------------------------------------------------------------------
-    def refresh(self, force: bool = False, fresh: float = FRESH) -> dict[str, Any]:
-        """The run's control record, read now (or reused if read within ``fresh`` s).
+    def refresh(self, force: bool = False, fresh: float = FRESH, wait: bool = False) -> dict[str, Any]:
+        """The run's control record: reused if read within ``fresh`` s; if read within :data:`STALE` s,
+        reused now while a read runs behind (short epochs never wait on the scheduler); else, or with
+        ``wait``, read now.
 
         A failed read keeps the last state: a slow scheduler must not stop training.
         """
         now = time.monotonic()
-        if self._local or (not force and now - self._read_at < fresh) or now < self._retry_at:
+        age = now - self._read_at
+        if self._local or (not force and age < fresh) or now < self._retry_at:
             return self._state
-        try:
-            if self._var is None:  # made in a step's thread, the first to read: there get_client() is the worker's
-                if not _on_worker():
-                    self._local = True  # a direct call (tests): no record to read, nothing stops it
-                    return self._state
-                from distributed import Variable, get_client
+        if self._var is None:  # made in a step's thread, the first to read: there get_client() is the worker's
+            if not _on_worker():
+                self._local = True  # a direct call (tests): no record to read, nothing stops it
+                return self._state
+            from distributed import Variable, get_client
 
-                self._var = Variable(variable_name(self.run_id), client=get_client())
+            self._var = Variable(variable_name(self.run_id), client=get_client())
+        if not (force or wait) and age < STALE:
+            self._read_behind()
+            return self._state
+        return self._read()
+
+    def _read(self) -> dict[str, Any]:
+        try:
             state = self._var.get(timeout=5)
         except Exception:  # noqa: BLE001 - no news is not an order to stop
             log.debug("control read for run %s failed", self.run_id, exc_info=True)
@@ -84,6 +95,21 @@ class StudyContext:
                 self._hb, self._hb_seen = state.get("hb"), self._read_at
         return state
 
+    def _read_behind(self) -> None:
+        """One read on a thread of its own, unless one runs already."""
+        with self._lock:
+            if self._reading:
+                return
+            self._reading = True
+
+        def read() -> None:
+            try:
+                self._read()
+            finally:
+                self._reading = False
+
+        threading.Thread(target=read, name=f"hpo-kit-read-{self.run_id}", daemon=True).start()
+
     @property
     def ended(self) -> bool:
         """The run is over (its record says so, or its driver fell silent for LEASE s)."""
@@ -93,9 +119,9 @@ class StudyContext:
     def paused(self) -> bool:
         return bool(self._state.get("paused"))
 
-    def verdict(self, seq: int, fresh: float = FRESH) -> str | None:
+    def verdict(self, seq: int, fresh: float = FRESH, wait: bool = False) -> str | None:
         """Why step ``seq`` must not start another epoch, or ``None`` if it may (reads the record)."""
-        state = self.refresh(fresh=fresh)
+        state = self.refresh(fresh=fresh, wait=wait)
         if self.ended:
             return "the study ended" if state.get("ended") else f"the study's driver fell silent for {LEASE:g} s"
         floor = state.get("floor", 0)

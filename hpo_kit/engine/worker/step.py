@@ -149,7 +149,7 @@ def _run(spec: StepSpec, emit: Callable[[dict], None], address: str | None,
          ctx: StudyContext | None = None) -> StepResult:
     ctx = ctx or context(spec.study)
     res = StepResult(spec.trial_id, spec.attempt, "not_started", worker=address, pid=os.getpid())
-    reason = ctx.verdict(spec.seq, fresh=0.01)  # a step's start: a pause written just now must hold
+    reason = ctx.verdict(spec.seq, fresh=0.01, wait=True)  # a step's start: a pause written just now holds
     if reason is not None:
         res.outcome, res.reason = "stopped", reason
         return res
