@@ -202,6 +202,9 @@ def _fold(out: Replay, ev: str, rec: dict[str, Any]) -> Callable[[], None] | Non
     if ev == "flag":
         finding = rec["finding"]
         return lambda: t.flags.append(finding)
+    if ev == "trial_warmup":
+        seconds = float(_need(rec.get("seconds"), (int, float), "seconds"))
+        return lambda: setattr(t, "warmup", t.warmup + seconds)
     return None
 
 

@@ -58,7 +58,7 @@ class Driver(RungPromotion, Recovery, Stopping):
         self._reconciling = False
         self._lost_since: float | None = None
         self._stop_deadline: float | None = None
-        self._best_at, self._best_shown = -math.inf, None
+        self._best_at, self._best_shown, self._progress_at = -math.inf, None, -math.inf
         self._settling = False  # settle_paused is ending the paused trials one after another
         self._rungs_changed = False  # a result was told since the steps' cut-offs were last written
         self.shipper = Shipper()  # the objective and data loader pickled once for this run
@@ -256,9 +256,10 @@ class Driver(RungPromotion, Recovery, Stopping):
             self._journal_policy_events()
         elif self.ledger.told.count(t.id):
             self.policy.forget(t.id)  # told at earlier rungs: drop those too
-        progress = self.study._progress
-        if status.is_terminal and progress is not None:
-            progress.trial_ended(self._best_for_progress(), len(self.steps.running()))  # running, not queued
+        progress, now = self.study._progress, time.monotonic()
+        if progress is not None and (now - self._progress_at >= 0.25 or not (len(self.steps) or self._settling)):
+            self._progress_at = now  # the bar reads the ledger: at most four times a second
+            progress.step_ended(self._best_for_progress(), len(self.steps.running()))  # running, not queued
 
     def _best_for_progress(self) -> float | None:
         """The progress bar's best score; the O(trials) scan runs at most every 0.5 s."""

@@ -113,8 +113,7 @@ def open_study(study: "Study", progress: bool) -> None:
         else:
             study.ledger.log("study_run", run=run_id)
             restore_into(study, study._resumed)
-        total = None if study.n_trials is None else max(0, study.n_trials - len(study.ledger))
-        study._progress = Progress(total, study.name, enabled=progress)
+        study._progress = Progress.for_study(study, enabled=progress)  # counts right after a resume, under rungs
         study.state = "running"
     except BaseException:
         close_study(study, None, journal_end=False)
