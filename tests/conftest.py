@@ -33,6 +33,23 @@ def client():
 
 
 @pytest.fixture
+def kernel(tmp_path):
+    """A Python kernel started as JupyterLab starts one; yields ``(manager, client)``."""
+    from jupyter_client import KernelManager
+
+    km = KernelManager(kernel_name="python3")
+    km.start_kernel(cwd=str(tmp_path))
+    kc = km.client()
+    kc.start_channels()
+    try:
+        kc.wait_for_ready(timeout=120)
+        yield km, kc
+    finally:
+        kc.stop_channels()
+        km.shutdown_kernel(now=True)
+
+
+@pytest.fixture
 def journal(tmp_path):
     return tmp_path / "study.jsonl"
 

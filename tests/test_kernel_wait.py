@@ -85,23 +85,6 @@ def _wait(fn, timeout: float, what: str):
     raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
 
 
-@pytest.fixture
-def kernel(tmp_path):
-    """A Python kernel started as JupyterLab starts one; yields ``(manager, client)``."""
-    from jupyter_client import KernelManager
-
-    km = KernelManager(kernel_name="python3")
-    km.start_kernel(cwd=str(tmp_path))
-    kc = km.client()
-    kc.start_channels()
-    try:
-        kc.wait_for_ready(timeout=120)
-        yield km, kc
-    finally:
-        kc.stop_channels()
-        km.shutdown_kernel(now=True)
-
-
 def _click(kc, comm: str) -> float:
     """Send a button click as the browser does; returns when it was sent."""
     kc.shell_channel.send(kc.session.msg("comm_msg", {"comm_id": comm, "data": {

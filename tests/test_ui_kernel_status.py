@@ -25,20 +25,9 @@ SETUP = ("import json\nimport ipywidgets as W\nfrom hpo_kit.ui import poll\n"
 
 
 @pytest.fixture
-def kc(tmp_path):
-    """A client of a Python kernel started as JupyterLab starts one."""
-    from jupyter_client import KernelManager
-
-    km = KernelManager(kernel_name="python3")
-    km.start_kernel(cwd=str(tmp_path))
-    client = km.client()
-    client.start_channels()
-    try:
-        client.wait_for_ready(timeout=120)
-        yield client
-    finally:
-        client.stop_channels()
-        km.shutdown_kernel(now=True)
+def kc(kernel):
+    """A client of a Python kernel started as JupyterLab starts one (conftest's ``kernel``)."""
+    return kernel[1]
 
 
 def _statuses(kc, parent: str, timeout: float = 10.0) -> list[str]:
