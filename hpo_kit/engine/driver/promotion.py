@@ -20,7 +20,7 @@ drained step has returned, to the worker that keeps the trial alive where it cou
 (:mod:`hpo_kit.engine.worker.kept`), and the drained step's reports do not restart it.
 
 Mixed into :class:`~hpo_kit.engine.driver.handler.Driver`; the per-step state it uses (``in_step``,
-``draining``, ``halted``, ``counted``, ``seg_t0``) lives in the step table (:mod:`hpo_kit.engine.driver.steps`).
+``draining``, ``counted``, ``seg_t0``) lives in the step table (:mod:`hpo_kit.engine.driver.steps`).
 """
 from __future__ import annotations
 
@@ -95,7 +95,6 @@ class RungPromotion:
         else:
             step.draining = True  # the step ends on its worker; the trial waits PAUSED
             if decided:  # the step went on by its snapshot: stop it at its next epoch boundary
-                step.halted = True
                 why = f"promotion from rung {t.epochs} refused: not in the rung's top 1/eta now"
                 self.runner.signal_stop(step, why)
                 self.ledger.control("halt", "policy", why, trial=t.id)

@@ -86,10 +86,6 @@ class Runner:
         self._feeder.start()
 
     # -- submission and control (loop thread) -----------------------------------------------
-    @property
-    def in_flight(self) -> int:
-        return len(self.steps)
-
     def submit(self, key: str, spec: StepSpec, resources: dict[str, float] | None = None,
                near: str | None = None) -> Future:
         """Submit one step as a Dask task named ``key``; returns its future.

@@ -55,7 +55,6 @@ class Step:
     started: float | None = None  # time.time() the driver saw it start (trial_timeout counts from here)
     in_step: bool = False  # it may go on past its budget within the step (hpo_kit.engine.driver.promotion)
     draining: bool = False  # its trial paused at a rung; the step is still ending on its worker
-    halted: bool = False  # told to stop at its next epoch boundary without ending its trial (a refusal)
     stop: tuple[str, str, bool] | None = None  # (source, reason, discard) of a stop not yet settled
     counted: float = 0.0  # busy seconds of this step already told (rung segments)
     cutoffs: Any = None  # the rung cut-offs last written for it into the run's control record
@@ -166,14 +165,6 @@ class StepTable:
         del self._steps[step.key]
         if self._by_trial.get(step.trial_id) == step.key:
             del self._by_trial[step.trial_id]
-
-    def end_all(self) -> list[Step]:
-        """End every step in flight (the study's end); returns them."""
-        steps = list(self._steps.values())
-        for step in steps:
-            self.end(step)
-        self._queued.clear()
-        return steps
 
     # -- per trial, across steps -----------------------------------------------------------
     def add_retry(self, trial_id: int) -> int:
