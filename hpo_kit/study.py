@@ -10,17 +10,14 @@ an event.
 """
 from __future__ import annotations
 
-import concurrent.futures
 import copy
 import os
 import threading
 import time
-import traceback
 from collections.abc import Callable, Mapping
 from types import MappingProxyType
 from typing import Any
 
-from .decisions import check_int
 from .settings import check_settings
 from .engine.checkpoint import CheckpointStore, default_store
 from .goal import Goal
@@ -32,11 +29,13 @@ from .space import Space
 from .trainable import Trainable
 from .trial import Trial
 from .engine.driver import session
+from .study_control import SOURCES, StudyControls
+from .study_results import StudyResults
 
-SOURCES = ("user", "policy", "monitor")
+__all__ = ["SOURCES", "Study"]
 
 
-class Study:
+class Study(StudyControls, StudyResults):
     """A hyperparameter search.
 
     Parameters
@@ -197,151 +196,9 @@ class Study:
             raise self.error
         return True
 
-    def stop(self, wait: bool = True, reason: str = "study stopped") -> None:
-        """End the study: start nothing more, kill running trials at their next epoch boundary."""
-        if self.state in ("created", "finished", "stopped", "failed"):
-            return
-        self._post("stop", lambda: self._driver.stop(reason))
-        if wait:
-            self.wait()
-
-    # -- live control (any thread; validated here, applied on the loop) ---------------------------
-    def pause(self, reason: str = "", source: str = "user") -> concurrent.futures.Future:
-        """Start no new trial or step; running steps finish. Raises ``RuntimeError`` unless running."""
-        self._check_source(source)
-        return self._post("pause", lambda: self._driver.set_paused(True, str(reason), source))
-
-    def _unpause(self, reason: str = "", source: str = "user") -> concurrent.futures.Future:
-        """Resume a paused study."""
-        self._check_source(source)
-        return self._post("resume", lambda: self._driver.set_paused(False, str(reason), source))
-
-    def kill(self, trial_id: int, reason: str = "", discard: bool = False,
-             source: str = "user") -> concurrent.futures.Future:
-        """Stop one trial at its next epoch boundary; it ends KILLED (STOPPED for policy/monitor).
-
-        ``discard=True`` tells no policy anything about it (as if never told).
-        """
-        self._check_source(source)
-        if isinstance(trial_id, bool) or not isinstance(trial_id, int) or trial_id not in self.ledger:
-            raise ValueError(f"kill: trial_id={trial_id!r} is no trial of study {self.name!r}")
-        if not isinstance(discard, bool):
-            raise ValueError(f"kill: discard={discard!r} must be True or False")
-        return self._post("kill", lambda: self._driver.request_stop(trial_id, source,
-                                                                      str(reason) or f"killed by {source}", discard))
-
-    def kill_flagged(self, reason: str = "flagged by diagnosis") -> list[int]:
-        """Kill every live trial that a monitor flagged; returns their ids."""
-        with self._lock:
-            ids = [t.id for t in self.ledger if t.flags and not t.status.is_terminal]
-        for tid in ids:
-            self.kill(tid, reason=reason)
-        return ids
-
-    def set_concurrency(self, n: int, reason: str = "") -> concurrent.futures.Future:
-        """Change how many trials run at once (at most the cluster's threads)."""
-        check_int("set_concurrency", "concurrency", n, 1, optional=False)
-        slots = self._driver.slots if self._driver is not None else None
-        if slots is not None and n > slots:
-            raise ValueError(f"set_concurrency: concurrency={n} exceeds the cluster's {slots} worker threads")
-        return self._post("set_concurrency", lambda: self._driver.set_concurrency(n, str(reason), "user"))
-
-    def tune(self, reason: str = "", source: str = "user", **params: Any) -> concurrent.futures.Future:
-        """Change live policy parameters while the study runs (e.g. ``b=0.2``); journalled.
-
-        Raises
-        ------
-        ValueError
-            For an unknown parameter or a bad value (checked at once, in the caller; nothing changes).
-        """
-        self._check_source(source)
-        self.optimizer.check_update(**params)
-        return self._post("tune", lambda: self._driver.tune(dict(params), str(reason), source))
-
-    @staticmethod
-    def _check_source(source: str) -> None:
-        if source not in SOURCES:
-            raise ValueError(f"source={source!r} must be one of {SOURCES}")
-
-    def _post(self, what: str, fn: Callable[[], Any]) -> concurrent.futures.Future:
-        if self.state not in ("running", "paused") or self._runner is None:
-            raise RuntimeError(f"{what}: study {self.name!r} is {self.state}; controls need a running or "
-                               f"paused study")
-        done: concurrent.futures.Future = concurrent.futures.Future()
-
-        def call() -> None:
-            try:
-                with self._lock:
-                    done.set_result(fn())
-            except Exception as exc:  # noqa: BLE001 - nothing a user sends may end the loop
-                traceback.print_exc()
-                done.set_exception(exc)
-
-        def refuse() -> None:
-            if not done.done():
-                done.set_exception(RuntimeError(f"{what}: study {self.name!r} ended before it was applied"))
-
-        self._runner.call_soon(call, refuse)
-        return done
-
-    # -- results ----------------------------------------------------------------------------
-    @property
-    def results(self) -> Any:
-        """A DataFrame of trials (see :func:`hpo_kit.results.trials_frame`)."""
-        from .results import trials_frame
-
-        with self._lock:
-            return trials_frame(list(self.ledger), self.goal)
-
-    @property
-    def best_trial(self) -> Trial | None:
-        """The trial with the best score (``None`` before any finite score)."""
-        with self._lock:
-            best, best_score = None, None
-            for t in self.ledger:
-                score = t.score(self.goal)
-                if self.goal.better(score, best_score):
-                    best, best_score = t, score
-            return best
-
-    def best_model(self) -> Trainable:
-        """The best trial's Trainable, set up and loaded with its latest checkpoint.
-
-        Raises
-        ------
-        ValueError
-            If the objective is not a Trainable or the best trial has no checkpoint.
-        """
-        best = self.best_trial
-        if best is None:
-            raise ValueError("best_model: no trial has a finite score yet")
-        if not (isinstance(self.objective, type) and issubclass(self.objective, Trainable)):
-            raise ValueError("best_model: needs a Trainable objective (function trials keep no weights)")
-        from .engine.worker.step import load_data
-
-        model = self.objective()
-        model.setup(best.config, load_data(self.data))
-        _, state = self.store.load(best.id)
-        model.load_state_dict(state)
-        return model
-
-    @property
-    def elapsed(self) -> float:
-        return 0.0 if self._t0 is None else time.time() - self._t0
-
-    def time_spent(self) -> bool:
-        """True once the study's ``time_budget`` is used up."""
-        return self.time_budget is not None and self.elapsed >= self.time_budget
-
-    def save(self, path: str | os.PathLike) -> None:
-        """Write the study's trials as a new journal at ``path`` (e.g. after its journal was lost)."""
-        with self._lock:
-            self.ledger.dump(os.fspath(path), name=self.name, goal=vars(self.goal), space=self.space.to_dict(),
-                             optimizer=self.optimizer.describe())
-
     def __repr__(self) -> str:
         return f"Study({self.name!r}, state={self.state}, trials={len(self.ledger)})"
-    resume = session.Hybrid(session.resume_from, _unpause)
+    resume = session.Hybrid(session.resume_from, StudyControls._unpause)
 
 
 def _snapshot(t: Trial) -> Trial:
