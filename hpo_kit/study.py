@@ -20,7 +20,7 @@ from typing import Any
 
 from .settings import check_settings
 from .engine.checkpoint import CheckpointStore, default_store
-from .goal import Goal
+from .goal import Goal, make_goal
 from .inherit import check_objective
 from .ledger import Ledger
 from .monitor import Monitor
@@ -45,7 +45,10 @@ class Study(StudyControls, StudyResults):
     space
         A :class:`~hpo_kit.Space` or a mapping of names to dimensions.
     metric, mode, score
-        The goal (see :class:`~hpo_kit.Goal`); or pass ``goal=Goal(...)``.
+        The goal (see :class:`~hpo_kit.Goal`); or pass ``goal=Goal(...)``. Several metrics
+        (``metric=["val_loss", "time"]``, ``mode`` one per metric or one for all) make a
+        multi-objective study: the first is primary (schedulers rank by it), ``"time"`` is the
+        trial's training time, and :meth:`pareto_front` gives the trade-offs.
     searcher, scheduler
         What to try (:mod:`hpo_kit.searchers`: random by default) and whether a trial goes on
         (:mod:`hpo_kit.schedulers`: FIFO by default); any searcher runs inside any scheduler.
@@ -92,7 +95,8 @@ class Study(StudyControls, StudyResults):
         start for a worker that has the requested ``resources`` before raising.
     """
 
-    def __init__(self, objective: Any, space: Space | dict, metric: str = "loss", mode: str = "min",
+    def __init__(self, objective: Any, space: Space | dict, metric: str | list[str] = "loss",
+                 mode: str | list[str] = "min",
                  score: str = "best", *, goal: Goal | None = None, optimizer: Any = None, searcher: Any = None,
                  scheduler: Any = None, n_trials: int | None = None, time_budget: float | None = None,
                  trial_timeout: float | None = None, max_epochs: int | None = None, cluster: Any = None,
@@ -107,7 +111,7 @@ class Study(StudyControls, StudyResults):
             raise TypeError(f"Study: objective={objective!r} must be a function or a Trainable subclass")
         self.objective = objective
         self.space = space if isinstance(space, Space) else Space(space)
-        self.goal = goal or Goal(metric, mode, score)
+        self.goal = goal or make_goal(metric, mode, score)
         resources = check_settings(n_trials=n_trials, max_epochs=max_epochs, concurrency=concurrency,
                                    n_workers=n_workers, prefetch=prefetch, max_retries=max_retries,
                                    checkpoint_every=checkpoint_every, keep_paused=keep_paused, time_budget=time_budget,

@@ -34,6 +34,37 @@ class StudyResults:
                     best, best_score = t, score
             return best
 
+    def pareto_front(self, objectives: list[tuple[str, str]] | None = None) -> list[Trial]:
+        """The trials no other trial beats on every objective at once (snapshots), best first objective first.
+
+        ``objectives`` defaults to the study's own for a multi-objective study, and to
+        ``[(metric, mode), ("time", "min")]`` otherwise: the loss-training-time front, on which
+        the time-aware cost ``Z = L + b*T`` picks one point for each ``b``.
+
+        Raises
+        ------
+        ValueError
+            For ``objectives`` that are not two or more distinct ``(metric, "min"|"max")`` pairs.
+        """
+        from .goal import TIME
+        from .pareto import check_objectives, front
+        from .study import _snapshot
+
+        if objectives is None:
+            objectives = list(self.goal.objectives) if self.goal.multi else [(self.goal.metric, self.goal.mode),
+                                                                               (TIME, "min")]
+        pairs = check_objectives(objectives, "pareto_front: objectives")
+        with self._lock:
+            return [_snapshot(t) for t, _ in front(list(self.ledger), self.goal, pairs)]
+
+    @property
+    def best_trials(self) -> list[Trial]:
+        """Optuna's name: the Pareto front of a multi-objective study; ``[best_trial]`` (or ``[]``) otherwise."""
+        if self.goal.multi:
+            return self.pareto_front()
+        best = self.best_trial
+        return [] if best is None else [best]
+
     def best_model(self) -> Trainable:
         """The best trial's Trainable, set up and loaded with its latest checkpoint.
 

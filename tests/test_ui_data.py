@@ -271,10 +271,10 @@ def test_views_follow_the_policy_and_the_journal(story):
     assert default_views(RandomSearch()) == ("curves", "best", "timeline", *tail)
     assert default_views(ASHA())[-4] == default_views(Hypersearch())[-5] == "rungs"
     assert default_views(Hypersearch())[-4] == "lineage"  # which trial's weights seeded which
-    assert default_views(TimeAwareBO(b=0.1, background=False))[-4] == "cost"
+    assert default_views(TimeAwareBO(b=0.1, background=False))[-5:-3] == ("cost", "front")  # b's point on the front
     assert views_for(story) == ("curves", "best", "timeline", *tail)
     paused = [start(optimizer={"name": "bo", "b": 0.2}), end(0, 1, "PAUSED", event="trial_pause")]
-    assert views_for(paused) == ("curves", "best", "timeline", "rungs", "cost", *tail)
+    assert views_for(paused) == ("curves", "best", "timeline", "rungs", "cost", "front", *tail)
     seeded = [start(), rec("trial_create", 0, trial=0, config={}), rec("trial_create", 1, trial=1, config={}, parent=0)]
     assert views_for(seeded) == ("curves", "best", "timeline", "lineage", *tail)
 

@@ -1,6 +1,6 @@
 """The ``optimizer=`` shorthand: a name or one policy object becomes a scheduler with its searcher.
 
-``"random"``, ``"grid"`` and ``"bo"`` are that searcher under :class:`~hpo_kit.schedulers.FIFO`;
+``"random"``, ``"grid"``, ``"bo"`` and ``"mobo"`` (:class:`~hpo_kit.searchers.parego.ParEGO`) are that searcher under :class:`~hpo_kit.schedulers.FIFO`;
 ``"asha"``, ``"hyperband"`` and ``"hypersearch"`` are those schedulers over random search. A
 :class:`~hpo_kit.searchers.Searcher` runs under FIFO; a :class:`~hpo_kit.schedulers.Scheduler` as it
 is. ``Study(searcher=..., scheduler=...)`` composes any searcher with any scheduler
@@ -17,7 +17,7 @@ from ..searchers import AskTellSearcher, GridSearch, RandomSearch, Searcher
 #: The scheduler the engine drives (the name the first releases used).
 Optimizer = Scheduler
 
-NAMES = ("random", "grid", "bo", "asha", "hyperband", "hypersearch")
+NAMES = ("random", "grid", "bo", "mobo", "asha", "hyperband", "hypersearch")
 
 
 def __getattr__(name: str) -> Any:  # PEP 562: TimeAwareBO loads scikit-optimize on first use
@@ -34,6 +34,10 @@ def by_name(name: str) -> Scheduler:
         from ..searchers.bo import TimeAwareBO
 
         return FIFO(TimeAwareBO())
+    if name == "mobo":
+        from ..searchers.parego import ParEGO
+
+        return FIFO(ParEGO())
     table = {"random": lambda: FIFO(RandomSearch()), "grid": lambda: FIFO(GridSearch()), "asha": ASHA,
              "hyperband": lambda: Hyperband(), "hypersearch": Hypersearch}
     if name not in table:

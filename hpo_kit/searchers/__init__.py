@@ -1,4 +1,4 @@
-"""Searchers: what to try next (random, grid, time-aware BO, any ask/tell sampler). See :mod:`.base`."""
+"""Searchers: what to try next (random, grid, time-aware BO, multi-objective BO (ParEGO), any ask/tell sampler). See :mod:`.base`."""
 from .adapter import AskTellSearcher
 from .base import Searcher
 from .grid import GridSearch
@@ -10,7 +10,11 @@ def __getattr__(name: str):  # PEP 562: BO pulls in scikit-optimize only when as
         from .bo import TimeAwareBO
 
         return TimeAwareBO
+    if name == "ParEGO":
+        from .parego import ParEGO
+
+        return ParEGO
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
-__all__ = ["AskTellSearcher", "GridSearch", "RandomSearch", "Searcher", "TimeAwareBO"]
+__all__ = ["AskTellSearcher", "GridSearch", "RandomSearch", "ParEGO", "Searcher", "TimeAwareBO"]

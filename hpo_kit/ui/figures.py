@@ -119,6 +119,20 @@ def cost(sp: Any, metric: str) -> Any:
     return fig
 
 
+def front(sp: Any, metric: str) -> Any:
+    """Loss against training time; the front as a staircase; the point the current b prefers marked."""
+    fig = _figure(sp, "front", "Loss-training-time front (the star: what Z = L + b*T picks now)",
+                  "training seconds", f"loss ({metric})")
+    fig.scatter("seconds", "loss", source=sp.sources["front"], size=6, color="#9e9e9e", alpha=0.7)
+    fig.line("x", "y", source=sp.sources["front_line"], color="#1f77b4", line_width=2)
+    fig.scatter("seconds", "loss", source=sp.sources["front_pick"], size=16, marker="star", color="#d62728",
+                name="hpo-front-pick")
+    fig.text("seconds", "loss", text="label", source=sp.sources["front_pick"], text_font_size="8pt",
+             text_color="#d62728", x_offset=8, text_baseline="middle")
+    fig.hover.tooltips = [("trial", "@trial"), ("loss", "@loss"), ("seconds", "@seconds{0.00}")]
+    return fig
+
+
 def lineage(sp: Any, metric: str) -> Any:
     """Hypersearch's family tree: each trial at (its id, its generation), a line from the trial it started from."""
     fig = _figure(sp, "lineage", "Lineage: which trial's weights seeded which", "trial", "generation")
@@ -235,7 +249,7 @@ def build(sp: Any, metric: str, views: tuple[str, ...], page: bool) -> Any:
     from bokeh.layouts import column, gridplot
     from bokeh.models import CustomJS, Div
 
-    builders = {"best": best, "timeline": timeline, "rungs": rungs, "lineage": lineage, "cost": cost,
+    builders = {"best": best, "timeline": timeline, "rungs": rungs, "lineage": lineage, "cost": cost, "front": front,
                 "parallel": parallel, "importance": importance}
     cells, toggle, plots = [], None, []
     for name in views:

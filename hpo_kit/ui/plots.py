@@ -16,6 +16,7 @@ import math
 from typing import Any
 
 from . import data as D
+from .front import loss_time_front
 from .importance import parallel_coordinates, slices
 from .lineage import has_lineage, lineage
 from .timeline import WARMUP, worker_timeline
@@ -31,8 +32,9 @@ MEANING = {"PENDING": "waiting for a worker", "RUNNING": "running", "PAUSED": "p
            "FAILED": "failed", D.FLAGGED: "flagged by a monitor", "RETRIED": "step re-run elsewhere",
            WARMUP: "worker warm-up (timeline; not trial time)"}
 #: Figures shown, in order; ``rungs``, ``lineage`` and ``cost`` are for ASHA-like, Hypersearch and
-#: time-aware BO studies.
-VIEWS = ("curves", "best", "timeline", "rungs", "lineage", "cost", "parallel", "importance", "slice")
+#: time-aware BO studies; ``front`` (loss against training time, b's point marked) for time-aware
+#: and multi-objective ones.
+VIEWS = ("curves", "best", "timeline", "rungs", "lineage", "cost", "front", "parallel", "importance", "slice")
 #: Named ranges that :func:`view_data` sets (start, end), for the notebook and the page alike.
 RANGES = ("hpo-curves-yrange", "hpo-curves-logyrange")
 EMPTY_IMPORTANCE = {"param": [], "importance": [], "n": []}
@@ -82,10 +84,12 @@ def view_data(records: D.Records, state: dict[str, Any] | None = None, now: floa
     axes["one"] = [1.0] * len(axes["x"])
     axes["zero"] = [0.0] * len(axes["x"])
     scores = D.trial_scores(records)
+    front, front_line, front_pick = loss_time_front(records, state)
     return {"sources": {"curves": curves, "curve_ends": ends, "best": D.best_so_far(records, now), "scores": scores,
                         "lineage": nodes, "lineage_edges": edges,
                         "timeline": timeline, "rungs": per_trial, "rung_levels": per_rung,
-                        "cost": points, "cost_markers": markers, "parallel": lines, "parallel_axes": axes,
+                        "cost": points, "cost_markers": markers,
+                        "front": front, "front_line": front_line, "front_pick": front_pick, "parallel": lines, "parallel_axes": axes,
                         "importance": importance or dict(EMPTY_IMPORTANCE), "slice": slices(records, specs),
                         "table": table},
             "workers": workers,
@@ -106,6 +110,8 @@ def default_views(optimizer: Any) -> tuple[str, ...]:
         views.append("lineage")
     if "b" in getattr(optimizer, "live_params", ()):
         views.append("cost")
+    if "b" in getattr(optimizer, "live_params", ()) or getattr(getattr(optimizer, "searcher", optimizer), "multi_objective", False):
+        views.append("front")
     return (*views, "parallel", "importance", "slice")
 
 
@@ -120,7 +126,9 @@ def views_for(records: D.Records) -> tuple[str, ...]:
     if has_lineage(records):
         views.append("lineage")
     if "b" in D.policy_params(records):
-        views.append("cost")
+        views.extend(("cost", "front"))
+    elif D.goal_of(records).multi:
+        views.append("front")
     return (*views, "parallel", "importance", "slice")
 
 
