@@ -91,8 +91,14 @@ def hypervolume(points: Iterable[Sequence[float]], ref: Sequence[float]) -> floa
 
 def front(trials: Iterable[Trial], goal: Goal,
           objectives: Sequence[tuple[str, str]] | None = None) -> list[tuple[Trial, Vector]]:
-    """The trials on the Pareto front with their vectors, sorted by the first objective."""
+    """The trials on the Pareto front with their vectors, sorted by the first objective.
+
+    Feasible first: when some trial satisfies its constraints (or reported none), trials that
+    broke theirs are left out.
+    """
     scored = [(t, v) for t in trials if (v := objective_vector(t, goal, objectives)) is not None]
+    if any(not t.violation for t, _ in scored):
+        scored = [(t, v) for t, v in scored if not t.violation]
     keep = nondominated([v for _, v in scored])
     return sorted((scored[i] for i in keep), key=lambda tv: (tv[1], tv[0].id))
 

@@ -35,7 +35,8 @@ def trials_frame(trials: Iterable[Trial], goal: Goal) -> pd.DataFrame:
 
     Columns: ``config.<name>`` for each hyperparameter, the fields in :data:`COLUMNS`, and
     ``last.<metric>`` for each metric of the last report. ``score`` is NaN when the trial
-    has no finite score.
+    has no finite score. Trials that reported constraints add ``violation`` (0: feasible) and
+    ``constraint.<name>``.
     """
     rows = []
     for t in trials:
@@ -48,6 +49,10 @@ def trials_frame(trials: Iterable[Trial], goal: Goal) -> pd.DataFrame:
                "reason": t.reason, "error": t.error, "traceback": t.traceback}
         if t.reports:
             row.update({f"last.{k}": v for k, v in t.reports[-1]["metrics"].items()})
+        constraints = t.constraints
+        if constraints is not None:  # only studies with constraints get these columns
+            row["violation"] = t.violation
+            row.update({f"constraint.{k}": v for k, v in constraints.items()})
         rows.append(row)
     if not rows:
         return pd.DataFrame(columns=COLUMNS).rename_axis("trial_id")

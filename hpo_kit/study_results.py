@@ -25,13 +25,17 @@ class StudyResults:
 
     @property
     def best_trial(self) -> Trial | None:
-        """The trial with the best score (``None`` before any finite score)."""
+        """The trial with the best score (``None`` before any finite score), feasible first: a trial that
+        reported constraints and broke them ranks after every feasible one, by its violation."""
         with self._lock:
-            best, best_score = None, None
+            best, best_key = None, None
             for t in self.ledger:
                 score = t.score(self.goal)
-                if self.goal.better(score, best_score):
-                    best, best_score = t, score
+                if score is None:
+                    continue
+                key = (t.violation or 0.0, self.goal.loss(score))
+                if best_key is None or key < best_key:
+                    best, best_key = t, key
             return best
 
     def pareto_front(self, objectives: list[tuple[str, str]] | None = None) -> list[Trial]:

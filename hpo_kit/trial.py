@@ -81,6 +81,21 @@ class Trial:
         return goal.score_of(self.values(goal.metric))
 
     @property
+    def constraints(self) -> dict[str, float] | None:
+        """The constraint values of the last report that had any (``<= 0``: satisfied), or ``None``."""
+        for r in reversed(self.reports):
+            if r.get("constraints"):
+                return dict(r["constraints"])
+        return None
+
+    @property
+    def violation(self) -> float | None:
+        """How far the trial breaks its constraints (the sum of the positive values; 0: feasible), or
+        ``None`` when it reported none."""
+        values = self.constraints
+        return None if values is None else float(sum(max(0.0, v) for v in values.values()))
+
+    @property
     def duration(self) -> float | None:
         if self.started is None:
             return None

@@ -179,7 +179,7 @@ def _fold(out: Replay, ev: str, rec: dict[str, Any]) -> Callable[[], None] | Non
     if ev == "report":
         epoch = _need(rec["epoch"], (int, float), "epoch")
         entry = {"epoch": epoch, "t": rec["t"], "metrics": _need(rec["metrics"], dict, "metrics"),
-                 **({"diag": rec["diag"]} if "diag" in rec else {})}
+                 **{k: rec[k] for k in ("constraints", "diag") if k in rec}}
         return (lambda: t.reports.append(entry)) if epoch > t.epochs else None
     if ev == "trial_resume":
         budget = rec.get("budget")

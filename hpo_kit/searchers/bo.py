@@ -105,6 +105,7 @@ from ..space import Space
 from ..trial import Observation, Trial, TrialStatus
 from .base import Searcher
 from .cost import STRATEGIES, History, TimeCost, Told, check_choice, check_initial, costs, fit_set, remember
+from .feasibility import worst_constraint
 from .refits import RefitThread, warm_up
 from .surrogate import ACQ_FUNCS, Proposal, Snapshot, check_estimator, refit, to_point, unit_coordinates
 
@@ -174,6 +175,7 @@ class TimeAwareBO(TimeCost, Searcher):
 
     def _reset(self) -> None:
         self._told: dict[int, History] = {}  # per trial, its finite-loss observation at each budget
+        self._lookup: dict[int, Trial] = {}
         self._finished: set[int] = set()
         self._n_started = 0
         self._dirty = False
@@ -216,7 +218,9 @@ class TimeAwareBO(TimeCost, Searcher):
         if obs.final:
             self._finished.add(obs.trial_id)
         if obs.loss is not None and np.isfinite(obs.loss):
-            told = Told(to_point(self.space, obs.config), float(obs.loss), float(obs.duration), int(obs.epochs))
+            trial = self._lookup.get(obs.trial_id) or self.trials.get(obs.trial_id)
+            told = Told(to_point(self.space, obs.config), float(obs.loss), float(obs.duration), int(obs.epochs),
+                        worst_constraint(trial.constraints) if trial is not None else None)
             remember(self._told.setdefault(obs.trial_id, {}), obs.epochs, told, obs.status is TrialStatus.FAILED)
         else:  # tell nothing (a discard, or no loss scale known yet)
             self._told.pop(obs.trial_id, None)
@@ -230,8 +234,10 @@ class TimeAwareBO(TimeCost, Searcher):
         what was told and the elapsed time (which trials run, the ledger says); one refit follows.
         """
         with self._lock:
+            self._lookup = {t.id: t for t in trials}  # the ledger is not bound yet: constraints from here
             for obs in observations:
                 self._learn(obs)
+            self._lookup = {}
             self._n_started = max(self._n_started, len(trials))
             self._had_model = self._had_model or len(self._told) >= 2
             stamps = [s for t in trials for s in (t.created, t.started, t.ended) if s]
@@ -326,8 +332,10 @@ class TimeAwareBO(TimeCost, Searcher):
         seed = None if self.seed is None else int(np.random.SeedSequence([self.seed, _REFIT_STREAM, n])
                                                    .generate_state(1)[0] % (2**31 - 1))
         previous = self._proposal.model if self._proposal is not None else None
+        constraints = [t.constraint for t in fitted]
         return Snapshot([t.point for t in fitted], zs, pending, min(zs) if pending else None, n, self._epoch, seed,
-                        previous, budget, self._batch, lazy=not self.background)
+                        previous, budget, self._batch, lazy=not self.background,
+                        constraints=constraints if any(c is not None for c in constraints) else None)
 
     def _refit_once(self) -> bool:
         """Snapshot (locked), fit (unlocked), publish (locked); False when nothing was to do."""

@@ -59,6 +59,7 @@ class Told:
     loss: float
     duration: float
     epochs: int
+    constraint: float | None = None  # the worst reported constraint value (<= 0: feasible), if any
 
 
 #: A trial's told observations: one per budget (``epochs``) it was measured at, and under the key

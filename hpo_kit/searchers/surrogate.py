@@ -68,7 +68,7 @@ from __future__ import annotations
 import math
 import time
 import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -76,6 +76,7 @@ import numpy as np
 from threadpoolctl import threadpool_limits
 
 from ..space import Categorical, Integer, Real, Space
+from .feasibility import feasibility_model, weighted
 
 ESTIMATORS = ("GP", "RF", "ET")
 ACQ_FUNCS = ("EI", "PI", "LCB", "gp_hedge")
@@ -168,6 +169,7 @@ class Snapshot:
     budget: int | None = None  # epochs the fitted observations were measured at (None: mixed)
     batch: int = 1
     lazy: bool = False  # ranks 1.. only when first needed (Proposal.complete); synchronous mode
+    constraints: list[float | None] | None = None  # each point's worst constraint value (searchers.feasibility)
 
 
 @dataclass(frozen=True)
@@ -252,11 +254,12 @@ def refit(space: Space, snap: Snapshot, base_estimator: str, acq_func: str) -> P
             costs += [snap.lie] * len(snap.pending)
         opt.tell(points, costs)
         told = {_key(to_config(space, p)) for p in points}  # evaluated (or lied-about) configurations
+        pof = feasibility_model(opt, snap.points, snap.constraints, snap.seed) if snap.constraints else None
         configs, pool = [to_config(space, opt.ask())], None
-        if _key(to_config(space, opt._next_x)) in told:
+        if pof is not None or _key(to_config(space, opt._next_x)) in told:
             # The acquisition's optimum is a configuration already evaluated, for which skopt's ask()
             # returns a uniformly random point: take the best unevaluated one of the ranked pool.
-            pool = ranked_pool(space, opt, None, snap.seed)
+            pool = ranked_pool(space, opt, None, snap.seed, pof)  # with constraints: EI * P(feasible)
             configs = pool.candidates[:1] or configs
             pool = Pool(pool.candidates[1:], pool.units[1:], pool.units[0], pool.n_axes) if pool.candidates else None
         if snap.batch > 1 and not snap.lazy:
@@ -298,7 +301,8 @@ def diverse_top(space: Space, opt: Any, first: dict[str, Any], k: int, seed: int
     return pick(ranked_pool(space, opt, first, seed), first, k)
 
 
-def ranked_pool(space: Space, opt: Any, first: dict[str, Any] | None, seed: int | None) -> Pool:
+def ranked_pool(space: Space, opt: Any, first: dict[str, Any] | None, seed: int | None,
+                pof: Callable[[np.ndarray], np.ndarray] | None = None) -> Pool:
     """:data:`POOL` random points ranked by the fitted model's acquisition (best first, distinct, neither
     ``first`` nor a configuration the model was told: one already evaluated is never proposed again).
 
@@ -310,8 +314,11 @@ def ranked_pool(space: Space, opt: Any, first: dict[str, Any] | None, seed: int 
     # Its own stream: the pool must not repeat the sample skopt drew from the refit's seed.
     rs = np.random.RandomState(None if seed is None else (seed + 104729) % (2**31 - 1))
     pool = opt.space.rvs(n_samples=POOL, random_state=rs)
-    values = _gaussian_acquisition(np.asarray(opt.space.transform(pool)), opt.models[-1], y_opt=np.min(opt.yi),
+    xt = np.asarray(opt.space.transform(pool))
+    values = _gaussian_acquisition(xt, opt.models[-1], y_opt=np.min(opt.yi),
                                    acq_func=_chosen_acq(opt), acq_func_kwargs=opt.acq_func_kwargs)
+    if pof is not None:
+        values = weighted(values, pof(xt), _chosen_acq(opt))
     order = np.argsort(values, kind="stable")  # skopt minimises its acquisition values
     seen = {_key(to_config(space, x)) for x in opt.Xi} | ({_key(first)} if first is not None else set())
     candidates = []

@@ -162,8 +162,9 @@ class Driver(RungPromotion, Recovery, Stopping):
         if t.status is TrialStatus.PENDING:
             self._begin(t, step, t.worker, None, msg["t"])
         report = {"epoch": msg["epoch"], "t": msg["t"], "metrics": msg["metrics"]}
-        if "diag" in msg:
-            report["diag"] = msg["diag"]
+        for extra in ("constraints", "diag"):
+            if extra in msg:
+                report[extra] = msg[extra]
         if not self.ledger.report(t.id, report):
             return
         value = msg["metrics"].get(self.goal.metric)

@@ -16,7 +16,7 @@ import math
 import numbers
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from .context import StudyContext, context
@@ -126,12 +126,16 @@ class Reporter:
         self.reports.append(msg)
         self._emit(msg)
 
-    def report(self, epoch: int | None = None, **metrics: Any) -> None:
+    def report(self, epoch: int | None = None, *, constraints: Mapping[str, Any] | None = None,
+               **metrics: Any) -> None:
         """Send one epoch's metrics to the driver; raise at the boundary if the trial must end.
 
         ``epoch`` is required and must increase (1, 2, ... up to :attr:`max_epochs` when it is
         set); each metric must be one number: an int or float (NaN and inf are kept as such),
-        a NumPy scalar, or a one-element tensor or array.
+        a NumPy scalar, or a one-element tensor or array. ``constraints`` (optional) names
+        values that must be ``<= 0`` for the trial to be feasible (Optuna's convention, e.g.
+        ``{"params_m": n_params / 1e6 - 2}``); each a finite number. The trial's last report
+        that has constraints decides its feasibility (:attr:`hpo_kit.trial.Trial.violation`).
 
         Raises
         ------
@@ -143,11 +147,14 @@ class Reporter:
             raise self.invalid
         try:
             epoch, clean = self._check(epoch, metrics)
+            bounds = _constraints(constraints)
         except ReportError as exc:
             self.invalid = exc
             raise
         msg: dict[str, Any] = {"kind": "report", "trial": self._spec.trial_id, "attempt": self._spec.attempt,
                                "epoch": epoch, "t": time.time(), "metrics": clean}
+        if bounds is not None:
+            msg["constraints"] = bounds
         diag: dict[str, Any] = {}
         for probe in self._probes:
             diag.update(probe())
@@ -226,6 +233,22 @@ class Reporter:
             raise ReportError(f"report: epoch={epoch} carries no metric; call reporter.report(epoch={epoch}, "
                               f"{metric}=...)")
         return epoch, {name: _number(name, value) for name, value in metrics.items()}
+
+
+def _constraints(values: Any) -> dict[str, float] | None:
+    """``constraints=`` as a dict of finite floats, or a :class:`ReportError` naming the field."""
+    if values is None:
+        return None
+    if not isinstance(values, Mapping) or not values or not all(isinstance(k, str) and k for k in values):
+        raise ReportError(f"report: constraints={values!r} must be a non-empty dict of names to numbers "
+                          f"(each <= 0 when satisfied)")
+    out = {}
+    for name, value in values.items():
+        number = _number(f"constraints[{name!r}]", value)
+        if not math.isfinite(number):
+            raise ReportError(f"report: constraints[{name!r}]={value!r} must be a finite number")
+        out[name] = number
+    return out
 
 
 def _number(name: str, value: Any) -> float:
