@@ -142,14 +142,13 @@ def _frame_rows(frame: Any, goal: Goal) -> list[Row]:
     else:
         raise ValueError(f"Study: warm_start DataFrame has no column {goal.metric!r}, nor a 'score' column with "
                          f"'last.{goal.metric}' (a study.results of this metric); columns: {sorted(cols)[:12]}")
-    frame = frame.reset_index()
+    from .results import COLUMNS
+
     names = [c for c in frame.columns if isinstance(c, str)]
+    own = [c for c in names if c not in (value_col, "trial_id", *COLUMNS) and "." not in c]  # a frame of one's own
     rows = []
     for rec in frame.to_dict("records"):
-        config = {c[7:]: rec[c] for c in names if c.startswith("config.")}
-        if not config:
-            config = {c: rec[c] for c in names if c not in (value_col, "score", "status", "epochs", "busy")
-                      and "." not in c}
+        config = {c[7:]: rec[c] for c in names if c.startswith("config.")} or {c: rec[c] for c in own}
         epochs = rec.get("epochs")
         rows.append((config, _finite(rec.get(value_col)), int(epochs) if _finite(epochs) is not None else None,
                      _finite(rec.get("busy")) or 0.0, str(rec.get("status", "COMPLETED"))))
