@@ -30,6 +30,7 @@ class Plans:
     goal: Any
     paused: bool
     stopping: bool
+    exhausted: bool
     stop_reason: str | None
 
     _record: Record
@@ -41,6 +42,7 @@ class Plans:
 
     # -- enqueued configurations ----------------------------------------------------------------
     def enqueue(self, config: dict[str, Any], reason: str, source: str) -> int:
+        """Journal a checked configuration and let the next new trial take it; returns its ``k``."""
         k = self.study.known.add(config, journalled=True)
         self.ledger.control("enqueue", source, reason, value={"id": k, "config": config})
         self.exhausted = False  # a searcher with nothing more to offer may start this one
@@ -61,10 +63,12 @@ class Plans:
 
     # -- stop rules ----------------------------------------------------------------------------------
     def set_stop_rules(self, rules: tuple[StopRule, ...], reason: str, source: str) -> None:
+        """Replace the study's stop rules (checked by the caller); journalled as a ``stop_rules`` control."""
         self.study.stop_rules = rules
         self.ledger.control("stop_rules", source, reason, value=[r.to_record() for r in rules])
 
     def _check_rules(self) -> None:
+        """Fold the ends since the last check, then stop the study if a rule fires."""
         rules = self.study.stop_rules
         if not rules or self.stopping or self.paused:
             return
