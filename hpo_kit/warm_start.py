@@ -13,8 +13,9 @@ What is used, per source, checked in the caller (before the study exists):
 * the value: a journal's trials are scored again under *this* study's goal from their
   reported values (another ``mode`` or ``score`` rule is fine); a frame's ``<metric>``
   column, else its ``score`` column where the frame has ``last.<metric>`` (it is a
-  ``study.results`` of this metric). Rows without a finite value, FAILED or unfinished
-  (PENDING, RUNNING) trials are skipped (a failure's penalty needs this study's scale);
+  ``study.results`` of this metric; ``frame.attrs["metric"]`` says which), else ``last.<metric>``.
+  Rows without a finite value, FAILED or unfinished (PENDING, RUNNING) trials are skipped (a
+  failure's penalty needs this study's scale);
 * dimensions: old dimensions this space lacks are dropped; a row that lacks one of this
   space's dimensions, or whose value lies outside its new range, is skipped. Each is named
   in one warning per source.
@@ -128,17 +129,21 @@ def _journal_rows(path: str, goal: Goal) -> list[Row]:
         raise ValueError(f"Study: warm_start={path!r} cannot be read as a journal ({exc})") from None
     trials = [t for t in rep.trials.values() if not t.discard]
     if not any(t.values(goal.metric) for t in trials):
+        old = rep.start.get("goal", {}).get("metric")
         raise ValueError(f"Study: warm_start={path!r}: no trial of it reported metric={goal.metric!r} (it "
-                         f"optimised {rep.start.get('goal', {}).get('metric')!r}); warm start needs this study's metric")
+                         f"optimised {old!r}); warm start needs this study's metric")
     return [(t.config, goal.score_of(t.values(goal.metric)), t.epochs, t.busy, t.status.value) for t in trials]
 
 
 def _frame_rows(frame: Any, goal: Goal) -> list[Row]:
     cols = set(frame.columns)
+    last = f"last.{goal.metric}"
     if goal.metric in cols:
         value_col = goal.metric
-    elif "score" in cols and f"last.{goal.metric}" in cols:
+    elif "score" in cols and last in cols and frame.attrs.get("metric", goal.metric) == goal.metric:
         value_col = "score"
+    elif last in cols:  # a study.results of another metric that also reported this one: its last value
+        value_col = last
     else:
         raise ValueError(f"Study: warm_start DataFrame has no column {goal.metric!r}, nor a 'score' column with "
                          f"'last.{goal.metric}' (a study.results of this metric); columns: {sorted(cols)[:12]}")

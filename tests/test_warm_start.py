@@ -129,3 +129,10 @@ def test_the_audit_skips_a_warm_start_outside_the_space():
         warnings.simplefilter("always")
         kept = [n for n, _ in audited([(1, start), (2, bad)], damaged=damaged)]
     assert kept == [1] and damaged == [2]
+
+
+def test_a_results_frame_of_another_metric_uses_its_last_value():
+    frame = pd.DataFrame({"config.x": [0.1, 0.2], "score": [0.9, 0.8], "last.loss": [0.5, 0.4]})
+    frame.attrs["metric"] = "val_loss"  # as study.results marks it: the score is val_loss's
+    warm = load_warm_start(frame, Space({"x": Real(0, 1)}), Goal("loss"), 1)
+    assert [o.loss for o in warm.observations] == [0.5, 0.4]
