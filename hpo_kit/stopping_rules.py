@@ -111,7 +111,8 @@ class NoImprovement(StopRule):
         Ended trials without a strictly better score (an integer >= 1).
     seconds
         Wall seconds without one (> 0), counted from the later of the last improvement and
-        this run's start.
+        this run's start, once a trial has ended; a pause counts as time (a paused study is
+        not stopped, but may stop as it resumes).
 
     Exactly one of the two is given; pass two rules for both.
     """
@@ -137,6 +138,8 @@ class NoImprovement(StopRule):
                 what = "no finite score" if record.best is None else f"no better {goal.metric} than {record.best:.6g}"
                 return f"{self!r}: {what} in the last {record.since_best} ended trials"
             return None
+        if record.ended == 0:
+            return None  # nothing has ended yet: a first trial longer than T is no plateau
         since = max(record.best_at or run_start, run_start)
         if now - since >= self.seconds:
             return f"{self!r}: no better {goal.metric} for {now - since:.0f} s"

@@ -38,6 +38,7 @@ def test_rules_check_the_record():
     assert NoImprovement(seconds=10).check(r, MIN, now=109.0, run_start=0.0) is None
     assert NoImprovement(seconds=10).check(r, MIN, now=115.0, run_start=108.0) is None  # a resume: from its start
     assert NoImprovement(trials=3).check(Record(since_best=3, ended=3), MIN, 0.0, 0.0)  # no finite score at all
+    assert NoImprovement(seconds=1).check(Record(), MIN, now=100.0, run_start=0.0) is None  # nothing ended yet
     rules = (Target(0.1), NoImprovement(trials=20), NoImprovement(seconds=600))
     assert rules_from_records([r.to_record() for r in rules]) == rules
 

@@ -73,7 +73,9 @@ def resume_from(cls: type, path: str | os.PathLike, objective: Any = None, *, da
 
     The objective, data loader and policy saved beside the journal are used unless given.
     Every finished result is kept; trials that were running when the driver died are
-    resumed from their checkpoint (or restarted) or failed, per ``on_interrupted``.
+    resumed from their checkpoint (or restarted) or failed, per ``on_interrupted``. The journal's
+    warm start, waiting enqueued configurations and last stop rules are kept (``stop_when=``
+    replaces the rules; ``enqueue=`` adds configurations; ``warm_start=`` is refused).
     """
     path = os.fspath(path)
     from ..journal import Journal
