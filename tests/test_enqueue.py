@@ -5,7 +5,7 @@ import warnings
 
 import pytest
 
-from hpo_kit import Categorical, GridSearch, RandomSearch, Real, Study, read_journal
+from hpo_kit import Categorical, Goal, GridSearch, RandomSearch, Real, Study, read_journal
 from hpo_kit.engine.audit import audited
 from hpo_kit.engine.journal import JournalWarning
 from hpo_kit.testing import quadratic
@@ -109,3 +109,26 @@ def test_the_audit_skips_an_enqueue_outside_the_space():
         kept = [n for n, _ in audited([(1, start), (2, good), (3, bad)], damaged=damaged)]
     assert kept == [1, 2] and damaged == [3]
     assert any(issubclass(w.category, JournalWarning) and "outside" in str(w.message) for w in caught)
+
+
+@pytest.mark.parametrize("name", ["random", "grid", "asha", "sha", "hypersearch", "hyperband", "bo"])
+def test_every_scheduler_starts_an_enqueued_configuration_first_with_its_own_budget(name):
+    from hpo_kit.known import KnownConfigs
+    from hpo_kit.optimizers import make_policy
+    from hpo_kit.schedulers import FIFO, SuccessiveHalving
+    from hpo_kit.searchers.bo import TimeAwareBO
+    from hpo_kit.space import Space
+
+    make = {"sha": lambda: SuccessiveHalving(n_configs=9, r_min=1, eta=3),
+            "bo": lambda: FIFO(TimeAwareBO(background=False))}.get(name, lambda: make_policy(name))
+    space = Space({"x": Real(0.0, 1.0)})
+    policy, plain = make(), make()
+    for p in (policy, plain):
+        p.setup(space, Goal("loss"), 9, 2, {})
+    policy.known = KnownConfigs()
+    policy.known.add({"x": 0.123}, journalled=True)
+    start, usual = policy.suggest(0), plain.suggest(0)
+    assert start.config == {"x": 0.123} and start.info["source"] == "enqueued" and start.info["enqueued"] == 0
+    assert start.budget == usual.budget and start.parent == usual.parent  # a bracket, a rung: as for any point
+    assert {k: v for k, v in start.info.items() if k not in ("source", "enqueued")} == \
+        {k: v for k, v in usual.info.items() if k not in ("source", "enqueued", "phase", "cost")}
