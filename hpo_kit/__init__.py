@@ -31,6 +31,7 @@ _WHERE = {
     "Space": "space", "SpaceError": "space", "Study": "study", "TorchTrainable": "trainable",
     "Trainable": "trainable", "Observation": "trial", "Trial": "trial", "TrialStatus": "trial",
     "Ledger": "ledger", "IllegalTransition": "ledger",
+    "Target": "stopping_rules", "NoImprovement": "stopping_rules", "StopRule": "stopping_rules",
 }
 
 __all__ = sorted(_WHERE)

@@ -4,10 +4,10 @@
 ``Start.info["source"]`` at creation: ``"initial"`` (a random start), ``"surrogate"`` (a model's
 proposal), ``"random"`` (random search, or BO's fallback while no model was ready),
 ``"duplicate"`` (BO's candidates all equal running trials' configurations, so a random
-point), ``"grid"``, ``"neighbour"`` (Hypersearch), an ask/tell sampler's class name; ``None``
-where the searcher said nothing. It is read from the trial record's ``info`` (the ``info``
-its :class:`~hpo_kit.decisions.Start` carried), so a user sees in ``study.results`` when BO is
-not being Bayesian.
+point), ``"enqueued"`` (``study.enqueue``, :mod:`hpo_kit.known`), ``"grid"``, ``"neighbour"``
+(Hypersearch), an ask/tell sampler's class name; ``None`` where the searcher said nothing.
+It is read from the trial record's ``info`` (the ``info`` its :class:`~hpo_kit.decisions.Start`
+carried), so a user sees in ``study.results`` when BO is not being Bayesian.
 """
 from __future__ import annotations
 
@@ -55,5 +55,8 @@ def trials_frame(trials: Iterable[Trial], goal: Goal) -> pd.DataFrame:
             row.update({f"constraint.{k}": v for k, v in constraints.items()})
         rows.append(row)
     if not rows:
-        return pd.DataFrame(columns=COLUMNS).rename_axis("trial_id")
-    return pd.DataFrame(rows).set_index("trial_id").sort_index()
+        frame = pd.DataFrame(columns=COLUMNS).rename_axis("trial_id")
+    else:
+        frame = pd.DataFrame(rows).set_index("trial_id").sort_index()
+    frame.attrs["metric"] = goal.metric  # what ``score`` scores (a warm start reads it)
+    return frame

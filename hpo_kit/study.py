@@ -30,12 +30,13 @@ from .trainable import Trainable
 from .trial import Trial
 from .engine.driver import session
 from .study_control import SOURCES, StudyControls
+from .study_plans import StudyPlans
 from .study_results import StudyResults
 
 __all__ = ["SOURCES", "Study"]
 
 
-class Study(StudyControls, StudyResults):
+class Study(StudyControls, StudyResults, StudyPlans):
     """A hyperparameter search.
 
     Parameters
@@ -93,6 +94,14 @@ class Study(StudyControls, StudyResults):
     security, resource_wait
         A ``distributed.security.Security`` for a ``tls://`` scheduler address; seconds to wait at
         start for a worker that has the requested ``resources`` before raising.
+    enqueue
+        Configurations to run first, ahead of the searcher (see :meth:`enqueue`).
+    warm_start
+        Journal paths or DataFrames (``study.results``) of earlier studies, told to the searcher
+        before its first ask; not trials of this study (:mod:`hpo_kit.warm_start`).
+    stop_when
+        Stop rules (:mod:`hpo_kit.stopping_rules`), e.g. ``[Target(0.1), NoImprovement(trials=20)]``:
+        the study stops when any fires; change them live with :meth:`set_stop_rules`.
     """
 
     def __init__(self, objective: Any, space: Space | dict, metric: str | list[str] = "loss",
@@ -106,7 +115,8 @@ class Study(StudyControls, StudyResults):
                  on_flag: str = "stop", resources: dict[str, float] | None = None, max_retries: int = 3,
                  on_interrupted: str = "resume", name: str | None = None, checkpoint_every: int = 1,
                  keep_paused: int = 4, security: Any = None,
-                 resource_wait: float = 30.0) -> None:
+                 resource_wait: float = 30.0, enqueue: Any = None, warm_start: Any = None,
+                 stop_when: Any = None) -> None:
         if not callable(objective):
             raise TypeError(f"Study: objective={objective!r} must be a function or a Trainable subclass")
         self.objective = objective
@@ -118,6 +128,7 @@ class Study(StudyControls, StudyResults):
                                    trial_timeout=trial_timeout, resource_wait=resource_wait, on_flag=on_flag,
                                    on_interrupted=on_interrupted, data=data, resources=resources, name=name,
                                    trainable=isinstance(objective, type) and issubclass(objective, Trainable))
+        self._init_plans(warm_start, stop_when, enqueue, max_epochs)
         if optimizer is None and searcher is None and scheduler is None:
             optimizer = "random"
         self.optimizer = make_policy(optimizer, searcher, scheduler)

@@ -21,6 +21,8 @@ ledger could have written, checked against :data:`hpo_kit.trial.TRANSITIONS`:
 * ``trial_end``: a terminal status, and the trial not ended already. (PAUSED -> COMPLETED
   passes, as a requeue -- PAUSED -> PENDING, no line -- may come between.)
 * ``study_resume``: the trials it names as interrupted are PENDING again.
+* ``warm_start`` and a ``control`` with ``action="enqueue"``: every configuration they hold is
+  inside the study's space (:mod:`hpo_kit.warm_start`, :mod:`hpo_kit.known`).
 
 Skip or refuse. Every breach above concerns one trial, so the rest of the journal stays
 true without it: the record is **skipped**, with a :class:`~hpo_kit.engine.journal.JournalWarning`
@@ -189,7 +191,9 @@ class _Audit:
                 if seen is not None and not seen.status.is_terminal:
                     seen.status = TrialStatus.PENDING  # requeued by the resume (a new attempt), no line of its own
             return True
-        if ev == "trial_create":
+        if ev in ("warm_start", "control"):
+            problem = self._configs(ev, rec)  # enqueued and warm-start configurations obey the space too
+        elif ev == "trial_create":
             problem = _malformed(ev, rec, None) or self._create(n, rec)
         elif ev in _TRIAL_EVENTS:
             tid = rec.get("trial")
@@ -217,6 +221,26 @@ class _Audit:
             raise JournalRefused(f"{self.source}: {self.unit} {n} (study_start) has no usable space "
                                  f"({type(exc).__name__}: {exc}): no trial's configuration can be checked, so the "
                                  f"journal cannot be resumed") from None
+
+    def _configs(self, ev: str, rec: dict[str, Any]) -> str | None:
+        """A warm start's or an enqueue's configurations, checked against the space (skipped whole if one is out)."""
+        if ev == "control":
+            if rec.get("action") != "enqueue":
+                return None
+            value = rec.get("value")
+            configs = [value.get("config")] if isinstance(value, dict) else [None]
+        else:
+            obs = rec.get("observations")
+            configs = [o.get("config") if isinstance(o, dict) else None for o in obs] if isinstance(obs, list) \
+                else [None]
+        for config in configs:
+            if self.space is None or not isinstance(config, dict):
+                return "without a configuration the study's space can check"
+            try:
+                self.space.validate(config)
+            except (ValueError, TypeError) as exc:
+                return f"with a configuration outside the study's space ({exc})"
+        return None
 
     def _create(self, n: int, rec: dict[str, Any]) -> str | None:
         tid = rec.get("trial")

@@ -39,7 +39,7 @@ from .longtext import Shortener
 from .syncer import Syncer
 
 SCHEMA_VERSION = 1
-_DURABLE = {"study_start", "study_end", "trial_end", "trial_pause", "control", "study_resume"}
+_DURABLE = {"study_start", "study_end", "trial_end", "trial_pause", "control", "study_resume", "warm_start"}
 _CHUNK = 1 << 16
 
 

@@ -36,6 +36,8 @@ class Replay:
         Whether the study ended.
     damaged
         Numbers of the lines (records, for a stream) that were damaged and skipped, ascending.
+    warm
+        The ``warm_start`` record (earlier results told to the searcher), or ``None``.
     """
 
     start: dict[str, Any]
@@ -45,6 +47,7 @@ class Replay:
     ends: list[tuple[int, TrialStatus, int, float]] = field(default_factory=list)  # (trial, status, epochs, busy)
     ended: bool = False
     damaged: list[int] = field(default_factory=list)
+    warm: dict[str, Any] | None = None
 
 
 def replay(path: str | os.PathLike) -> Replay:
@@ -159,6 +162,11 @@ def _fold(out: Replay, ev: str, rec: dict[str, Any]) -> Callable[[], None] | Non
         return lambda: out.controls.append(rec)
     if ev == "study_end":
         return lambda: setattr(out, "ended", True)
+    if ev == "warm_start":
+        for o in _need(rec["observations"], list, "observations"):
+            _need(_need(o, dict, "observations[]").get("config"), dict, "config")
+            _need(o.get("loss"), (int, float), "loss")
+        return lambda: setattr(out, "warm", rec)
     tid = rec.get("trial")
     if ev == "trial_create":
         _need(tid, int, "trial")

@@ -59,6 +59,8 @@ class Scheduler(Policy):
         #: Set by the engine before each suggest: False once the study's trial budget is spent,
         #: when only a Resume is accepted (a Start is dropped).
         self.may_start = True
+        #: The study's enqueued configurations (:class:`hpo_kit.known.KnownConfigs`), bound by the engine.
+        self.known: Any = None
         self._done = False
 
     def setup(self, space: Space, goal: Goal, max_epochs: int | None = None, concurrency: int = 1,
@@ -93,8 +95,16 @@ class Scheduler(Policy):
         return self.new_trial(trial_id) if self.may_start else None
 
     def new_trial(self, trial_id: int, **changes: Any) -> Start | None:
-        """Ask the searcher for a configuration; ``changes`` set the Start's budget/parent/info."""
-        start = self.searcher.ask(trial_id)
+        """Ask the searcher for a configuration; ``changes`` set the Start's budget/parent/info.
+
+        A configuration the user enqueued (:mod:`hpo_kit.known`) comes first, without asking the searcher.
+        """
+        known = getattr(self, "known", None)  # a scheduler pickled before enqueues existed has none
+        waiting = known.peek() if known is not None else None
+        if waiting is not None:
+            start: Start | None = Start(dict(waiting[1]), info={"source": "enqueued", "enqueued": waiting[0]})
+        else:
+            start = self.searcher.ask(trial_id)
         if start is None:
             return None
         info = {**start.info, **changes.pop("info", {})}

@@ -36,6 +36,7 @@ from ...errors import MetricNotReported, SchedulerLost, not_serializable  # noqa
 from ...ledger import Ledger
 from .promotion import RungPromotion
 from .recovery import KILL_STATUS, Recovery, _text
+from .plans import Plans
 from .stopping import Stopping
 from ...trial import Trial, TrialStatus
 
@@ -43,7 +44,7 @@ from ...trial import Trial, TrialStatus
 WARMUP_SHOWN = 0.05  # seconds of a step's warm-up worth a journal record (a warm worker's cache hit is not)
 
 
-class Driver(RungPromotion, Recovery, Stopping):
+class Driver(RungPromotion, Recovery, Stopping, Plans):
     """Drives one study's policy, monitor and steps on a :class:`Runner` (see the module docstring)."""
 
     def __init__(self, study: Any, ledger: Ledger, runner: Runner, slots: int) -> None:
@@ -62,6 +63,8 @@ class Driver(RungPromotion, Recovery, Stopping):
         self._settling = False  # settle_paused is ending the paused trials one after another
         self._rungs_changed = False  # a result was told since the steps' cut-offs were last written
         self.shipper = Shipper()  # the objective and data loader pickled once for this run
+        self._init_plans()
+        self.policy.known = study.known  # enqueued configurations go first (hpo_kit.known)
 
     # -- deciding what runs ---------------------------------------------------------------------
     @property
@@ -71,6 +74,7 @@ class Driver(RungPromotion, Recovery, Stopping):
         return c + (self.study.prefetch if self.slots <= c else 0)
 
     def fill(self, runner: Runner) -> None:
+        self._check_rules()  # after each batch of ends, before anything new starts
         if self.promotes_in_step:
             self._publish_cutoffs()
         if self.paused or self.stopping:
@@ -95,6 +99,7 @@ class Driver(RungPromotion, Recovery, Stopping):
                 budget = suggestion.budget if suggestion.budget is not None else s.max_epochs
                 t = self.ledger.create(s.space.validate(suggestion.config), budget, suggestion.parent,
                                        suggestion.info)
+                self._took(t)
             elif isinstance(suggestion, Resume):
                 t = self.ledger.resume(suggestion.trial_id, suggestion.budget, suggestion.info)
                 step = self.steps.of(t.id)
@@ -110,7 +115,8 @@ class Driver(RungPromotion, Recovery, Stopping):
             return self.stopping
         if self.steps.queued:
             return False
-        return self.policy.finished or self.exhausted or self.study.time_spent()
+        done = self.policy.finished and not self._known_waiting()  # enqueued ones run even after a grid
+        return done or self.exhausted or self.study.time_spent()
 
     def _submit(self, t: Trial) -> None:
         s = self.study

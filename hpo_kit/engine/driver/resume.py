@@ -11,7 +11,9 @@ from the parameters the journal recorded at start (with a warning), never from d
 Settings (``concurrency``, ``max_retries``, ``checkpoint_every``, ``on_interrupted``, the
 checkpoint store's URL and ``weights_only`` ...) come from the journal too, then live
 changes found in it (``tune``, policy switches, ``concurrency``) are re-applied before the
-history is re-told, so the policy continues under the cost it had.
+history is re-told, so the policy continues under the cost it had. The warm start's
+observations (journalled whole) are told before that history, as in the first run; the
+enqueued configurations no trial took wait again; the stop rules are the last journalled.
 
 Trials that were running when the driver died: ``on_interrupted="resume"`` re-queues them
 as a new attempt (a Trainable continues from its last checkpoint, a function trial
@@ -27,6 +29,8 @@ import cloudpickle
 
 from ..audit import replay_audited
 from ..replay import Replay
+from ...known import waiting_from
+from ...warm_start import WarmStart
 from ...trial import TrialStatus
 
 if TYPE_CHECKING:
@@ -69,7 +73,9 @@ def resume_from(cls: type, path: str | os.PathLike, objective: Any = None, *, da
 
     The objective, data loader and policy saved beside the journal are used unless given.
     Every finished result is kept; trials that were running when the driver died are
-    resumed from their checkpoint (or restarted) or failed, per ``on_interrupted``.
+    resumed from their checkpoint (or restarted) or failed, per ``on_interrupted``. The journal's
+    warm start, waiting enqueued configurations and last stop rules are kept (``stop_when=``
+    replaces the rules; ``enqueue=`` adds configurations; ``warm_start=`` is refused).
     """
     path = os.fspath(path)
     from ..journal import Journal
@@ -110,6 +116,10 @@ def _resume_locked(cls: type, path: str, journal: Any, objective: Any, *, data: 
     for rec in rep.controls:
         if rec["action"] == "concurrency" and not rec.get("refused"):
             settings["concurrency"] = rec["value"]
+    if "warm_start" in kwargs:
+        raise ValueError("resume: warm_start= cannot be given to a resumed study: the journal's warm start "
+                         "is told to its searcher again")
+    settings["stop_when"] = stop_rules_of(rep)
     settings.update(kwargs)
     from ...goal import Goal
     from ...space import Space
@@ -127,11 +137,27 @@ def _resume_locked(cls: type, path: str, journal: Any, objective: Any, *, data: 
                 monitor=monitor or saved.get("monitor"), journal=path, name=rep.start.get("name"),
                 checkpoints=checkpoints, **settings)
     study._resumed, study._journal = rep, journal
+    given = study.known.waiting()  # Study.resume(path, enqueue=[...]): after the journal's
+    study.known = waiting_from(rep.controls, rep.trials.values(), study.space)  # enqueued, never started
+    for config in given:
+        study.known.add(config, journalled=False)
+    study.warm = WarmStart.from_record(rep.warm) if rep.warm is not None else None
     study.ledger.restore(rep.trials, rep.ends)  # study.trials shows the journal's trials before it runs
     if rep.damaged:
         warnings.warn(f"resume: {len(rep.damaged)} damaged line(s) of {path} were skipped: "
                       f"{rep.damaged[:10]}", RuntimeWarning, stacklevel=3)
     return study
+
+
+def stop_rules_of(rep: Replay) -> tuple[Any, ...]:
+    """The stop rules last in force: the start's, changed by each ``stop_rules`` control."""
+    from ...stopping_rules import rules_from_records
+
+    records = rep.start.get("settings", {}).get("stop_when") or []
+    for rec in rep.controls:
+        if rec["action"] == "stop_rules" and not rec.get("refused") and isinstance(rec.get("value"), list):
+            records = rec["value"]
+    return rules_from_records(records)
 
 
 def restore_into(study: "Study", rep: Replay) -> None:

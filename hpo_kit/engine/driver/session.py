@@ -28,6 +28,7 @@ from ...errors import not_serializable
 from ...progress import Progress
 from .resume import restore_into, resume_from  # noqa: F401 - Study.resume(path)
 from ...summary import warn_if_all_failed
+from ...warm_start import tell_warm
 
 if TYPE_CHECKING:
     from ...study import Study
@@ -68,7 +69,7 @@ def settings_of(study: "Study") -> dict[str, Any]:
             "max_epochs": study.max_epochs, "concurrency": study.concurrency, "prefetch": study.prefetch,
             "on_flag": study.on_flag, "resources": study.resources, "max_retries": study.max_retries,
             "on_interrupted": study.on_interrupted, "checkpoint_every": study.checkpoint_every,
-            "keep_paused": study.keep_paused,
+            "keep_paused": study.keep_paused, "stop_when": [r.to_record() for r in study.stop_rules],
             "checkpoints": study.store.url, "weights_only": study.store.weights_only}
 
 
@@ -99,6 +100,7 @@ def open_study(study: "Study", progress: bool) -> None:
         study.concurrency = study.concurrency or slots
         study.prefetch = study.concurrency if study.prefetch is None else study.prefetch
         study.optimizer.setup(study.space, study.goal, study.max_epochs, study.concurrency, study.ledger.trials)
+        tell_warm(study.optimizer, study.warm)  # before any ask, and before a resume re-tells the history
         run_id = uuid.uuid4().hex[:12]
         if study._resumed is not None:
             fence_previous_runs(study.client, study.journal_path)  # before any step of this run starts
@@ -110,9 +112,12 @@ def open_study(study: "Study", progress: bool) -> None:
             study.ledger.log("study_start", name=study.name, goal=vars(study.goal), space=study.space.to_dict(),
                              optimizer=study.optimizer.describe(), settings=settings_of(study),
                              dashboard=getattr(study.client, "dashboard_link", None), run=run_id)
+            if study.warm is not None:
+                study.ledger.log("warm_start", **study.warm.to_record())
         else:
             study.ledger.log("study_run", run=run_id)
             restore_into(study, study._resumed)
+        study._driver.journal_enqueues()
         study._progress = Progress.for_study(study, enabled=progress)  # counts right after a resume, under rungs
         study.state = "running"
     except BaseException:
@@ -144,6 +149,8 @@ def close_study(study: "Study", error: BaseException | None, journal_end: bool =
         try:
             if study._journal is not None and journal_end:
                 fields = {"error": f"{type(error).__name__}: {error}"} if error is not None else {}
+                if stopped and driver.stop_reason:
+                    fields["reason"] = driver.stop_reason  # a stop rule's names the rule
                 study.ledger.log("study_end", state=state, n_trials=len(study.ledger), **fields)
         except OSError as exc:  # the journal is gone or the disk is full: end "failed", release everything
             state = "failed"

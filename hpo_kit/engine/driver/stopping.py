@@ -30,6 +30,7 @@ class Stopping:
     study: Any
     policy: Any
     stopping: bool
+    stop_reason: str | None
     _stop_deadline: float | None
     _settling: bool
 
@@ -40,6 +41,7 @@ class Stopping:
         for tid in [st.trial_id for st in self.steps] + self.steps.queued:
             self.request_stop(tid, source, reason, False)
         self.stopping = True
+        self.stop_reason = reason  # the study_end record's reason
         self._stop_deadline = time.monotonic() + STOP_GRACE
 
     def _force_end(self) -> None:
