@@ -30,12 +30,13 @@ def source_of(trial: Trial) -> str | None:
     return None if source is None else str(source)
 
 
-def trials_frame(trials: Iterable[Trial], goal: Goal) -> pd.DataFrame:
+def trials_frame(trials: Iterable[Trial], goal: Goal, names: Iterable[str] = ()) -> pd.DataFrame:
     """One row per trial, indexed by trial id.
 
-    Columns: ``config.<name>`` for each hyperparameter, the fields in :data:`COLUMNS`, and
-    ``last.<metric>`` for each metric of the last report. ``score`` is NaN when the trial
-    has no finite score.
+    Columns: ``config.<name>`` for each hyperparameter (first, in the order of ``names``, the
+    space's, then any others; NaN where a conditional dimension was inactive), the fields in
+    :data:`COLUMNS`, and ``last.<metric>`` for each metric of the last report. ``score`` is NaN
+    when the trial has no finite score.
     """
     rows = []
     for t in trials:
@@ -51,4 +52,8 @@ def trials_frame(trials: Iterable[Trial], goal: Goal) -> pd.DataFrame:
         rows.append(row)
     if not rows:
         return pd.DataFrame(columns=COLUMNS).rename_axis("trial_id")
-    return pd.DataFrame(rows).set_index("trial_id").sort_index()
+    df = pd.DataFrame(rows).set_index("trial_id").sort_index()
+    # pandas orders columns by first appearance: a name inactive in the first trial would land after its metrics
+    config = [c for c in dict.fromkeys([f"config.{n}" for n in names] + list(df.columns))
+              if c in df.columns and c.startswith("config.")]
+    return df[config + [c for c in df.columns if c not in config]]

@@ -188,6 +188,8 @@ def _check_study(study, space, n):
     configs = [t.config for t in study.trials.values()]
     assert len(configs) == n and all(space.validate(c) == c for c in configs)
     df = study.results
+    cols = [c for c in df.columns if c.startswith("config.")]
+    assert list(df.columns[:len(cols)]) == cols == [f"config.{n}" for n in space if f"config.{n}" in cols]
     sgd = df["config.opt"] == "sgd"
     assert df.loc[~sgd, "config.momentum"].isna().all() and df.loc[sgd, "config.momentum"].notna().all()
     return df
