@@ -290,7 +290,8 @@ class Space(Mapping[str, Dimension]):
 
     def from_unit(self, u: np.ndarray) -> dict[str, Any]:
         """Map a point of the unit cube back to a configuration (clipped to the cube; inactive names dropped)."""
-        config = {name: _plain(dim.from_unit(x)) for (name, dim), x in zip(self._dims.items(), u) if x == x}
+        config = {name: _plain(dim.from_unit(x)) for (name, dim), x in zip(self._dims.items(), u)
+                  if x == x or not self.conditional}  # NaN: inactive (to_unit)
         return conditions.prune(self, config) if self.conditional else config
 
     def grid(self, points_per_dimension: int = 3) -> Iterator[dict[str, Any]]:

@@ -12,7 +12,7 @@ import pytest
 from hpo_kit import ASHA, Categorical, GridSearch, Integer, RandomSearch, Real, Space, Study, read_journal
 from hpo_kit.conditions import Condition
 from hpo_kit.goal import Goal
-from hpo_kit.schedulers import Hypersearch
+from hpo_kit.schedulers import Hyperband, Hypersearch, SuccessiveHalving
 from hpo_kit.schedulers.hypersearch import neighbour
 from hpo_kit.searchers import conditional as C
 from hpo_kit.searchers.bo import TimeAwareBO
@@ -181,6 +181,21 @@ def test_hypersearch_sessions_on_a_conditional_space():
     res = simulate(opt, OPT, Goal("val_loss", "min"), curve, lambda c: 1.0, n_workers=2, max_epochs=6)
     assert opt.finished and len(res.trials) == 4 + 2 * 3
     assert all(OPT.validate(t.config) == t.config for t in res.trials.values())
+
+
+@pytest.mark.parametrize("make", [
+    lambda: SuccessiveHalving(n_configs=8, r_min=1, eta=2, searcher=TimeAwareBO(n_initial_points=3, background=False)),
+    lambda: Hyperband(r_min=1, eta=2, seed=3, searcher=TimeAwareBO(n_initial_points=3, background=False, seed=3)),
+    lambda: ASHA(r_min=1, eta=2, seed=4, searcher=GridSearch(points_per_dimension=2))], ids=["sha", "hyperband", "asha"])
+def test_rung_schedulers_wrap_searchers_on_a_conditional_space(make):
+    from hpo_kit.engine.simulator import simulate
+
+    def curve(config, epoch):
+        return (0.1 if config["opt"] == "sgd" else 0.5) + abs(math.log10(config["lr"]) + 2) + 1.0 / epoch
+
+    res = simulate(make(), OPT, Goal("loss", "min"), curve, 1.0, n_workers=2, n_trials=16, max_epochs=4)
+    assert len(res.trials) >= 8 and all(OPT.validate(t.config) == t.config for t in res.trials.values())
+    assert max(t.epochs for t in res.trials.values()) == 4  # promotions happened
 
 
 # -- real studies on the cluster -----------------------------------------------------------------
