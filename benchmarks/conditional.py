@@ -3,6 +3,7 @@
     python benchmarks/conditional.py --quick     # 5 seeds x 30 trials
     python benchmarks/conditional.py             # 10 seeds x 50 trials
     python benchmarks/conditional.py --rf        # adds BO with the random-forest surrogate
+    python benchmarks/conditional.py --arms "random,BO cond. RF"   # chosen arms only
 
 The benchmark (synthetic, known optimum): ``branch`` picks one of three sub-problems, each with
 its own conditional dimensions, and a shared log-scaled ``lr`` adds a small penalty:
@@ -45,6 +46,7 @@ from hpo_kit.engine.simulator import simulate  # noqa: E402
 from tabular_report import table_md  # noqa: E402
 
 GOAL = Goal("loss", "min")
+ARMS = ["random", "BO cond. GP", "BO flat GP", "BO cond. RF", "BO flat RF"]
 F_STAR = 0.397887 / 50
 HIT = 0.05
 
@@ -105,10 +107,14 @@ def main() -> None:
     ap.add_argument("--seeds", type=int, default=None)
     ap.add_argument("--trials", type=int, default=None)
     ap.add_argument("--rf", action="store_true", help="add BO with the random-forest surrogate")
+    ap.add_argument("--arms", default=None, help=f"comma-separated, of {ARMS}")
     args = ap.parse_args()
     seeds = args.seeds or (5 if args.quick else 10)
     trials = args.trials or (30 if args.quick else 50)
-    arms = ["random", "BO cond. GP", "BO flat GP"] + (["BO cond. RF", "BO flat RF"] if args.rf else [])
+    arms = args.arms.split(",") if args.arms else ARMS[:3] + (ARMS[3:] if args.rf else [])
+    unknown = [a for a in arms if a not in ARMS]
+    if unknown:
+        ap.error(f"--arms: unknown {unknown}; choose from {ARMS}")
     checkpoints = [k for k in (10, 20, 30, 40, 50, 75, 100, 150, 200) if k <= trials]
     curves: dict[str, np.ndarray] = {}
     for arm in arms:
@@ -124,6 +130,11 @@ def main() -> None:
     table_md(f"Regret (best loss - optimum {F_STAR:.5f}) after k trials: median over {seeds} seeds, "
              f"bootstrap 95% CI, hits = seeds within {HIT}", ["k", "arm", "median regret", "95% CI", "hits"], rows,
              cell=str)
+    if "random" in curves:  # paired by seed: the same seed's random run
+        for arm in (a for a in arms if a != "random"):
+            wins = [f"k={k}: {int((curves[arm][:, k - 1] < curves['random'][:, k - 1]).sum())}" for k in checkpoints]
+            print(f"\n{arm} below random (paired seeds, of {seeds}; ties at k=10 are the shared initial points): "
+                  + ", ".join(wins))
 
 
 if __name__ == "__main__":

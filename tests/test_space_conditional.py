@@ -268,3 +268,18 @@ def test_panel_views_leave_inactive_cells_blank(client, journal):
     plots = StudyPlots("loss", ("curves", "parallel", "importance", "slice"), specs=specs)
     assert plots.update(records)
     Document().add_root(plots.layout)  # the figures build with blank cells
+
+
+@pytest.mark.slow
+def test_benchmark_smoke():
+    import os
+    import subprocess
+    import sys
+
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    proc = subprocess.run([sys.executable, os.path.join(root, "benchmarks", "conditional.py"), "--seeds", "2",
+                           "--trials", "12", "--arms", "random,BO cond. RF"], cwd=root, capture_output=True, text=True,
+                          timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "| k | arm | median regret | 95% CI | hits |" in proc.stdout and "| 10 | BO cond. RF |" in proc.stdout
+    assert "BO cond. RF below random" in proc.stdout
