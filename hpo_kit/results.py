@@ -30,13 +30,14 @@ def source_of(trial: Trial) -> str | None:
     return None if source is None else str(source)
 
 
-def trials_frame(trials: Iterable[Trial], goal: Goal) -> pd.DataFrame:
+def trials_frame(trials: Iterable[Trial], goal: Goal, names: Iterable[str] = ()) -> pd.DataFrame:
     """One row per trial, indexed by trial id.
 
-    Columns: ``config.<name>`` for each hyperparameter, the fields in :data:`COLUMNS`, and
-    ``last.<metric>`` for each metric of the last report. ``score`` is NaN when the trial
-    has no finite score. Trials that reported constraints add ``violation`` (0: feasible) and
-    ``constraint.<name>``.
+    Columns: ``config.<name>`` for each hyperparameter (first, in the order of ``names``, the
+    space's, then any others; NaN where a conditional dimension was inactive), the fields in
+    :data:`COLUMNS`, and ``last.<metric>`` for each metric of the last report. ``score`` is NaN
+    when the trial has no finite score. Trials that reported constraints add ``violation``
+    (0: feasible) and ``constraint.<name>``.
     """
     rows = []
     for t in trials:
@@ -57,6 +58,10 @@ def trials_frame(trials: Iterable[Trial], goal: Goal) -> pd.DataFrame:
     if not rows:
         frame = pd.DataFrame(columns=COLUMNS).rename_axis("trial_id")
     else:
-        frame = pd.DataFrame(rows).set_index("trial_id").sort_index()
+        df = pd.DataFrame(rows).set_index("trial_id").sort_index()
+        # pandas orders columns by first appearance: a name inactive in the first trial would land after its metrics
+        config = [c for c in dict.fromkeys([f"config.{n}" for n in names] + list(df.columns))
+                  if c in df.columns and c.startswith("config.")]
+        frame = df[config + [c for c in df.columns if c not in config]]
     frame.attrs["metric"] = goal.metric  # what ``score`` scores (a warm start reads it)
     return frame

@@ -1,4 +1,4 @@
-"""Search spaces: named real, integer and categorical dimensions.
+"""Search spaces: named real, integer and categorical dimensions, optionally conditional.
 
 A :class:`Space` validates its own definition (errors name the field and the value),
 samples seeded configurations, enumerates grids, and maps configurations to and from
@@ -13,16 +13,20 @@ Numeric limits
 ``[-2**63, 2**63 - 1]``; its unit-cube map is computed on offsets from ``low`` and is exact
 (``from_unit(to_unit(v)) == v``) while ``high - low`` stays well below ``2**52``, beyond
 which a float64 coordinate cannot tell neighbouring integers apart.
+Conditional dimensions (``when=``, active only for some values of a parent; absent from a
+configuration when inactive) are defined and walked in :mod:`hpo_kit.conditions`.
 """
 from __future__ import annotations
 
-import itertools
 import math
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Union
 
 import numpy as np
+
+from . import conditions
+from .conditions import Condition, Conditional, parse_when
 
 _INT64 = (-(2 ** 63), 2 ** 63 - 1)
 # Integer cells: each integer owns [v - _HALF, v + _HALF] on its (log) axis, so "near" means
@@ -48,12 +52,13 @@ def _check_order(name: str, low: Any, high: Any, log: bool) -> None:
 
 
 @dataclass(frozen=True)
-class Real:
-    """A real-valued dimension on ``[low, high]``, linear or log scale (float64)."""
+class Real(Conditional):
+    """A real-valued dimension on ``[low, high]``, linear or log scale (float64); ``when``: see conditions."""
 
     low: float
     high: float
     log: bool = False
+    when: Any = field(default=(), repr=False)
 
     def validate(self, name: str) -> None:
         """Raise :class:`SpaceError` naming ``name`` unless the bounds make a usable float64 axis."""
@@ -109,12 +114,13 @@ class Real:
 
 
 @dataclass(frozen=True)
-class Integer:
-    """An integer dimension on ``[low, high]`` (both included), linear or log scale (int64)."""
+class Integer(Conditional):
+    """An integer dimension on ``[low, high]`` (both included), linear or log scale (int64); ``when``: as Real."""
 
     low: int
     high: int
     log: bool = False
+    when: Any = field(default=(), repr=False)
 
     def validate(self, name: str) -> None:
         """Raise :class:`SpaceError` naming ``name`` unless the bounds are int64 integers, low < high."""
@@ -170,9 +176,11 @@ class Categorical:
     """A categorical dimension over a non-empty tuple of choices (order is kept)."""
 
     choices: tuple
+    when: tuple[Condition, ...] = field(default=(), repr=False)
 
-    def __init__(self, choices: Any) -> None:
+    def __init__(self, choices: Any, when: Any = None) -> None:
         object.__setattr__(self, "choices", tuple(choices) if isinstance(choices, (list, tuple)) else choices)
+        object.__setattr__(self, "when", parse_when(when))
 
     def validate(self, name: str) -> None:
         if not isinstance(self.choices, tuple):
@@ -231,6 +239,8 @@ class Space(Mapping[str, Dimension]):
                 raise SpaceError(f"dimension {name!r}: {dim!r} is not a Real, Integer or Categorical")
             dim.validate(name)
         self._dims = dict(dimensions)
+        self.order = conditions.order(self._dims)  # parents first; refuses unknown parents and cycles
+        self.conditional = any(dim.when for dim in self._dims.values())
 
     def __getitem__(self, name: str) -> Dimension:
         return self._dims[name]
@@ -245,7 +255,9 @@ class Space(Mapping[str, Dimension]):
         return f"Space({self._dims!r})"
 
     def sample(self, rng: np.random.Generator) -> dict[str, Any]:
-        """Draw one configuration uniformly (log-uniformly on log dimensions)."""
+        """Draw one configuration uniformly (log-uniformly on log dimensions); only active dimensions."""
+        if self.conditional:
+            return conditions.sample(self, rng)
         return {name: _plain(dim.sample(rng)) for name, dim in self._dims.items()}
 
     def validate(self, config: Mapping[str, Any]) -> dict[str, Any]:
@@ -261,6 +273,8 @@ class Space(Mapping[str, Dimension]):
         unknown = sorted(set(config) - set(self._dims))
         if unknown:
             raise SpaceError(f"config: unknown name(s) {unknown} (space has {list(self._dims)})")
+        if self.conditional:
+            return conditions.validate(self, config)
         missing = [n for n in self._dims if n not in config]
         if missing:
             raise SpaceError(f"config: missing name(s) {missing}")
@@ -270,20 +284,21 @@ class Space(Mapping[str, Dimension]):
         return {name: _plain(config[name]) for name in self._dims}
 
     def to_unit(self, config: Mapping[str, Any]) -> np.ndarray:
-        """Map a configuration to the unit cube (one coordinate per dimension)."""
-        return np.array([dim.to_unit(config[name]) for name, dim in self._dims.items()], dtype=float)
+        """Map a configuration to the unit cube (one coordinate per dimension; NaN for an inactive one)."""
+        return np.array([dim.to_unit(config[name]) if name in config or not self.conditional else math.nan
+                         for name, dim in self._dims.items()], dtype=float)
 
     def from_unit(self, u: np.ndarray) -> dict[str, Any]:
-        """Map a point of the unit cube back to a configuration (clipped to the cube)."""
-        return {name: _plain(dim.from_unit(x)) for (name, dim), x in zip(self._dims.items(), u)}
+        """Map a point of the unit cube back to a configuration (clipped to the cube; inactive names dropped)."""
+        config = {name: _plain(dim.from_unit(x)) for (name, dim), x in zip(self._dims.items(), u)
+                  if x == x or not self.conditional}  # NaN: inactive (to_unit)
+        return conditions.prune(self, config) if self.conditional else config
 
     def grid(self, points_per_dimension: int = 3) -> Iterator[dict[str, Any]]:
-        """Enumerate the full grid: every categorical choice, ``points_per_dimension`` on numeric axes."""
+        """Enumerate the grid: every categorical choice, ``points_per_dimension`` on numeric axes (active ones)."""
         if points_per_dimension < 1:
             raise SpaceError(f"grid: points_per_dimension={points_per_dimension!r} must be >= 1")
-        axes = [dim.grid(points_per_dimension) for dim in self._dims.values()]
-        for values in itertools.product(*axes):
-            yield {name: _plain(v) for name, v in zip(self._dims, values)}
+        return conditions.grid(self, points_per_dimension)
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-able description, the inverse of :meth:`from_dict`."""
@@ -293,6 +308,8 @@ class Space(Mapping[str, Dimension]):
                 out[name] = {"type": "categorical", "choices": list(dim.choices)}
             else:
                 out[name] = {"type": type(dim).__name__.lower(), "low": dim.low, "high": dim.high, "log": dim.log}
+            if dim.when:
+                out[name]["when"] = [c.to_list() for c in dim.when]
         return out
 
     @classmethod
@@ -302,9 +319,9 @@ class Space(Mapping[str, Dimension]):
         dims: dict[str, Dimension] = {}
         for name, d in spec.items():
             if d.get("type") == "categorical":
-                dims[name] = Categorical(d["choices"])
+                dims[name] = Categorical(d["choices"], d.get("when"))
             elif d.get("type") in kinds:
-                dims[name] = kinds[d["type"]](d["low"], d["high"], d.get("log", False))
+                dims[name] = kinds[d["type"]](d["low"], d["high"], d.get("log", False), d.get("when"))
             else:
                 raise SpaceError(f"dimension {name!r}: unknown type {d.get('type')!r}")
         return cls(dims)

@@ -21,7 +21,7 @@ class StudyResults:
         from .results import trials_frame
 
         with self._lock:
-            return trials_frame(list(self.ledger), self.goal)
+            return trials_frame(list(self.ledger), self.goal, self.space)
 
     @property
     def best_trial(self) -> Trial | None:

@@ -61,11 +61,12 @@ Choices where the seed is silent:
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from typing import Any
 
 import numpy as np
 
+from .. import conditions
 from ..decisions import Resume, Start, epoch_budget
 from ..goal import Goal
 from ..searchers.base import Searcher
@@ -82,8 +83,11 @@ def reflect(u: float) -> float:
 
 def neighbour(space: Space, config: Mapping[str, Any], rng: np.random.Generator,
               sigma: float | Mapping[str, float] = 0.1, p_categorical: float = 0.25,
-              categorical: str = "shift") -> dict[str, Any]:
+              categorical: str = "shift", keep: Collection[str] = ()) -> dict[str, Any]:
     """A configuration near ``config`` (see the module docstring); always inside ``space``.
+
+    Conditional spaces: parents move first (:attr:`Space.order`); a child the moved parents
+    deactivate is dropped, one they activate is drawn afresh from its dimension.
 
     Parameters
     ----------
@@ -94,9 +98,18 @@ def neighbour(space: Space, config: Mapping[str, Any], rng: np.random.Generator,
         Probability that a categorical value changes.
     categorical
         ``"shift"`` (one step in the declared order) or ``"resample"`` (another choice).
+    keep
+        Names whose value is copied from ``config`` while active (still drawn, so the other
+        dimensions' draws do not depend on ``keep``).
     """
     out: dict[str, Any] = {}
-    for name, dim in space.items():
+    for name in space.order:
+        dim = space[name]
+        if not conditions.active(space, name, out):
+            continue
+        if name not in config:  # activated by a moved parent
+            out[name] = dim.sample(rng)
+            continue
         value = config[name]
         if isinstance(dim, Categorical):
             n = len(dim.choices)
@@ -111,8 +124,8 @@ def neighbour(space: Space, config: Mapping[str, Any], rng: np.random.Generator,
             s = sigma.get(name, 0.1) if isinstance(sigma, Mapping) else sigma
             moved = dim.from_unit(reflect(dim.to_unit(value) + rng.normal(0.0, s)))
             value = min(max(moved, dim.low), dim.high)  # from_unit's float rounding must not leave the box
-        out[name] = value
-    return space.validate(out)
+        out[name] = config[name] if name in keep else value
+    return space.validate({n: out[n] for n in space if n in out})
 
 
 class Hypersearch(Scheduler):
@@ -257,8 +270,8 @@ class Hypersearch(Scheduler):
         return Start(config, budget=self.k, parent=h, info={"session": self.session, "source": "neighbour"})
 
     def _neighbour(self, config: Mapping[str, Any], rng: np.random.Generator) -> dict[str, Any]:
-        near = neighbour(self.space, config, rng, self.sigma, self.p_categorical, self.categorical)
-        return {**near, **{name: config[name] for name in self.inherit}}  # the copied weights must fit
+        # the copied weights must fit: inherited dimensions keep h's values
+        return neighbour(self.space, config, rng, self.sigma, self.p_categorical, self.categorical, self.inherit)
 
     def _close_session(self) -> None:
         members = self.sessions[-1]["members"]

@@ -2,7 +2,7 @@
 
 The sampler needs ``ask()`` and ``tell(point, loss)``. Points are either configuration
 dicts (``points="dict"``) or skopt-style lists in the order of
-:func:`hpo_kit.searchers.surrogate.skopt_dimensions` (``points="skopt"``; categoricals as
+:func:`hpo_kit.searchers.conditional.skopt_dimensions` (``points="skopt"``; categoricals as
 choice indices). Only final results with a finite loss are told (``final_only=True``),
 since a plain ask/tell sampler has no notion of a budget; a sampler without ``tell``
 results in plain ask-only sampling.
@@ -45,7 +45,7 @@ class AskTellSearcher(Searcher):
     def ask(self, trial_id: int) -> Start:
         point = self.sampler.ask()
         if self.points == "skopt":
-            from .surrogate import to_config
+            from .conditional import to_config
 
             point = to_config(self.space, point)
         return Start(self.space.validate(dict(point)), info={"source": type(self.sampler).__name__})
@@ -57,7 +57,7 @@ class AskTellSearcher(Searcher):
         if tell is None:
             return
         if self.points == "skopt":
-            from .surrogate import to_point
+            from .conditional import to_point
 
             tell(to_point(self.space, obs.config), float(obs.loss))
         else:

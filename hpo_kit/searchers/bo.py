@@ -107,7 +107,8 @@ from .base import Searcher
 from .cost import STRATEGIES, History, TimeCost, Told, check_choice, check_initial, costs, fit_set, remember
 from .feasibility import worst_constraint
 from .refits import RefitThread, warm_up
-from .surrogate import ACQ_FUNCS, Proposal, Snapshot, check_estimator, refit, to_point, unit_coordinates
+from .conditional import refit, to_point, unit_coordinates  # flat spaces: surrogate.py's own
+from .surrogate import ACQ_FUNCS, Proposal, Snapshot, check_estimator
 
 #: Seed stream of the refits (stream 0 of :meth:`Policy.rng` gives the trials' random points).
 _REFIT_STREAM = 1

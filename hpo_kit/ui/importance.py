@@ -151,9 +151,17 @@ def encode(configs: list[dict[str, Any]], specs: dict[str, dict[str, Any]]) -> t
             cols.append([float(keys.index(str(v))) if str(v) in keys else -1.0 for v in values])
         else:
             log = bool(spec.get("log"))
-            cols.append([math.log10(v) if log and v and v > 0 else float(v if v is not None else math.nan)
-                         for v in values])
+            col = [math.log10(v) if log and v and v > 0 else float(v if v is not None else math.nan) for v in values]
+            cols.append(_inactive_below(col, values) if spec.get("when") else col)
     return np.array(cols, dtype=float).T.reshape(len(configs), len(names)), names
+
+
+def _inactive_below(col: list[float], values: list[Any]) -> list[float]:
+    """A conditional dimension's column with "inactive" (absent) as its own level, half a range below the
+    active values, so those trials stay in the forest and active-or-not counts in the importance."""
+    active = [x for x, v in zip(col, values) if v is not None and math.isfinite(x)]
+    lo, hi = min(active, default=0.0), max(active, default=1.0)
+    return [lo - 0.5 * ((hi - lo) or 1.0) if v is None else x for x, v in zip(col, values)]
 
 
 def importance(records: Records, specs: dict[str, dict[str, Any]] | None = None, min_trials: int = 5,
