@@ -150,6 +150,7 @@ class Study(StudyControls, StudyResults, StudyPlans):
         self.client: Any = None
         self.state = "created"
         self.error: BaseException | None = None
+        self.end_reason: str | None = None  # why a stopped study stopped (a stop rule names itself)
         self._lock = threading.RLock()
         self._journal: Any = None
         self._runner: Any = None

@@ -36,7 +36,8 @@ from ..space import Space
 from ..trial import Observation, Trial
 from .base import Searcher
 from .cost import check_initial
-from .surrogate import Snapshot, check_estimator, refit, to_point
+from .conditional import refit, to_point  # conditional spaces: their encoding; flat: surrogate.py
+from .surrogate import Snapshot, check_estimator
 
 RHO = 0.05
 #: The scalarised cost of a trial without a finite vector: above every finite one (which are <= 1 + RHO).

@@ -169,6 +169,7 @@ def close_study(study: "Study", error: BaseException | None, journal_end: bool =
                 except Exception:  # noqa: BLE001 - closing a dying cluster must not mask results
                     pass
             study.error = error
+            study.end_reason = driver.stop_reason if stopped else None
             study.state = state if journal_end else "created"
     if journal_end:
         warn_if_all_failed(study)
