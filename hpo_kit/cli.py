@@ -166,9 +166,10 @@ def demo(args: argparse.Namespace) -> int:
     t0 = time.time()
     study = Study(digits_mlp, digits_space(), metric="val_loss", mode="min", optimizer=optimizer,
                   n_trials=args.trials, max_epochs=args.epochs, data=digits, n_workers=args.workers,
-                  journal=args.journal, name=time.strftime("demo-%Y%m%d-%H%M%S"))
+                  journal=args.journal, name=time.strftime("demo-%Y%m%d-%H%M%S"), seed=args.seed)
     study.listeners.append(_print_dashboard)
-    print(f"hpo-kit demo: {args.trials} trials x {args.epochs} epochs, digits MLP, journal {study.journal_path}",
+    print(f"hpo-kit demo: {args.trials} trials x {args.epochs} epochs, digits MLP, journal {study.journal_path}, "
+          f"seed {study.seed}",
           flush=True)
     study.run(progress=True)
     trials = list(study.trials.values())
@@ -228,7 +229,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="worker processes of the LocalCluster (default: one per core)")
     d.add_argument("--optimizer", choices=["random", "bo"], default="bo",
                    help="'bo': time-aware Bayesian optimisation; 'random': random search")
-    d.add_argument("--seed", type=int, default=0, help="seed of the optimizer")
+    d.add_argument("--seed", type=int, default=None,
+                   help="seed of the study's draws (default: a fresh one, printed and journalled)")
     d.add_argument("--journal", default=None, help="journal path (default: hpo-runs/demo-<time>.jsonl)")
     d.set_defaults(fn=demo)
     s = sub.add_parser("show", help="print the trials of a journal, best first",

@@ -18,7 +18,8 @@ from collections.abc import Callable, Mapping
 from types import MappingProxyType
 from typing import Any
 
-from .settings import check_settings
+from .callbacks import Callback, check_callbacks
+from .settings import check_settings, study_seed
 from .engine.checkpoint import CheckpointStore, default_store
 from .goal import Goal
 from .inherit import check_objective
@@ -90,6 +91,15 @@ class Study(StudyControls, StudyResults):
     security, resource_wait
         A ``distributed.security.Security`` for a ``tls://`` scheduler address; seconds to wait at
         start for a worker that has the requested ``resources`` before raising.
+    seed
+        Seed of the policy's draws (``study.seed``; journalled, so a resume draws on from it).
+        ``None`` (the default): a fresh seed, so two studies differ; a searcher or scheduler
+        constructed with its own ``seed=`` keeps that one.
+    callbacks
+        Functions ``fn(study, trial)`` called on the loop thread as each trial ends (any end
+        state; ``trial`` a copy); an exception in one is logged and journalled, never ends the
+        study (:mod:`hpo_kit.callbacks`, also for the INFO log line of each trial on the
+        ``hpo_kit`` logger). A resume takes them again: ``Study.resume(path, callbacks=[...])``.
     """
 
     def __init__(self, objective: Any, space: Space | dict, metric: str = "loss", mode: str = "min",
@@ -102,7 +112,8 @@ class Study(StudyControls, StudyResults):
                  on_flag: str = "stop", resources: dict[str, float] | None = None, max_retries: int = 3,
                  on_interrupted: str = "resume", name: str | None = None, checkpoint_every: int = 1,
                  keep_paused: int = 4, security: Any = None,
-                 resource_wait: float = 30.0) -> None:
+                 resource_wait: float = 30.0, seed: int | None = None,
+                 callbacks: list[Callback] | None = None) -> None:
         if not callable(objective):
             raise TypeError(f"Study: objective={objective!r} must be a function or a Trainable subclass")
         self.objective = objective
@@ -116,7 +127,10 @@ class Study(StudyControls, StudyResults):
                                    trainable=isinstance(objective, type) and issubclass(objective, Trainable))
         if optimizer is None and searcher is None and scheduler is None:
             optimizer = "random"
+        self.seed = study_seed(seed)
+        self.callbacks = check_callbacks(callbacks)
         self.optimizer = make_policy(optimizer, searcher, scheduler)
+        self.optimizer.reseed(self.seed)
         check_objective(objective, self.optimizer)  # a policy that copies weights needs a Trainable
         self.n_trials, self.time_budget, self.trial_timeout = n_trials, time_budget, trial_timeout
         self.max_epochs, self.cluster, self.n_workers = max_epochs, cluster, n_workers

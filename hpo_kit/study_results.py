@@ -34,6 +34,35 @@ class StudyResults:
                     best, best_score = t, score
             return best
 
+    @property
+    def best_params(self) -> dict[str, Any]:
+        """The best trial's configuration (a copy), as Optuna's ``study.best_params``.
+
+        Raises
+        ------
+        ValueError
+            Before any trial has a finite score.
+        """
+        return dict(self._best_or_raise("best_params").config)
+
+    @property
+    def best_value(self) -> float:
+        """The best score (the goal's metric, per its ``score`` rule), as Optuna's ``study.best_value``.
+
+        Raises
+        ------
+        ValueError
+            Before any trial has a finite score.
+        """
+        with self._lock:
+            return float(self._best_or_raise("best_value").score(self.goal))
+
+    def _best_or_raise(self, what: str) -> Trial:
+        best = self.best_trial
+        if best is None:
+            raise ValueError(f"{what}: no trial of study {self.name!r} has a finite {self.goal.metric!r} yet")
+        return best
+
     def best_model(self) -> Trainable:
         """The best trial's Trainable, set up and loaded with its latest checkpoint.
 

@@ -68,7 +68,7 @@ def settings_of(study: "Study") -> dict[str, Any]:
             "max_epochs": study.max_epochs, "concurrency": study.concurrency, "prefetch": study.prefetch,
             "on_flag": study.on_flag, "resources": study.resources, "max_retries": study.max_retries,
             "on_interrupted": study.on_interrupted, "checkpoint_every": study.checkpoint_every,
-            "keep_paused": study.keep_paused,
+            "keep_paused": study.keep_paused, "seed": study.seed,
             "checkpoints": study.store.url, "weights_only": study.store.weights_only}
 
 
