@@ -96,5 +96,5 @@ class StudyResults:
         """Write the study's trials as a new journal at ``path`` (e.g. after its journal was lost)."""
         with self._lock:
             self.ledger.dump(os.fspath(path), name=self.name, goal=vars(self.goal), space=self.space.to_dict(),
-                             optimizer=self.optimizer.describe())
+                             optimizer=self.optimizer.describe(), settings={"seed": self.seed})
 

@@ -29,6 +29,8 @@ def test_fresh_seeds_differ_a_given_seed_repeats_and_is_journalled(client, tmp_p
     assert configs(c) == configs(d)
     start = replay(tmp_path / "a.jsonl").start
     assert start["settings"]["seed"] == a.seed and start["optimizer"]["searcher"]["seed"] == a.seed
+    c.save(tmp_path / "saved.jsonl")  # a journal rewritten from memory keeps the seed too
+    assert replay(tmp_path / "saved.jsonl").start["settings"]["seed"] == 7
 
 
 def test_a_resumed_study_draws_on_as_an_uninterrupted_one(client, tmp_path):
