@@ -40,8 +40,9 @@ class Shipper:
 
     def __init__(self) -> None:
         self._payloads: dict[int, tuple[Any, _Payload]] = {}  # id -> (object kept alive, payload)
-        #: The user's modules that some payload's fallback carries by value (journalled by the driver).
+        #: The user's modules that some payload's fallback carries by value.
         self.modules: set[str] = set()
+        self._told: set[str] = set()  # those :meth:`prepare` returned already
 
     def ship(self, obj: Any) -> Any:
         """What a step's state carries in place of ``obj``: ``None`` stays ``None``."""
@@ -55,6 +56,18 @@ class Shipper:
             digest = hashlib.blake2b(blob + (fallback or b""), digest_size=16).hexdigest()
             held = self._payloads[id(obj)] = (obj, _Payload(digest, blob, fallback))
         return held[1]
+
+    def prepare(self, *objs: Any) -> list[str]:
+        """Pickle ``objs`` now (once; before a step is submitted); the user's modules packed by value that no
+        earlier call returned (the driver journals them as ``code_shipped``)."""
+        try:
+            for obj in objs:
+                self.ship(obj)
+        except Exception:  # noqa: BLE001 - the step's submit meets it again and fails its trial with it named
+            return []
+        new = sorted(self.modules - self._told)
+        self._told.update(new)
+        return new
 
     def _by_value(self, obj: Any, blob: bytes) -> bytes | None:
         """``obj`` pickled with the user's modules by value; ``None`` when it holds none of their code."""

@@ -63,7 +63,6 @@ class Driver(RungPromotion, Recovery, Stopping):
         self._settling = False  # settle_paused is ending the paused trials one after another
         self._rungs_changed = False  # a result was told since the steps' cut-offs were last written
         self.shipper = Shipper()  # the objective and data loader pickled once for this run
-        self._shipped: set[str] = set()  # the user's modules journalled as shipped by value (engine.usercode)
 
     # -- deciding what runs ---------------------------------------------------------------------
     @property
@@ -119,7 +118,9 @@ class Driver(RungPromotion, Recovery, Stopping):
         top = self.policy.top_epochs or s.max_epochs
         in_step = self.promotes_in_step and t.budget is not None and top is not None and t.budget < top
         seq, key = self.steps.next_key(t.id)
-        self._ship_code()
+        shipped = self.shipper.prepare(s.objective, s.data)  # the user's modules packed by value (engine.usercode)
+        if shipped:
+            self.ledger.log("code_shipped", modules=shipped)
         spec = StepSpec(study=self.runner.study_id, trial_id=t.id, attempt=t.attempt, config=t.config,
                         objective=s.objective, budget=t.budget, parent=t.parent, store=s.store, data=s.data,
                         metric=self.goal.metric, checkpoint_every=s.checkpoint_every,
@@ -135,18 +136,6 @@ class Driver(RungPromotion, Recovery, Stopping):
             self._end(t, TrialStatus.FAILED, error=_text(not_serializable(f"trial {t.id}'s step", exc)))
             return
         self.steps.hand(seq, key, t.id, t.attempt, spec, fut, in_step=in_step, near=host)
-
-    def _ship_code(self) -> None:
-        """Pickle the objective and data loader now (cached), and journal the user's modules they carry."""
-        try:
-            self.shipper.ship(self.study.objective)
-            self.shipper.ship(self.study.data)
-        except Exception:  # noqa: BLE001 - the submit meets it again and fails the trial with the error named
-            return
-        new = self.shipper.modules - self._shipped
-        if new:
-            self._shipped |= new
-            self.ledger.log("code_shipped", modules=sorted(new))
 
     def _requeue(self, t: Trial, retry: str | None = None) -> None:
         """The trial needs a new step (a new attempt): PENDING in the ledger, QUEUED in the step table."""
