@@ -42,6 +42,8 @@ class StudyResults:
         ------
         ValueError
             Before any trial has a finite score.
+        RuntimeError
+            For a study of several objectives (``study.best_trials`` then).
         """
         return dict(self._best_or_raise("best_params").config)
 
@@ -53,11 +55,16 @@ class StudyResults:
         ------
         ValueError
             Before any trial has a finite score.
+        RuntimeError
+            For a study of several objectives (``study.best_trials`` then).
         """
         with self._lock:
             return float(self._best_or_raise("best_value").score(self.goal))
 
     def _best_or_raise(self, what: str) -> Trial:
+        if getattr(self.goal, "others", None):  # as Optuna: no single best of several objectives
+            raise RuntimeError(f"{what}: study {self.name!r} has several objectives, so no single best; "
+                               f"use study.best_trials")
         best = self.best_trial
         if best is None:
             raise ValueError(f"{what}: no trial of study {self.name!r} has a finite {self.goal.metric!r} yet")
