@@ -4,10 +4,12 @@ One design for both, the standard library's:
 
 * **Log lines.** Each trial that ends (COMPLETED, STOPPED, KILLED, FAILED; a pause at a rung is
   no end) is logged at INFO on ``logging.getLogger("hpo_kit")``: its id, state, score, duration
-  and configuration. A library does not configure logging, and Python shows only WARNING and
-  above until the application does, so the lines appear once the user asks for them:
-  ``logging.basicConfig(level=logging.INFO)`` in a script, or a handler and level on the
-  ``hpo_kit`` logger. No ``Study`` switch duplicates that.
+  and configuration. A library does not configure logging, so the lines appear once the user
+  asks: ``hpo_kit.log_to_stderr()`` (as :func:`multiprocessing.log_to_stderr`: a handler and
+  INFO on the ``hpo_kit`` logger only), or any logging set-up of their own. Not
+  ``logging.basicConfig(level=logging.INFO)`` alone: a root handler also prints Dask's own INFO
+  lines (about a hundred per study: workers starting, clients connecting). No ``Study`` switch
+  duplicates this.
 * **Callbacks.** ``Study(callbacks=[fn, ...])``: ``fn(study, trial)`` for each trial that ends,
   as Optuna's ``optimize(callbacks=...)``. ``trial`` is a snapshot (a copy: keeping it is safe).
   They run on the study's loop thread, after the ledger journalled the end (so
@@ -56,6 +58,21 @@ def check_callbacks(callbacks: Any) -> tuple[Callback, ...]:
         if not callable(fn):
             raise TypeError(f"Study: callbacks[{i}]={fn!r} is not callable: each must be a function fn(study, trial)")
     return out
+
+
+def log_to_stderr(level: int = logging.INFO) -> logging.Logger:
+    """Print hpo_kit's log lines (one per ended trial) on stderr; returns the ``hpo_kit`` logger.
+
+    Adds one stream handler to the ``hpo_kit`` logger (a second call only sets ``level``), as
+    :func:`multiprocessing.log_to_stderr` does for its logger; other libraries' loggers are untouched.
+    """
+    if not any(getattr(h, "_hpo_kit", False) for h in logger.handlers):
+        handler = logging.StreamHandler()
+        handler.setFormatter(logging.Formatter("%(asctime)s %(name)s %(message)s", "%H:%M:%S"))
+        handler._hpo_kit = True  # type: ignore[attr-defined] - found again by the next call
+        logger.addHandler(handler)
+    logger.setLevel(level)
+    return logger
 
 
 def in_callback() -> bool:

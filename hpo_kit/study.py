@@ -98,8 +98,9 @@ class Study(StudyControls, StudyResults):
     callbacks
         Functions ``fn(study, trial)`` called on the loop thread as each trial ends (any end
         state; ``trial`` a copy); an exception in one is logged and journalled, never ends the
-        study (:mod:`hpo_kit.callbacks`, also for the INFO log line of each trial on the
-        ``hpo_kit`` logger). A resume takes them again: ``Study.resume(path, callbacks=[...])``.
+        study. A resume takes them again: ``Study.resume(path, callbacks=[...])``. Each ended
+        trial is also logged at INFO on the ``hpo_kit`` logger: ``hpo_kit.log_to_stderr()``
+        shows those lines (:mod:`hpo_kit.callbacks`).
     """
 
     def __init__(self, objective: Any, space: Space | dict, metric: str = "loss", mode: str = "min",

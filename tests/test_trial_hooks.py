@@ -79,3 +79,19 @@ def test_callbacks_run_on_the_loop_thread_stop_the_study_and_come_back_with_a_re
 def test_bad_callbacks_are_refused_by_name(bad, field):
     with pytest.raises(TypeError, match=field):
         Study(quadratic, SPACE, callbacks=bad)
+
+
+def test_log_to_stderr_adds_one_handler_to_the_hpo_kit_logger_only():
+    import hpo_kit
+
+    root = list(logging.getLogger().handlers)
+    log = hpo_kit.log_to_stderr()
+    again = hpo_kit.log_to_stderr(logging.DEBUG)
+    try:
+        ours = [h for h in log.handlers if getattr(h, "_hpo_kit", False)]
+        assert again is log and log.name == "hpo_kit" and len(ours) == 1 and log.level == logging.DEBUG
+        assert logging.getLogger().handlers == root  # Dask's INFO lines stay where they were
+    finally:
+        for h in ours:
+            log.removeHandler(h)
+        log.setLevel(logging.NOTSET)
