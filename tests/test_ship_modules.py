@@ -94,3 +94,15 @@ def test_where_the_module_imports_the_worker_uses_it_and_only_user_modules_are_p
     payload.digest = "not-loaded-yet"
     shipped = pickle.loads(pickle.dumps(payload))  # not importable: the by-value fallback
     assert shipped is not task.objective and shipped.__module__ == "shiptask_f4" and "shiptask_f4" not in sys.modules
+
+
+def test_a_module_too_big_to_send_with_each_step_is_named_in_a_warning(tmp_path, monkeypatch):
+    import pytest
+
+    from hpo_kit.engine import shipping
+
+    task = _user_modules(tmp_path, monkeypatch)
+    monkeypatch.setattr(shipping, "FALLBACK_MAX", 100)
+    with pytest.warns(RuntimeWarning, match=r"shiptask_f4.*workers must import them"):
+        payload = shipping.Shipper().ship(task.objective)
+    assert payload.fallback is None

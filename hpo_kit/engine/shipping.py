@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import hashlib
 import threading
+import warnings
 from collections import OrderedDict
 from typing import Any
 
@@ -33,6 +34,8 @@ from .usercode import by_value, user_modules
 _LOADED: "OrderedDict[str, Any]" = OrderedDict()  # digest -> the object, on a worker
 _LOADED_MAX = 16
 _LOCK = threading.Lock()  # steps of several threads of one worker unpickle at once
+#: Largest by-value fallback a payload carries (bytes); a larger one is dropped with a warning.
+FALLBACK_MAX = 8 * 2**20
 
 
 class Shipper:
@@ -80,6 +83,12 @@ class Shipper:
             return None
         carried = {name for name in added if name.encode() in fallback}  # a by-value function names its module
         if fallback == blob or not carried:
+            return None
+        if len(fallback) > FALLBACK_MAX:  # every step carries it: a module-level data set must not travel so
+            warnings.warn(f"the objective's own modules {sorted(carried)} pickle to {len(fallback) / 2**20:.0f} MiB "
+                          f"by value (module-level data?), more than hpo_kit sends with each step: they are sent by "
+                          f"name only, so workers must import them (install them there, or load data in "
+                          f"Study(data=...))", RuntimeWarning, stacklevel=2)
             return None
         self.modules |= carried
         return fallback

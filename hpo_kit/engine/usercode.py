@@ -21,8 +21,9 @@ now does that itself, for one extra pickle only:
   journal says which of the user's files its trials ran from.
 
 Limits: a module's globals are copied as the run starts (as for a notebook's functions); a
-global that cannot be pickled (a lock, an open file) leaves no fallback, and such a module must
-be installed on the workers as before.
+global that cannot be pickled (a lock, an open file) leaves no fallback, nor does a fallback larger
+than :data:`~hpo_kit.engine.shipping.FALLBACK_MAX` (module-level data: every step carries the
+payload; a warning names the modules), and such a module must be installed on the workers as before.
 """
 from __future__ import annotations
 
