@@ -42,7 +42,7 @@ def main(argv: list[str] | None = None) -> int:
             Client(cl) as client, tempfile.TemporaryDirectory() as tmp:
         journal = os.path.join(tmp, "j.jsonl")
         study = Study(quick, {"x": Real(0, 1)}, n_trials=args.trials, max_epochs=9, cluster=client,
-                      scheduler=ASHA(r_min=1, eta=args.eta, seed=args.seed), concurrency=args.threads, journal=journal)
+                      scheduler=ASHA(r_min=1, eta=args.eta, seed=args.seed), concurrency=args.threads, journal=journal, seed=0)
         t0 = time.perf_counter()
         study.run(progress=False)
         wall = time.perf_counter() - t0

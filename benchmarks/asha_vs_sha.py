@@ -221,7 +221,7 @@ def real(workers: int = 2) -> None:
     def run(opt: Optimizer) -> tuple[float, float]:
         with tempfile.TemporaryDirectory() as tmp:
             study = Study(SleepTrial, SPACE, metric="loss", optimizer=opt, max_epochs=9, n_workers=workers,
-                          journal=f"{tmp}/j.jsonl")
+                          journal=f"{tmp}/j.jsonl", seed=0)
             study.run(progress=False)
             trials = list(study.trials.values())
             # from the first trial's start to the last report: cluster start-up and close are not the policy's

@@ -73,14 +73,14 @@ def time_aware_real(seeds: int, n_trials: int, b: float, max_epochs: int) -> Non
         client.run(lambda: __import__("torch") and None)
         Study(digits_mlp, digits_space(), metric="val_loss", mode="min", optimizer=RandomSearch(seed=99),
               n_trials=4, max_epochs=2, cluster=client, data=digits,
-              journal=os.path.join(tmp, "warm-up.jsonl")).run(progress=False)
+              journal=os.path.join(tmp, "warm-up.jsonl"), seed=0).run(progress=False)
         print(f"\n(real task: workers warmed; load average {load_average()})")
 
         def run(seed: int, b_: float) -> tuple[float, float]:
             opt = TimeAwareBO(b=b_, switch_after_trials=2 * n_trials // 3, n_initial_points=4, seed=seed)
             study = Study(digits_mlp, digits_space(), metric="val_loss", mode="min", optimizer=opt,
                           n_trials=n_trials, max_epochs=max_epochs, cluster=client, data=digits,
-                          journal=os.path.join(tmp, f"s{seed}-b{b_}.jsonl"))
+                          journal=os.path.join(tmp, f"s{seed}-b{b_}.jsonl"), seed=0)
             t0 = time.perf_counter()
             study.run(progress=False)
             wall = time.perf_counter() - t0
@@ -117,7 +117,7 @@ def time_to_target_real(workers: list[int], seeds: int, n_trials: int, target: f
                 for seed in range(seeds):
                     study = Study(digits_mlp, digits_space(), metric="val_loss", n_trials=n_trials, max_epochs=10,
                                   cluster=client, data=digits, optimizer=TimeAwareBO(seed=seed),
-                                  journal=f"{tmp}/w{n}-s{seed}.jsonl")
+                                  journal=f"{tmp}/w{n}-s{seed}.jsonl", seed=0)
                     study.run(progress=False)
                     sources.update(journal_sources(study.journal_path))
                     t0 = min(t.created for t in study.trials.values())
@@ -152,7 +152,7 @@ def utilisation(n_trials: int, n_workers: int = 4, seconds: float = 1.0) -> None
         client.run(lambda: None)
         for name, opt in (("random", RandomSearch(seed=0)), ("bo (GP, EI, background)", TimeAwareBO(seed=0))):
             study = Study(sleepy_branin, space, metric="loss", n_trials=n_trials, cluster=client, optimizer=opt,
-                          journal=f"{tmp}/{name[:2]}.jsonl")
+                          journal=f"{tmp}/{name[:2]}.jsonl", seed=0)
             t0 = time.perf_counter()
             study.run(progress=False)
             wall = time.perf_counter() - t0
@@ -174,7 +174,7 @@ def issue_numbers(n_trials: int = 80, n_workers: int = 4, seconds: float = 1.0) 
     with tempfile.TemporaryDirectory() as tmp:
         opt = TimeAwareBO()  # the library default: b = 0 (standard BO), GP/EI, 10 initial points, background refits
         study = Study(sleepy_branin, space, metric="loss", n_trials=n_trials, n_workers=n_workers, optimizer=opt,
-                      journal=f"{tmp}/default-bo.jsonl")
+                      journal=f"{tmp}/default-bo.jsonl", seed=0)
         t0 = time.perf_counter()
         study.run(progress=False)
         wall = time.perf_counter() - t0
@@ -251,7 +251,7 @@ def new_user_cnn(runs: int, epochs: int, n_workers: int = 2, n_after: int = 12) 
             opt = TimeAwareBO(seed=run)  # the defaults: b = 0, GP/EI, 10 initial points, background refits
             load_before = load_average()
             study = Study(digits_cnn, space, metric="val_loss", n_trials=10 + n_after, n_workers=n_workers,
-                          optimizer=opt, journal=os.path.join(tmp, "j.jsonl"))
+                          optimizer=opt, journal=os.path.join(tmp, "j.jsonl"), seed=0)
             study.run(progress=False)
             sources = journal_sources(study.journal_path)
             with open(study.journal_path) as f:

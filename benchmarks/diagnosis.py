@@ -251,7 +251,7 @@ def _run_arm(client: Any, make_opt: Any, seed: int, diagnose: bool, budget: floa
     study = Study(functools.partial(cnn_objective, watch=diagnose), bench_space(), metric="val_acc", mode="max",
                   optimizer=make_opt(seed=seed), time_budget=budget, max_epochs=MAX_EPOCHS, cluster=client,
                   data=digits, journal=f"hpo-runs/bench-diagnosis/{tag}.jsonl",
-                  monitor=(monitor or Diagnosis()) if diagnose else None, on_flag="stop", name=tag)
+                  monitor=(monitor or Diagnosis()) if diagnose else None, on_flag="stop", name=tag, seed=0)
     return study.run(progress=False)
 
 
@@ -390,7 +390,7 @@ def record_table(configs: int, seed: int, workers: int, out: str) -> None:
         client.run(_warm_worker)
         study = Study(functools.partial(cnn_objective, watch=True), bench_space(), metric="val_acc", mode="max",
                       optimizer=RandomSearch(seed=seed), n_trials=configs, max_epochs=MAX_EPOCHS, cluster=client,
-                      data=digits, journal=journal, monitor=Diagnosis(), on_flag="flag", name="digits-cnn-table")
+                      data=digits, journal=journal, monitor=Diagnosis(), on_flag="flag", name="digits-cnn-table", seed=0)
         study.run(progress=False)
     meta = {"command": " ".join(["python", "benchmarks/diagnosis.py", *sys.argv[1:]]),
             "workload": "benchmarks/diagnosis.py small_cnn: 4-conv CNN on sklearn digits (1348 train / 449 val)",

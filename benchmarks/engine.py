@@ -174,7 +174,7 @@ def run_hpo_kit(client: Client, wl: Workload, journal_dir: str, tag: str) -> Mea
         If the study did not run exactly the workload's trials, each reporting once.
     """
     study = Study(sleep_objective, wl.space(), optimizer=RandomSearch(seed=wl.seed), n_trials=wl.trials,
-                  cluster=client, journal=os.path.join(journal_dir, f"{tag}.jsonl"), name=tag)
+                  cluster=client, journal=os.path.join(journal_dir, f"{tag}.jsonl"), name=tag, seed=0)
     t0, cpu0 = time.perf_counter(), time.process_time()
     study.run(progress=False)
     wall, cpu = time.perf_counter() - t0, time.process_time() - cpu0

@@ -39,7 +39,7 @@ def space() -> Space:
 
 def run(client, fraction: float, n_trials: int, epochs: int, tmp: str, tag: str, n_images: int) -> tuple[float, Study]:
     study = Study(SmallCNN, space(), metric="val_loss", n_trials=n_trials, max_epochs=epochs, cluster=client,
-                  data=functools.partial(synthetic_images, n_images), resources={"GPU": fraction}, journal=f"{tmp}/{tag}.jsonl", prefetch=0)
+                  data=functools.partial(synthetic_images, n_images), resources={"GPU": fraction}, journal=f"{tmp}/{tag}.jsonl", prefetch=0, seed=0)
     t0 = time.perf_counter()
     study.run(progress=False)
     return time.perf_counter() - t0, study

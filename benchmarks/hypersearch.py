@@ -94,7 +94,7 @@ def run_arm(client: Any, task: str, arm: str, seed: int, S: int, M: int, m: int,
     study = Study(RegressionMLP, space(), metric="val_loss", mode="min", score="last",
                   optimizer=make_policy(arm, seed, S, m), n_trials=None if arm == "hypersearch" else S,
                   max_epochs=M, cluster=client, data=TASKS[task], journal=os.path.join(root, f"{name}.jsonl"),
-                  name=name)
+                  name=name, seed=0)
     t0 = time.perf_counter()
     study.run(progress=False)
     wall = time.perf_counter() - t0

@@ -130,14 +130,14 @@ def _hpo_kit(system: str, rep: int, tmp: str, out: dict[str, Any]) -> tuple[floa
     if system == "hpo_kit_trainable":
         study = Study(Steps, {"i": Integer(0, n - 1)}, scheduler=ASHA(r_min=R_MIN, eta=ETA, r_max=steps),
                       searcher=ByNumber(seed=rep), max_epochs=steps, n_trials=n, concurrency=C, cluster=client,
-                      journal=journal)
+                      journal=journal, seed=0)
     elif steps > 1:
         study = Study(objective, {"x": Integer(0, 1)}, scheduler=ASHA(r_min=R_MIN, eta=ETA, r_max=steps, seed=rep),
                       max_epochs=steps, n_trials=n, concurrency=C, cluster=client, journal=journal,
-                      keep_paused=0 if system == "hpo_kit_nokeep" else 4)
+                      keep_paused=0 if system == "hpo_kit_nokeep" else 4, seed=0)
     else:
         study = Study(objective, {"x": Integer(0, 1)}, optimizer=RandomSearch(seed=rep), n_trials=n,
-                      concurrency=C, cluster=client, journal=journal)
+                      concurrency=C, cluster=client, journal=journal, seed=0)
     t0, cpu0 = time.perf_counter(), time.process_time()
     study.run(progress=False)
     wall, out["driver_cpu_s"] = time.perf_counter() - t0, time.process_time() - cpu0

@@ -54,7 +54,7 @@ def main(argv: list[str] | None = None) -> int:
                     seen[ended[0]] = (psutil.Process().memory_info().rss, max(client.run(_worker_rss).values()))
 
         study = Study(one_report, {"x": Real(0, 1)}, optimizer=RandomSearch(seed=0), n_trials=args.trials,
-                      cluster=client, journal=os.path.join(tmp, "j.jsonl"))
+                      cluster=client, journal=os.path.join(tmp, "j.jsonl"), seed=0)
         study.listeners.append(listen)
         t0 = time.perf_counter()
         study.run(progress=False)

@@ -69,7 +69,7 @@ def main() -> None:
             study = Study(digits.objective, digits.space(), metric="val_acc", mode="max",
                           optimizer=RandomSearch(seed=args.seed), n_trials=args.configs, max_epochs=args.epochs,
                           cluster=client, data=dataset, journal=journal, monitor=Diagnosis(), on_flag="flag",
-                          name=f"{args.data}-mlp-table")
+                          name=f"{args.data}-mlp-table", seed=0)
             study.run(progress=True)
     meta = {"command": " ".join(["python", "benchmarks/record_table.py", *sys.argv[1:]]),
             "workload": "hpo_kit.bench.digits: MLP on " + {"digits": "sklearn digits (1348 train / 449 val)",

@@ -147,7 +147,7 @@ def real_one(workers: int, per_worker: int, low: float, high: float, seed: int, 
             tag = ""
             quiet(client)
             study = Study(sleep_objective, space, optimizer=RandomSearch(seed=seed), n_trials=n, cluster=client,
-                          journal=os.path.join(tmp, f"j{tag}.jsonl"))
+                          journal=os.path.join(tmp, f"j{tag}.jsonl"), seed=0)
             t1, w1, cpu1 = time.perf_counter(), time.time(), time.process_time()
             study.run(progress=False)
             wall, cpu = time.perf_counter() - t1, time.process_time() - cpu1

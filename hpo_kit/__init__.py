@@ -30,7 +30,7 @@ _WHERE = {
     "Finding": "monitor", "Monitor": "monitor", "Categorical": "space", "Integer": "space", "Real": "space",
     "Space": "space", "SpaceError": "space", "Study": "study", "TorchTrainable": "trainable",
     "Trainable": "trainable", "Observation": "trial", "Trial": "trial", "TrialStatus": "trial",
-    "Ledger": "ledger", "IllegalTransition": "ledger",
+    "Ledger": "ledger", "IllegalTransition": "ledger", "log_to_stderr": "callbacks",
     "Target": "stopping_rules", "NoImprovement": "stopping_rules", "StopRule": "stopping_rules",
 }
 

@@ -1,4 +1,4 @@
-"""Command line: ``hpo-kit demo`` (the main job) and ``hpo-kit show JOURNAL``.
+"""Command line: ``hpo-kit demo`` (the main job), ``hpo-kit show JOURNAL`` and ``hpo-kit export JOURNAL``.
 
 The help texts are plain text (argparse prints them as they are), and every option shows
 its default.
@@ -13,7 +13,8 @@ from typing import Any
 
 DESCRIPTION = ("Hyperparameter optimisation on Dask. 'hpo-kit demo' tunes a small torch MLP on "
                "scikit-learn's digits on an embedded Dask LocalCluster; 'hpo-kit show JOURNAL' prints "
-               "the trials of a study's journal, best first.")
+               "the trials of a study's journal, best first; 'hpo-kit export JOURNAL --to csv' writes them "
+               "to a file.")
 #: The columns ``show`` prints by default (after the trial id, the index), then every ``config.*``.
 COMPACT = ("status", "score", "epochs", "busy")
 #: Widest a table cell may be (longer text, e.g. an error, is cut with "...").
@@ -166,9 +167,10 @@ def demo(args: argparse.Namespace) -> int:
     t0 = time.time()
     study = Study(digits_mlp, digits_space(), metric="val_loss", mode="min", optimizer=optimizer,
                   n_trials=args.trials, max_epochs=args.epochs, data=digits, n_workers=args.workers,
-                  journal=args.journal, name=time.strftime("demo-%Y%m%d-%H%M%S"))
+                  journal=args.journal, name=time.strftime("demo-%Y%m%d-%H%M%S"), seed=args.seed)
     study.listeners.append(_print_dashboard)
-    print(f"hpo-kit demo: {args.trials} trials x {args.epochs} epochs, digits MLP, journal {study.journal_path}",
+    print(f"hpo-kit demo: {args.trials} trials x {args.epochs} epochs, digits MLP, journal {study.journal_path}, "
+          f"seed {study.seed}",
           flush=True)
     study.run(progress=True)
     trials = list(study.trials.values())
@@ -210,8 +212,26 @@ def show(args: argparse.Namespace) -> int:
     return 0
 
 
+def export(args: argparse.Namespace) -> int:
+    """Write a journal's trials as CSV or Parquet."""
+    from .export import check_format, export_trials
+
+    try:
+        check_format(args.to)  # a missing pyarrow is said before the journal is read
+        path = export_trials(args.journal, args.to, args.output)
+    except FileNotFoundError:
+        print(f"hpo-kit export: no journal at {args.journal!r}", file=sys.stderr)
+        return 1
+    except (ImportError, ValueError) as exc:
+        msg = str(exc)
+        print(f"hpo-kit {msg}" if msg.startswith("export:") else f"hpo-kit export: {msg}", file=sys.stderr)
+        return 2
+    print(path)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
-    """The ``hpo-kit`` argument parser (its subcommands ``demo`` and ``show``)."""
+    """The ``hpo-kit`` argument parser (its subcommands ``demo``, ``show`` and ``export``)."""
     from . import __version__
 
     parser = argparse.ArgumentParser(prog="hpo-kit", description=DESCRIPTION, formatter_class=_Formatter)
@@ -228,7 +248,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="worker processes of the LocalCluster (default: one per core)")
     d.add_argument("--optimizer", choices=["random", "bo"], default="bo",
                    help="'bo': time-aware Bayesian optimisation; 'random': random search")
-    d.add_argument("--seed", type=int, default=0, help="seed of the optimizer")
+    d.add_argument("--seed", type=int, default=None,
+                   help="seed of the study's draws (default: a fresh one, printed and journalled)")
     d.add_argument("--journal", default=None, help="journal path (default: hpo-runs/demo-<time>.jsonl)")
     d.set_defaults(fn=demo)
     s = sub.add_parser("show", help="print the trials of a journal, best first",
@@ -240,6 +261,15 @@ def build_parser() -> argparse.ArgumentParser:
                         f"{','.join(COMPACT)} and every config.* column; the trial id is always shown)")
     s.add_argument("--max-colwidth", type=int, default=MAX_COLWIDTH, help="widest a table cell may be")
     s.set_defaults(fn=show)
+    e = sub.add_parser("export", help="write the trials of a journal as CSV or Parquet",
+                       description="Write the trials of a study's journal (the columns of study.results and "
+                                   "'show', best.* included) as CSV or Parquet (Parquet needs pyarrow).",
+                       formatter_class=_Formatter)
+    e.add_argument("journal", help="the study's journal (.jsonl)")
+    e.add_argument("--to", choices=["csv", "parquet"], default="csv", help="the file format")
+    e.add_argument("-o", "--output", default=None,
+                   help="where to write (default: the journal's path with .csv or .parquet)")
+    e.set_defaults(fn=export)
     return parser
 
 

@@ -229,7 +229,7 @@ class Ledger:
         from .engine.journal import Journal
 
         with Journal(path) as j:
-            j.write("study_start", **start, settings={}, saved=True)
+            j.write("study_start", **{"settings": {}, **start}, saved=True)
             for t in sorted(self._trials.values(), key=lambda t: t.id):
                 j.write("trial_create", t=t.created, trial=t.id, config=t.config, budget=t.budget, parent=t.parent,
                         info=t.info)

@@ -19,11 +19,23 @@ class Policy:
     #: Names of parameters that :meth:`update` may change while a study runs.
     live_params: tuple[str, ...] = ()
 
-    def __init__(self, seed: int | None = 0) -> None:
+    def __init__(self, seed: int | None = None) -> None:
         if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int) or seed < 0):
             raise ValueError(f"{type(self).__name__}: seed={seed!r} must be None or an integer >= 0")
         self.seed = seed
+        #: Whether the constructor was given a seed: it then wins over the study's (:meth:`reseed`).
+        self.seed_given = seed is not None
         self._events: list[dict[str, Any]] = []
+
+    def reseed(self, seed: int) -> None:
+        """Take the study's ``seed`` unless this policy was constructed with its own.
+
+        The study calls this once, at construction, so that ``Study(seed=...)`` reproduces the
+        configurations of any policy built without a seed; a searcher given ``seed=`` keeps it.
+        A policy object reused by a second study takes that study's seed, not the first one's.
+        """
+        if not getattr(self, "seed_given", True):  # a policy pickled before seeds were the study's keeps its seed
+            self.seed = seed
 
     def rng(self, trial_id: int, stream: int = 0) -> np.random.Generator:
         """The generator of trial ``trial_id``'s draws: a pure function of (seed, trial, stream).

@@ -6,6 +6,7 @@ checked before comparisons (``trial_timeout='10'`` is a named error, not a TypeE
 """
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping
 from typing import Any
 
@@ -58,3 +59,21 @@ def check_settings(*, n_trials: Any, max_epochs: Any, concurrency: Any, n_worker
                              or name.startswith(".")):
         raise ValueError(f"Study: name={name!r} must be a non-empty file name (no path separators, no leading '.')")
     return resources
+
+
+def study_seed(seed: Any) -> int:
+    """The study's seed: ``seed`` checked, or a fresh one from the OS's entropy for ``None``.
+
+    Fresh by default, as Optuna's samplers are: two studies over one space must not draw the
+    same configurations. The seed is journalled, so a resume and a replay use it again.
+
+    Raises
+    ------
+    ValueError
+        For anything but ``None`` or an integer >= 0 (bools included).
+    """
+    if seed is None:
+        return int.from_bytes(os.urandom(4), "little")  # 32 bits: short enough to read off a journal and type back
+    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
+        raise ValueError(f"Study: seed={seed!r} must be None (a fresh seed) or an integer >= 0")
+    return int(seed)

@@ -18,7 +18,8 @@ from collections.abc import Callable, Mapping
 from types import MappingProxyType
 from typing import Any
 
-from .settings import check_settings
+from .callbacks import Callback, check_callbacks
+from .settings import check_settings, study_seed
 from .engine.checkpoint import CheckpointStore, default_store
 from .goal import Goal, make_goal
 from .inherit import check_objective
@@ -102,6 +103,16 @@ class Study(StudyControls, StudyResults, StudyPlans):
     stop_when
         Stop rules (:mod:`hpo_kit.stopping_rules`), e.g. ``[Target(0.1), NoImprovement(trials=20)]``:
         the study stops when any fires; change them live with :meth:`set_stop_rules`.
+    seed
+        Seed of the policy's draws (``study.seed``; journalled, so a resume draws on from it).
+        ``None`` (the default): a fresh seed, so two studies differ; a searcher or scheduler
+        constructed with its own ``seed=`` keeps that one.
+    callbacks
+        Functions ``fn(study, trial)`` called on the loop thread as each trial ends (any end
+        state; ``trial`` a copy); an exception in one is logged and journalled, never ends the
+        study. A resume takes them again: ``Study.resume(path, callbacks=[...])``. Each ended
+        trial is also logged at INFO on the ``hpo_kit`` logger: ``hpo_kit.log_to_stderr()``
+        shows those lines (:mod:`hpo_kit.callbacks`).
     """
 
     def __init__(self, objective: Any, space: Space | dict, metric: str | list[str] = "loss",
@@ -116,7 +127,8 @@ class Study(StudyControls, StudyResults, StudyPlans):
                  on_interrupted: str = "resume", name: str | None = None, checkpoint_every: int = 1,
                  keep_paused: int = 4, security: Any = None,
                  resource_wait: float = 30.0, enqueue: Any = None, warm_start: Any = None,
-                 stop_when: Any = None) -> None:
+                 stop_when: Any = None, seed: int | None = None,
+                 callbacks: list[Callback] | None = None) -> None:
         if not callable(objective):
             raise TypeError(f"Study: objective={objective!r} must be a function or a Trainable subclass")
         self.objective = objective
@@ -131,7 +143,10 @@ class Study(StudyControls, StudyResults, StudyPlans):
         self._init_plans(warm_start, stop_when, enqueue, max_epochs)
         if optimizer is None and searcher is None and scheduler is None:
             optimizer = "random"
+        self.seed = study_seed(seed)
+        self.callbacks = check_callbacks(callbacks)
         self.optimizer = make_policy(optimizer, searcher, scheduler)
+        self.optimizer.reseed(self.seed)
         check_objective(objective, self.optimizer)  # a policy that copies weights needs a Trainable
         self.n_trials, self.time_budget, self.trial_timeout = n_trials, time_budget, trial_timeout
         self.max_epochs, self.cluster, self.n_workers = max_epochs, cluster, n_workers

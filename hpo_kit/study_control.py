@@ -11,6 +11,7 @@ import traceback
 from collections.abc import Callable
 from typing import Any
 
+from .callbacks import in_callback
 from .decisions import check_int
 
 SOURCES = ("user", "policy", "monitor")
@@ -20,11 +21,15 @@ class StudyControls:
     """Live controls of a :class:`~hpo_kit.study.Study` (any thread)."""
 
     def stop(self, wait: bool = True, reason: str = "study stopped") -> None:
-        """End the study: start nothing more, kill running trials at their next epoch boundary."""
+        """End the study: start nothing more, kill running trials at their next epoch boundary.
+
+        From a callback (:mod:`hpo_kit.callbacks`) it returns at once: the loop that would be
+        waited for is the one running the callback.
+        """
         if self.state in ("created", "finished", "stopped", "failed"):
             return
         self._post("stop", lambda: self._driver.stop(reason))
-        if wait:
+        if wait and not in_callback():
             self.wait()
 
     def pause(self, reason: str = "", source: str = "user") -> concurrent.futures.Future:

@@ -69,6 +69,42 @@ class StudyResults:
         best = self.best_trial
         return [] if best is None else [best]
 
+    @property
+    def best_params(self) -> dict[str, Any]:
+        """The best trial's configuration (a copy), as Optuna's ``study.best_params``.
+
+        Raises
+        ------
+        ValueError
+            Before any trial has a finite score.
+        RuntimeError
+            For a study of several objectives (``study.best_trials`` then).
+        """
+        return dict(self._best_or_raise("best_params").config)
+
+    @property
+    def best_value(self) -> float:
+        """The best score (the goal's metric, per its ``score`` rule), as Optuna's ``study.best_value``.
+
+        Raises
+        ------
+        ValueError
+            Before any trial has a finite score.
+        RuntimeError
+            For a study of several objectives (``study.best_trials`` then).
+        """
+        with self._lock:
+            return float(self._best_or_raise("best_value").score(self.goal))
+
+    def _best_or_raise(self, what: str) -> Trial:
+        if getattr(self.goal, "others", None):  # as Optuna: no single best of several objectives
+            raise RuntimeError(f"{what}: study {self.name!r} has several objectives, so no single best; "
+                               f"use study.best_trials")
+        best = self.best_trial
+        if best is None:
+            raise ValueError(f"{what}: no trial of study {self.name!r} has a finite {self.goal.metric!r} yet")
+        return best
+
     def best_model(self) -> Trainable:
         """The best trial's Trainable, set up and loaded with its latest checkpoint.
 
@@ -102,5 +138,5 @@ class StudyResults:
         """Write the study's trials as a new journal at ``path`` (e.g. after its journal was lost)."""
         with self._lock:
             self.ledger.dump(os.fspath(path), name=self.name, goal=vars(self.goal), space=self.space.to_dict(),
-                             optimizer=self.optimizer.describe())
+                             optimizer=self.optimizer.describe(), settings={"seed": self.seed})
 

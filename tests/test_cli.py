@@ -68,7 +68,7 @@ def test_help_is_plain_text_with_every_default_and_a_version(capsys):
     with pytest.raises(SystemExit):
         main(["demo", "--help"])
     demo_help = " ".join(capsys.readouterr().out.split())
-    for shown in ("(default: 60)", "(default: 20)", "(default: bo)", "(default: 0)", "(default: one per core)"):
+    for shown in ("(default: 60)", "(default: 20)", "(default: bo)", "(default: a fresh one", "(default: one per core)"):
         assert shown in demo_help, demo_help
     with pytest.raises(SystemExit) as exc:
         main(["--version"])
@@ -136,6 +136,7 @@ class FakeStudy:
     def __init__(self, objective, space, *, metric, mode, optimizer, **kwargs):
         self.goal, self.optimizer, self.kwargs = Goal(metric, mode), optimizer, kwargs
         self.listeners, self.journal_path, self.trials = [], "fake.jsonl", {}
+        self.seed = kwargs.get("seed") or 1234
         FakeStudy.made.append(self)
 
     def run(self, progress=True):

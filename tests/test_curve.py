@@ -124,7 +124,7 @@ def test_shadow_mode_journals_what_it_would_stop_and_stop_mode_stops_it(tmp_path
     space = Space({"ceiling": Real(0.2, 1.0), "unused": Categorical(["a"])})
     monitor = AnyOf(Diagnosis(), LearningCurve("acc", "max", k=2, min_peers=3))
     study = Study(learner, space, metric="acc", mode="max", optimizer="random", n_trials=16, max_epochs=12,
-                  n_workers=2, monitor=monitor, on_flag=on_flag, journal=tmp_path / "s.jsonl")
+                  n_workers=2, monitor=monitor, on_flag=on_flag, journal=tmp_path / "s.jsonl", seed=0)
     study.run(progress=False)
     flags = [r for r in read_journal(study.journal_path) if r["event"] == "flag"]
     assert flags and all(r["finding"]["indicator"] == LCE and r["policy"] == on_flag for r in flags)

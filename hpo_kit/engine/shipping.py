@@ -13,21 +13,29 @@ the run starts, so a notebook that changes a global and runs a new study ships t
 (a new payload, a new digest). Hand-written rather than ``Client.scatter``: a scattered future
 pins the object in one worker's memory and a lost worker loses it; bytes inside each task
 cost a few kilobytes and survive anything.
+
+A payload of code from the user's own modules carries a second pickle of the same objects, with
+those modules by value (:mod:`.usercode`): a worker that cannot import them (``dask worker``
+processes started elsewhere) loads that one instead.
 """
 from __future__ import annotations
 
 import hashlib
 import threading
+import warnings
 from collections import OrderedDict
 from typing import Any
 
 import cloudpickle
 
 from .codefiles import code_files, restore_code_files
+from .usercode import by_value, user_modules
 
 _LOADED: "OrderedDict[str, Any]" = OrderedDict()  # digest -> the object, on a worker
 _LOADED_MAX = 16
 _LOCK = threading.Lock()  # steps of several threads of one worker unpickle at once
+#: Largest by-value fallback a payload carries (bytes); a larger one is dropped with a warning.
+FALLBACK_MAX = 8 * 2**20
 
 
 class Shipper:
@@ -35,6 +43,9 @@ class Shipper:
 
     def __init__(self) -> None:
         self._payloads: dict[int, tuple[Any, _Payload]] = {}  # id -> (object kept alive, payload)
+        #: The user's modules that some payload's fallback carries by value.
+        self.modules: set[str] = set()
+        self._told: set[str] = set()  # those :meth:`prepare` returned already
 
     def ship(self, obj: Any) -> Any:
         """What a step's state carries in place of ``obj``: ``None`` stays ``None``."""
@@ -44,29 +55,72 @@ class Shipper:
         if held is None or held[0] is not obj:
             files = code_files(obj)
             blob = cloudpickle.dumps((obj, files))
-            held = self._payloads[id(obj)] = (obj, _Payload(hashlib.blake2b(blob, digest_size=16).hexdigest(), blob))
+            fallback = self._by_value(obj, blob)
+            digest = hashlib.blake2b(blob + (fallback or b""), digest_size=16).hexdigest()
+            held = self._payloads[id(obj)] = (obj, _Payload(digest, blob, fallback))
         return held[1]
+
+    def prepare(self, *objs: Any) -> list[str]:
+        """Pickle ``objs`` now (once; before a step is submitted); the user's modules packed by value that no
+        earlier call returned (the driver journals them as ``code_shipped``)."""
+        try:
+            for obj in objs:
+                self.ship(obj)
+        except Exception:  # noqa: BLE001 - the step's submit meets it again and fails its trial with it named
+            return []
+        new = sorted(self.modules - self._told)
+        self._told.update(new)
+        return new
+
+    def _by_value(self, obj: Any, blob: bytes) -> bytes | None:
+        """``obj`` pickled with the user's modules by value; ``None`` when it holds none of their code."""
+        try:
+            with by_value(user_modules()) as added:
+                if not added:
+                    return None
+                fallback = cloudpickle.dumps((obj, code_files(obj)))  # code_files: their files too
+        except Exception:  # noqa: BLE001 - an unpicklable module global: workers must import the module, as before
+            return None
+        carried = {name for name in added if name.encode() in fallback}  # a by-value function names its module
+        if fallback == blob or not carried:
+            return None
+        if len(fallback) > FALLBACK_MAX:  # every step carries it: a module-level data set must not travel so
+            warnings.warn(f"the objective's own modules {sorted(carried)} pickle to {len(fallback) / 2**20:.0f} MiB "
+                          f"by value (module-level data?), more than hpo_kit sends with each step: they are sent by "
+                          f"name only, so workers must import them (install them there, or load data in "
+                          f"Study(data=...))", RuntimeWarning, stacklevel=2)
+            return None
+        self.modules |= carried
+        return fallback
 
 
 class _Payload:
     """Pickles as a call of :func:`_unship`: the object itself comes out on the other side."""
 
-    __slots__ = ("digest", "blob")
+    __slots__ = ("digest", "blob", "fallback")
 
-    def __init__(self, digest: str, blob: bytes) -> None:
-        self.digest, self.blob = digest, blob
+    def __init__(self, digest: str, blob: bytes, fallback: bytes | None = None) -> None:
+        self.digest, self.blob, self.fallback = digest, blob, fallback
 
-    def __reduce__(self) -> tuple[Any, tuple[str, bytes]]:
-        return _unship, (self.digest, self.blob)
+    def __reduce__(self) -> tuple[Any, tuple[str, bytes, bytes | None]]:
+        return _unship, (self.digest, self.blob, self.fallback)
 
 
-def _unship(digest: str, blob: bytes) -> Any:
-    """The object of a payload: unpickled the first time this process sees ``digest``, then reused."""
+def _unship(digest: str, blob: bytes, fallback: bytes | None = None) -> Any:
+    """The object of a payload: unpickled the first time this process sees ``digest``, then reused.
+
+    ``fallback`` (the user's modules by value) is loaded only where ``blob`` cannot import them.
+    """
     with _LOCK:
         if digest in _LOADED:
             _LOADED.move_to_end(digest)
             return _LOADED[digest]
-        obj, files = cloudpickle.loads(blob)
+        try:
+            obj, files = cloudpickle.loads(blob)
+        except ImportError:
+            if fallback is None:
+                raise
+            obj, files = cloudpickle.loads(fallback)
         restore_code_files(obj, files)
         _LOADED[digest] = obj
         while len(_LOADED) > _LOADED_MAX:

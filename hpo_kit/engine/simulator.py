@@ -116,7 +116,7 @@ def simulate(policy: Any, space: Space, goal: Goal, curve: Callable[[dict, int],
              epoch_time: Callable[..., float] | float = 1.0, n_workers: int = 4, n_trials: int | None = None,
              max_epochs: int | None = None, time_budget: float | None = None,
              max_events: int | None = None, *, monitor: Any = None, on_flag: str = "stop",
-             target: float | None = None, decision_time: bool = False) -> SimResult:
+             target: float | None = None, decision_time: bool = False, seed: int | None = 0) -> SimResult:
     """Run a scheduler (a searcher runs under FIFO) against fake trials on ``n_workers`` virtual workers.
 
     See the module docstring for the clock and for how a run ends.
@@ -150,6 +150,9 @@ def simulate(policy: Any, space: Space, goal: Goal, curve: Callable[[dict, int],
         End the run at the first report whose goal metric reaches it (``SimResult.time_to_target``).
     decision_time
         Count the thread CPU time of the driver's calls on the virtual clock.
+    seed
+        The seed a policy built without one takes (as ``Study(seed=...)`` gives it); ``0`` by
+        default, so a simulation is reproducible; ``None`` leaves the policy's own (fresh) draws.
 
     Raises
     ------
@@ -165,6 +168,8 @@ def simulate(policy: Any, space: Space, goal: Goal, curve: Callable[[dict, int],
     if max_events is not None and max_events < 0:
         raise ValueError(f"simulate: max_events={max_events!r} must be >= 0")
     policy = make_policy(policy)
+    if seed is not None:
+        policy.reseed(seed)
     if not callable(epoch_time):
         step = (lambda _c, _e, s=float(epoch_time): s)
     elif per_epoch(epoch_time):

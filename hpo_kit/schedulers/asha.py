@@ -76,7 +76,7 @@ class ASHA(Scheduler):
     brackets
         Hyperband brackets (1: plain ASHA; ``None``: one per rung, as :class:`Hyperband`).
     seed
-        Seed of the default searcher.
+        Seed of the default searcher; ``None``: the study's (``Study(seed=...)``).
     searcher
         Where new configurations come from (default: ``RandomSearch(seed)``).
     """
@@ -84,7 +84,7 @@ class ASHA(Scheduler):
     name = "asha"
 
     def __init__(self, r_min: int = 1, eta: int = 3, r_max: int | None = None, n_configs: int | None = None,
-                 brackets: int | None = 1, seed: int | None = 0, searcher: Searcher | None = None) -> None:
+                 brackets: int | None = 1, seed: int | None = None, searcher: Searcher | None = None) -> None:
         super().__init__(searcher, seed)
         for label, value, low in (("r_min", r_min, 1), ("eta", eta, 2), ("brackets", brackets, 1),
                                   ("r_max", r_max, 1), ("n_configs", n_configs, 1)):
@@ -236,5 +236,5 @@ class Hyperband(ASHA):
     name = "hyperband"
 
     def __init__(self, r_min: int = 1, eta: int = 3, r_max: int | None = None, n_configs: int | None = None,
-                 brackets: int | None = None, seed: int | None = 0, searcher: Searcher | None = None) -> None:
+                 brackets: int | None = None, seed: int | None = None, searcher: Searcher | None = None) -> None:
         super().__init__(r_min, eta, r_max, n_configs, brackets, seed, searcher)

@@ -37,12 +37,12 @@ class Scheduler(Policy):
     searcher
         Where new configurations come from (default: ``RandomSearch(seed)``).
     seed
-        Seed of the default searcher.
+        Seed of the scheduler and of its default searcher; ``None``: the study's (:meth:`reseed`).
     """
 
     name = "scheduler"
 
-    def __init__(self, searcher: Searcher | None = None, seed: int | None = 0) -> None:
+    def __init__(self, searcher: Searcher | None = None, seed: int | None = None) -> None:
         super().__init__(seed)
         if searcher is None:
             from ..searchers.random import RandomSearch
@@ -180,6 +180,11 @@ class Scheduler(Policy):
 
     def close(self) -> None:
         self.searcher.close()
+
+    def reseed(self, seed: int) -> None:
+        """The study's seed for the scheduler and its searcher, each unless given its own."""
+        super().reseed(seed)
+        self.searcher.reseed(seed)
 
     def describe(self) -> dict[str, Any]:
         """Name and parameters of the scheduler and its searcher (journalled at study start)."""

@@ -146,7 +146,7 @@ class Hypersearch(Scheduler):
     inherit
         Dimensions that neighbours copy from ``h`` unchanged (those that shape the network).
     seed
-        Seed of the neighbour draws and of the default searcher.
+        Seed of the neighbour draws and of the default searcher; ``None``: the study's.
     searcher
         Where session 1's (and a fresh session's) configurations come from (default:
         ``RandomSearch(seed)``).
@@ -159,7 +159,7 @@ class Hypersearch(Scheduler):
 
     def __init__(self, S: int | None = None, m: int = 3, max_epochs: int | None = None,  # noqa: N803 - the paper's names
                  sigma: float | Mapping[str, float] = 0.1, p_categorical: float = 0.25, categorical: str = "shift",
-                 rank_by: str = "last", inherit: Sequence[str] = (), seed: int | None = 0,
+                 rank_by: str = "last", inherit: Sequence[str] = (), seed: int | None = None,
                  searcher: Searcher | None = None) -> None:
         super().__init__(searcher, seed)
         self.inherit = tuple(inherit)

@@ -57,7 +57,7 @@ class SuccessiveHalving(Scheduler):
     r_max
         Epochs of the top rung (default: the study's ``max_epochs``).
     seed
-        Seed of the default searcher.
+        Seed of the default searcher; ``None``: the study's (``Study(seed=...)``).
     searcher
         Where new configurations come from (default: ``RandomSearch(seed)``).
     """
@@ -65,7 +65,7 @@ class SuccessiveHalving(Scheduler):
     name = "sha"
 
     def __init__(self, n_configs: int, r_min: int = 1, eta: int = 3, r_max: int | None = None,
-                 seed: int | None = 0, searcher: Searcher | None = None) -> None:
+                 seed: int | None = None, searcher: Searcher | None = None) -> None:
         super().__init__(searcher, seed)
         for label, value, low, optional in (("n_configs", n_configs, 1, False), ("r_min", r_min, 1, False),
                                             ("eta", eta, 2, False), ("r_max", r_max, 1, True)):

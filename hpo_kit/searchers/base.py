@@ -35,7 +35,7 @@ class Searcher(Policy):
 
     name = "searcher"
 
-    def __init__(self, seed: int | None = 0) -> None:
+    def __init__(self, seed: int | None = None) -> None:
         super().__init__(seed)
         self.finished = False
         self.space: Space | None = None

@@ -144,7 +144,8 @@ class TimeAwareBO(TimeCost, Searcher):
         paused) trial's configuration is skipped for the next one (module docstring); ``0``
         (the default) skips only equal configurations.
     seed
-        Seed of the random points and of every refit; ``None`` for fresh entropy.
+        Seed of the random points and of every refit; ``None``: the study's seed (fresh entropy unless
+        ``Study(seed=...)``).
     background
         Refit on a daemon thread (``True``, for studies) or inside the calls (``False``,
         reproducible; for tests and simulations).
@@ -158,7 +159,7 @@ class TimeAwareBO(TimeCost, Searcher):
     def __init__(self, b: float = 0.0, *, switch_after_trials: int | None = None,
                  switch_after_seconds: float | None = None, time_unit: str = "median", n_initial_points: int = 10,
                  base_estimator: str = "GP", acq_func: str = "EI", strategy: str = "none", min_distance: float = 0.0,
-                 seed: int | None = 0, background: bool = True, clock: Callable[[], float] = time.monotonic) -> None:
+                 seed: int | None = None, background: bool = True, clock: Callable[[], float] = time.monotonic) -> None:
         super().__init__(seed)
         self._init_cost(b, switch_after_trials, switch_after_seconds, time_unit, clock)
         self.n_initial_points = check_initial(n_initial_points)

@@ -17,7 +17,7 @@ class GridSearch(Searcher):
 
     name = "grid"
 
-    def __init__(self, points_per_dimension: int = 3, seed: int | None = 0) -> None:
+    def __init__(self, points_per_dimension: int = 3, seed: int | None = None) -> None:
         super().__init__(seed)
         check_int("GridSearch", "points_per_dimension", points_per_dimension, 1, optional=False)
         self.points_per_dimension = points_per_dimension

@@ -12,7 +12,8 @@ class RandomSearch(Searcher):
     ----------
     seed
         Seed of the sampler: trial ``n``'s configuration is a pure function of ``(seed, n)``,
-        so the same seed gives the same configurations, also across a restart.
+        so the same seed gives the same configurations, also across a restart. ``None`` (the
+        default): the study's seed, which is fresh for each study unless ``Study(seed=...)``.
     """
 
     name = "random"

@@ -8,7 +8,8 @@ trial's weights seeded which (pure, tested without a browser); :mod:`.plots` / :
 (Bokeh, themed by :mod:`.theme`) and :mod:`.panel` (ipywidgets) only draw them and call
 the study's public API; :mod:`.live` redraws while the study runs; :mod:`.dashboard` and
 :mod:`.page` serve the same view from the scheduler. :mod:`.poll` (with
-:mod:`.shellpump`) keeps the panel answering while a cell blocks in ``study.wait()``.
+:mod:`.shellpump`) keeps the panel answering while a cell blocks in ``study.wait()``; :mod:`.export`
+writes the same figures to a standalone HTML file or a PNG (:func:`save`).
 ipywidgets, Bokeh and jupyter_bokeh are imported only when a view is built.
 
 >>> study.start()                      # doctest: +SKIP
@@ -19,7 +20,7 @@ from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["show", "publish", "wait_until", "LiveView", "Feed"]
+__all__ = ["show", "publish", "save", "wait_until", "LiveView", "Feed"]
 
 
 def show(study: Any, interval: float = 1.0, views: tuple[str, ...] | None = None, dashboard: bool = True) -> Any:
@@ -34,6 +35,13 @@ def publish(study: Any) -> Any:
     from .dashboard import publish as _publish
 
     return _publish(study)
+
+
+def save(study_or_journal: Any, path: Any, views: tuple[str, ...] | None = None) -> str:
+    """Write the study's plots as standalone HTML, or PNG for ``*.png`` (see :func:`hpo_kit.ui.export.save`)."""
+    from .export import save as _save
+
+    return _save(study_or_journal, path, views)
 
 
 def wait_until(done: Any, timeout: float | None = None) -> bool:

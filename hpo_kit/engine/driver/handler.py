@@ -27,6 +27,7 @@ import pickle
 import time
 from typing import Any
 
+from ...callbacks import trial_ended
 from ...decisions import Decision, Resume, Start
 from .runner import Runner
 from ..shipping import Shipper
@@ -123,6 +124,9 @@ class Driver(RungPromotion, Recovery, Stopping, Plans):
         top = self.policy.top_epochs or s.max_epochs
         in_step = self.promotes_in_step and t.budget is not None and top is not None and t.budget < top
         seq, key = self.steps.next_key(t.id)
+        shipped = self.shipper.prepare(s.objective, s.data)  # the user's modules packed by value (engine.usercode)
+        if shipped:
+            self.ledger.log("code_shipped", modules=shipped)
         spec = StepSpec(study=self.runner.study_id, trial_id=t.id, attempt=t.attempt, config=t.config,
                         objective=s.objective, budget=t.budget, parent=t.parent, store=s.store, data=s.data,
                         metric=self.goal.metric, checkpoint_every=s.checkpoint_every,
@@ -267,6 +271,8 @@ class Driver(RungPromotion, Recovery, Stopping, Plans):
         if progress is not None and (now - self._progress_at >= 0.25 or not (len(self.steps) or self._settling)):
             self._progress_at = now  # the bar reads the ledger: at most four times a second
             progress.step_ended(self._best_for_progress(), len(self.steps.running()))  # running, not queued
+        if status.is_terminal:
+            trial_ended(self.study, t)  # its log line and the study's callbacks, after the journal has the end
 
     def _best_for_progress(self) -> float | None:
         """The progress bar's best score; the O(trials) scan runs at most every 0.5 s."""

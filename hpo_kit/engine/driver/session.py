@@ -70,6 +70,7 @@ def settings_of(study: "Study") -> dict[str, Any]:
             "on_flag": study.on_flag, "resources": study.resources, "max_retries": study.max_retries,
             "on_interrupted": study.on_interrupted, "checkpoint_every": study.checkpoint_every,
             "keep_paused": study.keep_paused, "stop_when": [r.to_record() for r in study.stop_rules],
+            "seed": study.seed,
             "checkpoints": study.store.url, "weights_only": study.store.weights_only}
 
 
