@@ -27,7 +27,7 @@ def bad_constraint(config, reporter):
 
 
 def test_feasible_first_ranking_results_and_journal(client, journal):
-    study = Study(constrained, XY, n_trials=12, cluster=client, journal=journal)
+    study = Study(constrained, XY, n_trials=12, cluster=client, journal=journal, seed=0)
     study.run(progress=False)
     trials = list(study.trials.values())
     feasible = [t for t in trials if t.violation == 0]

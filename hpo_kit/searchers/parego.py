@@ -63,14 +63,14 @@ class ParEGO(Searcher):
     base_estimator, acq_func
         The skopt surrogate and acquisition (``"GP"``, ``"EI"`` by default).
     seed
-        Seed of the random points, the weights and the refits.
+        Seed of the random points, the weights and the refits (``None``: the study's).
     """
 
     name = "parego"
     multi_objective = True  # the panel shows the loss-training-time front for it
 
     def __init__(self, n_initial_points: int = 10, *, base_estimator: str = "GP", acq_func: str = "EI",
-                 seed: int | None = 0) -> None:
+                 seed: int | None = None) -> None:
         super().__init__(seed)
         self.n_initial_points = check_initial(n_initial_points)
         self.base_estimator = check_estimator(base_estimator)
