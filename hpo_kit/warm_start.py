@@ -170,14 +170,14 @@ def _fit(name: str, rows: list[Row], space: Space,
                          f"{sorted(seen)}, the space {dims})")
     used, skipped = [], {}
     for config, value, epochs, busy, status in rows:
-        missing = [d for d in dims if d not in config or _missing(config[d])]
-        outside = [d for d in dims if d not in missing and not _contains(space, d, config[d])]
+        config, missing = _active_part(space, config)
+        outside = [d for d in config if not _contains(space, d, config[d])]
         why = (f"missing {missing}" if missing else f"outside the space: {outside}" if outside
                else f"status {status}" if status in _UNFINISHED else "no finite value" if value is None else None)
         if why is not None:
             skipped[why] = skipped.get(why, 0) + 1
             continue
-        kept = space.validate({d: _plain(config[d]) for d in dims})
+        kept = space.validate({d: _plain(v) for d, v in config.items()})
         used.append((kept, value, epochs if epochs is not None else (max_epochs or 0), busy))
     dropped = sorted(seen - set(dims))
     if skipped or dropped:
@@ -185,6 +185,25 @@ def _fit(name: str, rows: list[Row], space: Space,
         parts += [f"dimension(s) {dropped} not in this space ignored"] if dropped else []
         warnings.warn(f"warm_start {name!r}: " + "; ".join(parts), UserWarning, stacklevel=4)
     return used, skipped
+
+
+def _active_part(space: Space, config: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
+    """The row's values of the dimensions active under it (parents first), and the active ones it lacks.
+
+    On a conditional space an inactive dimension is not missing: an Adam row has no ``momentum``.
+    """
+    from .conditions import active
+
+    kept: dict[str, Any] = {}
+    missing = []
+    for name in space.order:
+        if not active(space, name, kept):
+            continue
+        if name in config and not _missing(config[name]):
+            kept[name] = config[name]
+        else:
+            missing.append(name)
+    return kept, missing
 
 
 def _contains(space: Space, name: str, value: Any) -> bool:

@@ -136,3 +136,21 @@ def test_a_results_frame_of_another_metric_uses_its_last_value():
     frame.attrs["metric"] = "val_loss"  # as study.results marks it: the score is val_loss's
     warm = load_warm_start(frame, Space({"x": Real(0, 1)}), Goal("loss"), 1)
     assert [o.loss for o in warm.observations] == [0.5, 0.4]
+
+
+def test_a_conditional_space_warm_starts_from_rows_without_their_inactive_dimensions(tmp_path):
+    import warnings as w
+
+    from hpo_kit import Categorical
+    from hpo_kit.warm_start import load_warm_start
+
+    space = Space({"opt": Categorical(["sgd", "adam"]), "x": Real(0.0, 1.0),
+                   "momentum": Real(0.0, 0.9, when=("opt", "sgd"))})
+    frame = pd.DataFrame({"config.opt": ["adam", "sgd", "sgd"], "config.x": [0.1, 0.2, 0.3],
+                          "config.momentum": [float("nan"), 0.5, float("nan")], "loss": [1.0, 2.0, 3.0]})
+    with w.catch_warnings(record=True) as caught:
+        w.simplefilter("always")
+        warm = load_warm_start([frame], space, Goal("loss"), None)
+    configs = [o.config for o in warm.observations]
+    assert configs == [{"opt": "adam", "x": 0.1}, {"opt": "sgd", "x": 0.2, "momentum": 0.5}]
+    assert ["missing ['momentum']" in str(c.message) for c in caught] == [True]  # only the sgd row without it
