@@ -123,7 +123,8 @@ class Driver(RungPromotion, Recovery, Stopping):
                         torch_threads=max(1, (os.cpu_count() or 1) // max(1, s.concurrency)),
                         top=top if in_step else None, rule=self._rung_rule(t) if in_step else None,
                         keep=s.keep_paused if in_step else 0, start=t.epochs, ship=self.shipper, seq=seq,
-                        parent_config=self.ledger[t.parent].config if t.parent in self.ledger else None)
+                        parent_config=self.ledger[t.parent].config if t.parent in self.ledger else None,
+                        gaps=_gaps(t) if isinstance(s.objective, type) else ())
         host = self.steps.kept_on.pop(t.id, None)  # its trial waits there, alive (engine.kept): resume it there
         try:
             fut = self.runner.submit(key, spec, s.resources, near=host)
@@ -164,6 +165,9 @@ class Driver(RungPromotion, Recovery, Stopping):
         report = {"epoch": msg["epoch"], "t": msg["t"], "metrics": msg["metrics"]}
         if "diag" in msg:
             report["diag"] = msg["diag"]
+        if msg.get("backfill"):  # history the journal lost: recorded, never decided on again
+            self.ledger.backfill(t.id, report)
+            return
         if not self.ledger.report(t.id, report):
             return
         value = msg["metrics"].get(self.goal.metric)
@@ -330,3 +334,9 @@ class Driver(RungPromotion, Recovery, Stopping):
         for event in self.policy.drain_events():
             action = event.pop("action")
             self.ledger.control(action, "policy", event.pop("reason", ""), value=event or None)
+
+
+def _gaps(t: Trial) -> tuple[int, ...]:
+    """Epochs below the last one that the record of a Trainable trial (one report per epoch) lacks."""
+    have = {r["epoch"] for r in t.reports}
+    return tuple(e for e in range(1, t.epochs) if e not in have)

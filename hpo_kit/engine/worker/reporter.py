@@ -120,11 +120,29 @@ class Reporter:
             raise TrialStopped(reason)
 
     def resend(self, metrics: dict[str, float]) -> None:
-        """Send again the report of the checkpoint a step resumes from (the driver drops duplicates)."""
+        """Send again the report of the checkpoint a step resumes from (the driver drops duplicates).
+
+        It is the step's last report so far, so the epoch's boundary follows as after :meth:`report`:
+        a checkpoint at (or past) the step's budget ends the step there (``BudgetReached``), with no
+        epoch trained past it (a trial whose end the journal lost, resumed).
+        """
+        clean = {k: float(v) for k, v in metrics.items()}
         msg = {"kind": "report", "trial": self._spec.trial_id, "attempt": self._spec.attempt,
-               "epoch": self.epoch, "t": time.time(), "metrics": {k: float(v) for k, v in metrics.items()}}
+               "epoch": self.epoch, "t": time.time(), "metrics": clean}
+        self._deliver(self.epoch, clean, msg)
+
+    def backfill(self, epoch: int, metrics: dict[str, float]) -> None:
+        """Send an earlier checkpoint's report that the driver's record lacks (a gap a lost message left)."""
+        msg = {"kind": "report", "trial": self._spec.trial_id, "attempt": self._spec.attempt, "epoch": int(epoch),
+               "t": time.time(), "metrics": {k: float(v) for k, v in metrics.items()}, "backfill": True}
         self.reports.append(msg)
         self._emit(msg)
+
+    def boundary(self, epoch: int) -> None:
+        """The end of ``epoch`` without a report to send (a checkpoint saved without one)."""
+        self._raise_if_stopped()
+        if self.budget is not None and epoch >= self.budget and not self._promoted(epoch):
+            self._wait_or_end(epoch)
 
     def report(self, epoch: int | None = None, **metrics: Any) -> None:
         """Send one epoch's metrics to the driver; raise at the boundary if the trial must end.
@@ -153,6 +171,10 @@ class Reporter:
             diag.update(probe())
         if diag:
             msg["diag"] = diag
+        self._deliver(epoch, clean, msg)
+
+    def _deliver(self, epoch: int, clean: dict[str, float], msg: dict[str, Any]) -> None:
+        """Send an epoch's report, then its boundary: a stop, the rung's decision, the budget."""
         self.epoch = epoch
         if self._spec.metric in clean:
             self._values[epoch] = clean[self._spec.metric]
@@ -161,14 +183,14 @@ class Reporter:
             msg["decided"] = decided  # the driver records what this step decided alone (0: it pauses)
         self.reports.append(msg)
         self._emit(msg)
+        if decided is None:
+            self.boundary(epoch)
+            return
         self._raise_if_stopped()
-        if decided is not None:
-            if not decided:
-                self._wait_or_end(epoch)
-            else:
-                self.budget = decided
-        elif self.budget is not None and epoch >= self.budget and not self._promoted(epoch):
+        if not decided:
             self._wait_or_end(epoch)
+        else:
+            self.budget = decided
 
     def _wait_or_end(self, epoch: int) -> None:
         """The step ends at this rung: a kept trial waits here for its next step; any other unwinds."""

@@ -58,6 +58,7 @@ class StepSpec:
     ship: Any = None  # the run's Shipper: objective and data pickled once per run (engine.shipping)
     seq: int = 0  # the step's number in its run (engine.steps): the worker fences steps by it (engine.control)
     parent_config: dict[str, Any] | None = None  # the parent's, for an error naming the dimensions to inherit
+    gaps: tuple[int, ...] = ()  # epochs below ``start`` the driver has no report of: resent from checkpoints
 
     def __getstate__(self) -> dict[str, Any]:
         state = dict(self.__dict__)
@@ -247,6 +248,15 @@ def _resumable(spec: StepSpec) -> int | None:
     return max(held) if held else None
 
 
+def _backfill(spec: StepSpec, reporter: Reporter, start: int) -> None:
+    """Resend the reports of the checkpoints the store still holds for the driver's gaps below ``start``."""
+    held = set(spec.store.epochs(spec.trial_id)) if spec.gaps else set()
+    for epoch in sorted(e for e in spec.gaps if e < start and e in held):
+        _, _, report = spec.store.load_record(spec.trial_id, epoch)
+        if report is not None:
+            reporter.backfill(epoch, report)
+
+
 def _run_trainable(spec: StepSpec, reporter: Reporter) -> None:
     if spec.budget is None:
         raise ValueError("a Trainable trial needs an epoch budget: set the study's max_epochs")
@@ -262,9 +272,14 @@ def _run_trainable(spec: StepSpec, reporter: Reporter) -> None:
         if epoch is not None:
             start, state, report = spec.store.load_record(spec.trial_id, epoch)
             trainable.load_state_dict(state)
+            _backfill(spec, reporter, start)
             reporter.epoch = start
-            if report is not None:  # a kill between checkpoint and report must not lose the epoch
+            # A kill between checkpoint and report must not lose the epoch; a checkpoint at the budget
+            # (a finished trial whose end the journal lost) ends the step here, with nothing retrained.
+            if report is not None:
                 reporter.resend(report)
+            else:
+                reporter.boundary(start)
         elif spec.parent is not None:
             _, state = spec.store.load(spec.parent)  # a new trial from another's weights: own history
             copied = True
