@@ -4,13 +4,15 @@ Each test failed before its fix (noted per test).
 """
 from __future__ import annotations
 
+import functools
 import json
 import os
 import threading
+import time
 
 import pytest
 
-from hpo_kit import Real, Study, TrialStatus, read_journal
+from hpo_kit import Categorical, Real, Study, TrialStatus, read_journal
 from hpo_kit.engine.replay import replay
 from hpo_kit.testing import CountingTrainable
 
@@ -49,3 +51,118 @@ def test_a_trainable_resumed_at_its_budget_completes_from_its_checkpoint(client,
     assert [r["epoch"] for r in replay(journal).trials[1].reports] == [1, 2, 3], "the journal kept the gap"
     ends = [r for r in read_journal(journal) if r["event"] == "trial_end" and r["trial"] == 1]
     assert [r["status"] for r in ends] == ["COMPLETED"]
+
+
+# 4 ---------------------------------------------------------------------------------------------
+WARM, TIMEOUT = 8.0, 5.0  # a worker's warm-up (a slow data loader: a first `import torch` at load) > trial_timeout
+
+
+class _HangsAtX3(CountingTrainable):
+    """Trains as CountingTrainable; the trial with ``x == 3`` hangs in its first epoch."""
+
+    def train_epoch(self, epoch):
+        if self.config["x"] == 3:
+            time.sleep(3600)
+        return super().train_epoch(epoch)
+
+
+def _hangs_at_x3(config, reporter):
+    """The function form of the same: it reads the study's data, the trial with ``x == 3`` hangs."""
+    assert reporter.data is None
+    if config["x"] == 3:
+        time.sleep(3600)
+    for epoch in range(1, reporter.max_epochs + 1):
+        reporter.report(epoch=epoch, loss=float(config["x"]))
+
+
+@pytest.mark.parametrize("objective", [_HangsAtX3, _hangs_at_x3], ids=["trainable", "function"])
+def test_warm_up_is_not_trial_time_but_a_hung_trial_still_times_out(journal, objective):
+    # Before: every trial that was first on its worker ended "TrialTimeout" (its warm-up counted).
+    study = Study(objective, {"x": Categorical([0, 1, 2, 3])}, optimizer="grid", n_trials=4, max_epochs=2,
+                  trial_timeout=TIMEOUT, data=functools.partial(time.sleep, WARM), n_workers=2, journal=journal)
+    study.run(progress=False)
+    by_x = {t.config["x"]: t for t in study.trials.values()}
+    assert {x: t.status for x, t in by_x.items() if x != 3} == {x: TrialStatus.COMPLETED for x in (0, 1, 2)}, \
+        {x: t.error for x, t in by_x.items()}
+    hung = by_x[3]
+    assert hung.status is TrialStatus.FAILED and hung.error.startswith("TrialTimeout"), hung.error
+    assert "trial_timeout=5.0s" in hung.error
+    assert max(t.warmup for t in by_x.values()) >= WARM, "the warm-up was not journalled as warm-up"
+    assert all(t.busy < WARM for x, t in by_x.items() if x != 3), "warm-up counted as the trial's busy time"
+
+
+@pytest.mark.filterwarnings("ignore::hpo_kit.summary.AllTrialsFailedWarning")
+def test_a_warm_up_past_warmup_timeout_fails_its_trial_naming_the_setting(journal):
+    study = Study(CountingTrainable, LR, n_trials=1, max_epochs=1, warmup_timeout=1.5,
+                  data=functools.partial(time.sleep, 60), n_workers=1, journal=journal)
+    t0 = time.monotonic()
+    study.run(progress=False)
+    (t,) = study.trials.values()
+    assert t.status is TrialStatus.FAILED and t.error.startswith("WarmupTimeout"), t.error
+    assert "warmup_timeout=1.5s" in t.error
+    assert time.monotonic() - t0 < 50, "the trial waited for its warm-up to end"
+
+
+@pytest.mark.parametrize("value", [0, -1, "10", True])
+def test_warmup_timeout_is_checked_where_the_study_is_made(journal, value):
+    with pytest.raises(ValueError, match=f"warmup_timeout={value!r}"):
+        Study(CountingTrainable, LR, max_epochs=1, warmup_timeout=value, journal=journal)
+    assert not journal.exists()
+
+
+# 9 ---------------------------------------------------------------------------------------------
+def test_a_directory_given_as_journal_is_refused_where_the_study_is_made(tmp_path):
+    # Before: Study(...) took it; run() then started a cluster before the journal refused the folder.
+    (tmp_path / "runs").mkdir()
+    with pytest.raises(IsADirectoryError, match=r"Study: journal=.*runs' is a directory.*file path"):
+        Study(CountingTrainable, LR, max_epochs=1, journal=tmp_path / "runs")
+    assert os.listdir(tmp_path) == ["runs"] and os.listdir(tmp_path / "runs") == []
+
+
+class _LockInState(CountingTrainable):
+    """Its state holds a lock (pickle refuses it) for ``lr > 0.05``."""
+
+    def state_dict(self):
+        state = super().state_dict()
+        if self.config["lr"] > 0.05:
+            state["extra"] = {"guard": threading.Lock()}
+        return state
+
+
+@pytest.mark.filterwarnings("ignore::hpo_kit.summary.AllTrialsFailedWarning")
+def test_an_unpicklable_trainable_state_names_the_key_and_the_study_goes_on(client, journal):
+    # Before: the trial's error was only "TypeError: cannot pickle '_thread.lock' object".
+    study = Study(_LockInState, {"lr": Categorical([0.01, 0.09])}, optimizer="grid", n_trials=2, max_epochs=2,
+                  cluster=client, journal=journal).run(progress=False)
+    by_lr = {t.config["lr"]: t for t in study.trials.values()}
+    assert by_lr[0.01].status is TrialStatus.COMPLETED
+    bad = by_lr[0.09]
+    assert bad.status is TrialStatus.FAILED and bad.error.startswith("StateNotSaved"), bad.error
+    assert "state_dict()['extra']['guard'] is a _thread.lock" in bad.error
+    assert "cannot pickle '_thread.lock' object" in bad.error and "train_epoch" not in bad.error
+    assert "_run_trainable" in bad.traceback and "state_dict" in bad.traceback
+
+
+MB10 = 10 * 2 ** 20
+
+
+class _LongTexts(CountingTrainable):
+    """Reports a metric with a 10-MB name each epoch, then fails its second epoch with a 10-MB message."""
+
+    def train_epoch(self, epoch):
+        if epoch == 2:
+            raise RuntimeError("E" * MB10)
+        return {**super().train_epoch(epoch), "n" * MB10: 1.0}
+
+
+def test_long_error_texts_and_metric_names_are_short_in_the_journal_and_the_warning(client, journal):
+    # Before: the AllTrialsFailedWarning quoted the 10-MB error whole (and a missing metric's error every name).
+    with pytest.warns(Warning) as caught:
+        study = Study(_LongTexts, LR, n_trials=2, max_epochs=3, cluster=client, journal=journal).run(progress=False)
+    assert all(t.status is TrialStatus.FAILED and len(t.error) > MB10 for t in study.trials.values())  # whole here
+    size = os.path.getsize(journal)
+    assert size < 200_000, f"{size:,} bytes of journal for 2 trials"
+    said = [str(w.message) for w in caught if type(w.message).__name__ == "AllTrialsFailedWarning"]
+    assert len(said) == 1 and len(said[0]) < 2_000 and "has it whole" in said[0], len(said[0])
+    names = {k for r in read_journal(journal) if r["event"] == "report" for k in r["metrics"]}
+    assert all(len(k) < 2_000 for k in names) and len(names) == 5, [len(k) for k in names]

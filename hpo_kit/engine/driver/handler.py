@@ -34,6 +34,7 @@ from .steps import Step
 from ..worker.step import StepResult, StepSpec
 from ...errors import MetricNotReported, SchedulerLost, not_serializable  # noqa: F401 - re-exported for callers
 from ...ledger import Ledger
+from ..longtext import clip
 from .promotion import RungPromotion
 from .recovery import KILL_STATUS, Recovery, _text
 from .stopping import Stopping
@@ -149,8 +150,10 @@ class Driver(RungPromotion, Recovery, Stopping):
                 self._dask_rerun(t, step, msg.get("worker"))
             else:
                 self._begin(t, step, msg.get("worker"), msg.get("pid"), msg.get("t"))
-        elif msg["kind"] == "report":
-            self._add_report(t, step, msg)
+        elif msg["kind"] in ("report", "ready"):  # a report also says the warm-up is over (a lost "ready")
+            self.steps.ready(step)
+            if msg["kind"] == "report":
+                self._add_report(t, step, msg)
 
     def _begin(self, t: Trial, step: Step, worker: str | None, pid: int | None, when: float | None) -> None:
         """The trial's step runs (its start message, or a result that arrived first: engine.outbox)."""
@@ -243,7 +246,7 @@ class Driver(RungPromotion, Recovery, Stopping):
         else:
             self._end(t, TrialStatus.FAILED, error=result.error, traceback=result.traceback, busy=busy)
         if result.reports and not self.metric_seen:
-            keys = sorted({k for m in result.reports for k in m["metrics"]})
+            keys = sorted({clip(k, 200, "a name this long is cut") for m in result.reports for k in m["metrics"]})
             raise MetricNotReported(f"metric={self.goal.metric!r} is in none of the reports; trial {t.id} "
                                     f"reported {keys}: check the metric's name")
 
@@ -281,12 +284,7 @@ class Driver(RungPromotion, Recovery, Stopping):
             self.stop("time budget spent", "policy")  # policy stops: the trials end STOPPED, not KILLED
         if self._stop_deadline is not None and len(self.steps) and time.monotonic() > self._stop_deadline:
             self._force_end()
-        if s.trial_timeout is None:
-            return
-        now = time.time()
-        for step in self.steps.running():
-            if step.started is not None and now - step.started > s.trial_timeout:
-                self._time_out(self.ledger[step.trial_id], step)
+        self._check_timeouts()
 
     # -- controls (validated by the study; run on the loop thread) ------------------------------------
     def request_stop(self, tid: int, source: str, reason: str, discard: bool) -> None:

@@ -32,9 +32,8 @@ from ...trial import TrialStatus
 if TYPE_CHECKING:
     from ...study import Study
 
-_SETTINGS = ("n_trials", "time_budget", "trial_timeout", "max_epochs", "concurrency", "prefetch", "on_flag",
-             "resources", "max_retries", "on_interrupted", "checkpoint_every",
-             "keep_paused")
+_SETTINGS = ("n_trials", "time_budget", "trial_timeout", "warmup_timeout", "max_epochs", "concurrency", "prefetch",
+             "on_flag", "resources", "max_retries", "on_interrupted", "checkpoint_every", "keep_paused")
 
 
 def policy_from_record(record: dict[str, Any]) -> Any:

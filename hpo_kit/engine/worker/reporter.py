@@ -70,7 +70,8 @@ class Reporter:
         self._probes: list[Callable[[], dict]] = []
         self._data_loaded = False
         self._data: Any = None
-        self.setup_seconds = 0.0
+        self.setup_seconds = 0.0  # the step's warm-up: from its start to :meth:`ready`
+        self._born = time.perf_counter()
         self.invalid: ReportError | None = None  # the first bad report: the trial ends FAILED with it
         self._values: dict[int, float] = {}  # this step's metric by epoch, for its rung rule
         self.hold: Callable[[], bool] | None = None  # set on a kept trial's thread (engine.kept)
@@ -85,14 +86,26 @@ class Reporter:
         """Carry on with a new step of the same trial (a kept trial resumed by ``spec``)."""
         self._spec, self._emit = spec, emit
         self.budget, self.max_epochs, self.config = spec.budget, spec.top or spec.budget, spec.config
-        self.reports, self.setup_seconds = [], 0.0
+        self.reports, self.setup_seconds, self._born = [], 0.0, time.perf_counter()
+        self.ready()  # a trial kept alive needs no warm-up: its own work goes on at once
+
+    def ready(self) -> None:
+        """The step's warm-up is over: the trial's own work, and its ``trial_timeout``, start now.
+
+        Warm-up is what the worker does before the first epoch: first imports, the study's data,
+        a Trainable's ``setup`` and checkpoint restore. It counts against ``warmup_timeout``, and
+        is kept out of the trial's busy time (``Trial.warmup``).
+        """
+        self.setup_seconds = max(self.setup_seconds, time.perf_counter() - self._born)
+        self._emit({"kind": "ready", "trial": self._spec.trial_id, "attempt": self._spec.attempt,
+                    "warmup": self.setup_seconds})
 
     @property
     def data(self) -> Any:
         if not self._data_loaded:
             t0 = time.perf_counter()
             self._data, self._data_loaded = self._ctx.data(self._spec.data), True
-            self.setup_seconds += time.perf_counter() - t0  # warm-up, not training: kept out of T
+            self.setup_seconds += time.perf_counter() - t0  # warm-up, not training: kept out of busy
         return self._data
 
     @property

@@ -93,8 +93,8 @@ class StepResult:
     pid: int | None = None
     started: float = 0.0
     ended: float = 0.0
-    busy: float = 0.0  # seconds of training: the step's wall time less data loading (``setup``)
-    setup: float = 0.0  # seconds this step spent loading the study's data (first step on a worker)
+    busy: float = 0.0  # seconds of training: the step's wall time less its warm-up (``setup``)
+    setup: float = 0.0  # seconds of warm-up: first imports, the study's data, a Trainable's setup and restore
     kept: bool = False  # it ended at a rung with its trial kept waiting on this worker (engine.kept)
 
 
@@ -197,6 +197,9 @@ def _execute(reporter: Reporter) -> tuple[str, str | None, str | None, str | Non
         if isinstance(spec.objective, type) and issubclass(spec.objective, Trainable):
             _run_trainable(spec, reporter)
         else:
+            if spec.data is not None:
+                reporter.data  # noqa: B018 - loaded in the warm-up, before the trial's clock starts
+            reporter.ready()
             value = spec.objective(spec.config, reporter)
             if value is not None:  # metrics come from reports only: a returned score is not silently used
                 raise ObjectiveReturned(f"objective returned {_short(value)}; report metrics with "
@@ -260,26 +263,21 @@ def _backfill(spec: StepSpec, reporter: Reporter, start: int) -> None:
 def _run_trainable(spec: StepSpec, reporter: Reporter) -> None:
     if spec.budget is None:
         raise ValueError("a Trainable trial needs an epoch budget: set the study's max_epochs")
+    if spec.store is not None:
+        import torch  # noqa: F401 - the checkpoints need it: a first import is warm-up, not the first epoch
     trainable = spec.objective()
     trainable.setup(spec.config, reporter.data)
     probe = getattr(trainable, "diagnostics", None)  # e.g. a diagnosis Watcher's collect()
     if callable(probe):
         reporter.add_probe(probe)
-    start, copied = 0, False
+    start, copied, restored, report = 0, False, False, None
     if spec.store is not None:
         writer.wait(spec.store, spec.trial_id)  # this process's writes of the trial (a released kept trial)
         epoch = _resumable(spec)
         if epoch is not None:
             start, state, report = spec.store.load_record(spec.trial_id, epoch)
             trainable.load_state_dict(state)
-            _backfill(spec, reporter, start)
-            reporter.epoch = start
-            # A kill between checkpoint and report must not lose the epoch; a checkpoint at the budget
-            # (a finished trial whose end the journal lost) ends the step here, with nothing retrained.
-            if report is not None:
-                reporter.resend(report)
-            else:
-                reporter.boundary(start)
+            restored = True
         elif spec.parent is not None:
             _, state = spec.store.load(spec.parent)  # a new trial from another's weights: own history
             copied = True
@@ -287,6 +285,16 @@ def _run_trainable(spec: StepSpec, reporter: Reporter) -> None:
                 trainable.load_state_dict(state)
             except Exception as exc:  # noqa: BLE001 - a state that does not fit this configuration: say why
                 raise _inherit_error(spec, exc) from exc
+    reporter.ready()
+    if restored:
+        _backfill(spec, reporter, start)
+        reporter.epoch = start
+        # A kill between checkpoint and report must not lose the epoch; a checkpoint at the budget
+        # (a finished trial whose end the journal lost) ends the step here, with nothing retrained.
+        if report is not None:
+            reporter.resend(report)
+        else:
+            reporter.boundary(start)
     reporter.epoch = start
     epoch = start
     try:
