@@ -166,3 +166,19 @@ def test_long_error_texts_and_metric_names_are_short_in_the_journal_and_the_warn
     assert len(said) == 1 and len(said[0]) < 2_000 and "has it whole" in said[0], len(said[0])
     names = {k for r in read_journal(journal) if r["event"] == "report" for k in r["metrics"]}
     assert all(len(k) < 2_000 for k in names) and len(names) == 5, [len(k) for k in names]
+
+
+def test_a_step_rerun_by_dask_warms_up_again_before_trial_timeout_counts():
+    from hpo_kit.engine.driver.steps import StepTable
+
+    table = StepTable("run")
+    table.queue(0)
+    seq, key = table.next_key(0)
+    step = table.hand(seq, key, 0, 0, None, None)
+    table.start(step, "tcp://a")
+    table.ready(step)
+    assert step.ready is not None
+    table.rerun(step, "tcp://b")  # its worker died; a remote scheduler ran the task again elsewhere
+    assert (step.worker, step.ready) == ("tcp://b", None)
+    table.ready(step)
+    assert step.ready >= step.started

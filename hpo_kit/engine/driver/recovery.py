@@ -57,6 +57,7 @@ class Recovery:
         tries = self.steps.add_retry(t.id)
         t.worker = worker or t.worker
         self.ledger.log("trial_retry", trial=t.id, attempt=t.attempt, error="re-run by Dask after its worker died")
+        self.steps.rerun(step, worker)  # trial_timeout must not count the new worker's warm-up
         if tries > self.study.max_retries:
             self._leave(step)
             self.runner.cancel(step)

@@ -158,6 +158,11 @@ class StepTable:
         step.started = time.time()
         step.seg_t0 = when or step.started
 
+    def rerun(self, step: Step, worker: str | None) -> None:
+        """Dask re-ran the step on ``worker`` (its first worker died): its warm-up starts again there."""
+        if step.state is StepState.RUNNING:
+            step.worker, step.started, step.ready = worker or step.worker, time.time(), None
+
     def ready(self, step: Step) -> None:
         """Its worker said its warm-up is over: the trial's own work (and ``trial_timeout``) starts now."""
         if step.state is not StepState.ENDED and step.ready is None:
