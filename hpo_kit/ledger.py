@@ -126,6 +126,20 @@ class Ledger:
         self.log("report", trial=trial_id, **report)
         return True
 
+    def backfill(self, trial_id: int, report: dict[str, Any]) -> bool:
+        """Record a report of an epoch below a RUNNING trial's last that its record lacks; False if it has it.
+
+        A lost message leaves such a gap; a step resumed from a checkpoint resends what the store
+        holds. It is journalled with ``backfill=True`` so a replay puts it in its place.
+        """
+        t = self._trials[trial_id]
+        epoch = report["epoch"]
+        if t.status is not TrialStatus.RUNNING or epoch >= t.epochs or any(r["epoch"] == epoch for r in t.reports):
+            return False
+        t.reports.insert(sum(1 for r in t.reports if r["epoch"] < epoch), report)
+        self.log("report", trial=trial_id, **report, backfill=True)
+        return True
+
     def resume(self, trial_id: int, budget: int, info: dict[str, Any] | None = None) -> Trial:
         """A scheduler resumes a PAUSED trial to ``budget`` epochs: PAUSED -> PENDING."""
         t = self._trials[trial_id]

@@ -58,8 +58,13 @@ class Study(StudyControls, StudyResults, StudyPlans):
         Shorthand for both: ``"random"``, ``"grid"``, ``"bo"``, ``"asha"``, ``"hyperband"``,
         ``"hypersearch"``, a searcher or a scheduler (see :func:`hpo_kit.optimizers.make_policy`).
     n_trials, time_budget, trial_timeout
-        Budgets: trials to start, wall seconds for the study, wall seconds per step (a hung
-        trial past it is FAILED and its worker restarted).
+        Budgets: trials to start, wall seconds for the study, wall seconds per step of the
+        trial's own work, counted from the end of its warm-up (a hung trial past it is FAILED
+        and its worker restarted).
+    warmup_timeout
+        Wall seconds a step's warm-up may take (first imports, the study's data, a Trainable's
+        ``setup`` and checkpoint restore), apart from ``trial_timeout``; past it the trial is
+        FAILED naming ``warmup_timeout`` and its worker restarted. ``None``: no limit.
     max_epochs
         Epochs of a full trial; required for Trainable trials.
     cluster
@@ -119,7 +124,7 @@ class Study(StudyControls, StudyResults, StudyPlans):
                  mode: str | list[str] = "min",
                  score: str = "best", *, goal: Goal | None = None, optimizer: Any = None, searcher: Any = None,
                  scheduler: Any = None, n_trials: int | None = None, time_budget: float | None = None,
-                 trial_timeout: float | None = None, max_epochs: int | None = None, cluster: Any = None,
+                 trial_timeout: float | None = None, warmup_timeout: float | None = 600.0, max_epochs: int | None = None, cluster: Any = None,
                  n_workers: int | None = None, concurrency: int | None = None, prefetch: int | None = None,
                  data: Callable[[], Any] | None = None, journal: str | os.PathLike | None = None,
                  checkpoints: str | CheckpointStore | None = None, monitor: Monitor | None = None,
@@ -137,7 +142,8 @@ class Study(StudyControls, StudyResults, StudyPlans):
         resources = check_settings(n_trials=n_trials, max_epochs=max_epochs, concurrency=concurrency,
                                    n_workers=n_workers, prefetch=prefetch, max_retries=max_retries,
                                    checkpoint_every=checkpoint_every, keep_paused=keep_paused, time_budget=time_budget,
-                                   trial_timeout=trial_timeout, resource_wait=resource_wait, on_flag=on_flag,
+                                   trial_timeout=trial_timeout, warmup_timeout=warmup_timeout,
+                                   resource_wait=resource_wait, on_flag=on_flag,
                                    on_interrupted=on_interrupted, data=data, resources=resources, name=name,
                                    trainable=isinstance(objective, type) and issubclass(objective, Trainable))
         self._init_plans(warm_start, stop_when, enqueue, max_epochs)
@@ -149,6 +155,7 @@ class Study(StudyControls, StudyResults, StudyPlans):
         self.optimizer.reseed(self.seed)
         check_objective(objective, self.optimizer)  # a policy that copies weights needs a Trainable
         self.n_trials, self.time_budget, self.trial_timeout = n_trials, time_budget, trial_timeout
+        self.warmup_timeout = warmup_timeout
         self.max_epochs, self.cluster, self.n_workers = max_epochs, cluster, n_workers
         self.concurrency, self.prefetch, self.data = concurrency, prefetch, data
         self.monitor, self.on_flag, self.resources = monitor, on_flag, resources
@@ -156,6 +163,9 @@ class Study(StudyControls, StudyResults, StudyPlans):
         self.security, self.resource_wait, self.keep_paused = security, resource_wait, keep_paused
         self.name = name or time.strftime("study-%Y%m%d-%H%M%S-") + os.urandom(2).hex()
         self.journal_path = os.fspath(journal or os.path.join("hpo-runs", f"{self.name}.jsonl"))
+        if os.path.isdir(self.journal_path):  # here, before a cluster starts or a file is written
+            raise IsADirectoryError(f"Study: journal={self.journal_path!r} is a directory; a journal is a file: give "
+                                    f"a file path, e.g. {os.path.join(self.journal_path, self.name + '.jsonl')!r}")
         if isinstance(checkpoints, CheckpointStore):
             self.store = checkpoints
         else:

@@ -13,6 +13,7 @@ import warnings
 from collections import Counter
 from typing import Any
 
+from .engine.longtext import clip
 from .trial import TrialStatus
 
 __all__ = ["AllTrialsFailedWarning", "summarize", "warn_if_all_failed"]
@@ -71,6 +72,7 @@ def warn_if_all_failed(study: Any) -> bool:
     journal = getattr(study, "journal_path", None)
     where = "study.results['traceback']" + (f" or `hpo-kit show {journal} --columns status,error`" if journal
                                             else "")
+    error = clip(error, 500, f"study.trials[{first}].error has it whole")  # a 10-MB message must not be quoted
     message = (f"{summarize(study)}\nevery trial FAILED; {n} of {len(trials)} with: {error} (first: trial "
                f"{first}){others}. Tracebacks: {where}")
     warnings.warn(message, AllTrialsFailedWarning, stacklevel=2)

@@ -43,6 +43,44 @@ class NotWeightsOnly(pickle.UnpicklingError):
     """A checkpoint's state holds objects that ``torch.load(weights_only=True)`` refuses."""
 
 
+class StateNotSaved(TypeError):
+    """A trial's state (its Trainable's ``state_dict()``) holds an object that cannot be saved."""
+
+
+def _unpicklable(value: Any, path: str, seen: set[int]) -> tuple[str, Any] | None:
+    """The first ``(path, object)`` inside ``value`` that pickle refuses (containers are searched, not pickled)."""
+    if id(value) in seen:
+        return None
+    seen.add(id(value))
+    if isinstance(value, dict):
+        items: Any = ((f"{path}[{k!r}]", v) for k, v in value.items())
+    elif isinstance(value, (list, tuple)):
+        items = ((f"{path}[{i}]", v) for i, v in enumerate(value))
+    else:
+        try:
+            pickle.dumps(value)
+        except Exception:  # noqa: BLE001 - any refusal is the one looked for
+            return path, value
+        return None
+    for where, item in items:
+        found = _unpicklable(item, where, seen)
+        if found is not None:
+            return found
+    return None
+
+
+def _state_not_saved(state: Any, exc: BaseException) -> StateNotSaved:
+    # pickle names only the type it refused; the key path is what the user can find in their state_dict().
+    found = _unpicklable(state, "state_dict()", set())
+    what = "state_dict() holds an object pickle refuses"
+    if found is not None:
+        kind = type(found[1])
+        what = f"{found[0]} is a {kind.__module__}.{kind.__qualname__}"
+    return StateNotSaved(f"the Trainable's state cannot be checkpointed: {what} ({type(exc).__name__}: "
+                         f"{exc}); state_dict() must hold only tensors, containers and numbers: create locks, files, "
+                         f"clients and generators in setup(), outside the state")
+
+
 def _not_weights_only(what: str, exc: BaseException) -> NotWeightsOnly:
     # torch's message is a page of advice; the line that says which object was refused is the reason.
     lines = [ln.strip() for ln in re.sub(r"\x1b\[[0-9;]*m", "", str(exc)).splitlines() if ln.strip()]
@@ -142,13 +180,18 @@ class CheckpointStore:
         ------
         NotWeightsOnly
             As :meth:`save`.
+        StateNotSaved
+            If pickle refuses an object in ``state``; the message names its key path in ``state_dict()``.
         """
         import torch
 
         if attempt is not None and (not isinstance(attempt, int) or isinstance(attempt, bool)):
             raise TypeError(f"CheckpointStore.save: attempt={attempt!r} must be an int or None")
         buf = io.BytesIO()
-        torch.save({_FORMAT: 1, "state": state, "report": report, "attempt": attempt}, buf)
+        try:
+            torch.save({_FORMAT: 1, "state": state, "report": report, "attempt": attempt}, buf)
+        except (TypeError, AttributeError, pickle.PicklingError) as exc:  # a lock, a local function, a generator
+            raise _state_not_saved(state, exc) from exc
         if self.weights_only and not self._checked:  # a state it could not load must fail now, named
             try:
                 torch.load(io.BytesIO(buf.getvalue()), map_location="cpu", weights_only=True)

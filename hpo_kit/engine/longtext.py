@@ -34,6 +34,18 @@ EXACT = frozenset({"v", "t", "event", "config", "space", "goal", "settings", "op
 _EDGE_KEY = 200  # characters kept at each end of a cut key
 
 
+def clip(text: str, limit: int = 500, where: str = "the whole text is in the study's trial record") -> str:
+    """``text`` cut to about ``limit`` characters for a message (a warning, an error), saying where it is whole.
+
+    No side file: for texts the study keeps whole elsewhere (``study.trials[i].error``, the journal's
+    ``.full/``), quoted in a message that must stay readable.
+    """
+    if len(text) <= limit:
+        return text
+    edge = max(1, limit // 2 - 40)
+    return f"{text[:edge]} … [{len(text) - 2 * edge:,} of {len(text):,} characters cut; {where}] … {text[-edge:]}"
+
+
 class Shortener:
     """Cuts long strings of journal records; the full texts go to ``<journal>.full/``.
 

@@ -188,7 +188,11 @@ def _fold(out: Replay, ev: str, rec: dict[str, Any]) -> Callable[[], None] | Non
         epoch = _need(rec["epoch"], (int, float), "epoch")
         entry = {"epoch": epoch, "t": rec["t"], "metrics": _need(rec["metrics"], dict, "metrics"),
                  **{k: rec[k] for k in ("constraints", "diag") if k in rec}}
-        return (lambda: t.reports.append(entry)) if epoch > t.epochs else None
+        if epoch > t.epochs:
+            return lambda: t.reports.append(entry)
+        if rec.get("backfill") and all(r["epoch"] != epoch for r in t.reports):  # Ledger.backfill: a gap filled
+            return lambda: t.reports.insert(sum(1 for r in t.reports if r["epoch"] < epoch), entry)
+        return None
     if ev == "trial_resume":
         budget = rec.get("budget")
 

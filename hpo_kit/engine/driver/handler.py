@@ -35,6 +35,7 @@ from .steps import Step
 from ..worker.step import StepResult, StepSpec
 from ...errors import MetricNotReported, SchedulerLost, not_serializable  # noqa: F401 - re-exported for callers
 from ...ledger import Ledger
+from ..longtext import clip
 from .promotion import RungPromotion
 from .recovery import KILL_STATUS, Recovery, _text
 from .plans import Plans
@@ -133,7 +134,8 @@ class Driver(RungPromotion, Recovery, Stopping, Plans):
                         torch_threads=max(1, (os.cpu_count() or 1) // max(1, s.concurrency)),
                         top=top if in_step else None, rule=self._rung_rule(t) if in_step else None,
                         keep=s.keep_paused if in_step else 0, start=t.epochs, ship=self.shipper, seq=seq,
-                        parent_config=self.ledger[t.parent].config if t.parent in self.ledger else None)
+                        parent_config=self.ledger[t.parent].config if t.parent in self.ledger else None,
+                        gaps=_gaps(t) if isinstance(s.objective, type) else ())
         host = self.steps.kept_on.pop(t.id, None)  # its trial waits there, alive (engine.kept): resume it there
         try:
             fut = self.runner.submit(key, spec, s.resources, near=host)
@@ -158,8 +160,10 @@ class Driver(RungPromotion, Recovery, Stopping, Plans):
                 self._dask_rerun(t, step, msg.get("worker"))
             else:
                 self._begin(t, step, msg.get("worker"), msg.get("pid"), msg.get("t"))
-        elif msg["kind"] == "report":
-            self._add_report(t, step, msg)
+        elif msg["kind"] in ("report", "ready"):  # a report also says the warm-up is over (a lost "ready")
+            self.steps.ready(step)
+            if msg["kind"] == "report":
+                self._add_report(t, step, msg)
 
     def _begin(self, t: Trial, step: Step, worker: str | None, pid: int | None, when: float | None) -> None:
         """The trial's step runs (its start message, or a result that arrived first: engine.outbox)."""
@@ -175,6 +179,9 @@ class Driver(RungPromotion, Recovery, Stopping, Plans):
         for extra in ("constraints", "diag"):
             if extra in msg:
                 report[extra] = msg[extra]
+        if msg.get("backfill"):  # history the journal lost: recorded, never decided on again
+            self.ledger.backfill(t.id, report)
+            return
         if not self.ledger.report(t.id, report):
             return
         value = msg["metrics"].get(self.goal.metric)
@@ -250,7 +257,7 @@ class Driver(RungPromotion, Recovery, Stopping, Plans):
         else:
             self._end(t, TrialStatus.FAILED, error=result.error, traceback=result.traceback, busy=busy)
         if result.reports and not self.metric_seen:
-            keys = sorted({k for m in result.reports for k in m["metrics"]})
+            keys = sorted({clip(k, 200, "a name this long is cut") for m in result.reports for k in m["metrics"]})
             raise MetricNotReported(f"metric={self.goal.metric!r} is in none of the reports; trial {t.id} "
                                     f"reported {keys}: check the metric's name")
 
@@ -290,12 +297,7 @@ class Driver(RungPromotion, Recovery, Stopping, Plans):
             self.stop("time budget spent", "policy")  # policy stops: the trials end STOPPED, not KILLED
         if self._stop_deadline is not None and len(self.steps) and time.monotonic() > self._stop_deadline:
             self._force_end()
-        if s.trial_timeout is None:
-            return
-        now = time.time()
-        for step in self.steps.running():
-            if step.started is not None and now - step.started > s.trial_timeout:
-                self._time_out(self.ledger[step.trial_id], step)
+        self._check_timeouts()
 
     # -- controls (validated by the study; run on the loop thread) ------------------------------------
     def request_stop(self, tid: int, source: str, reason: str, discard: bool) -> None:
@@ -343,3 +345,9 @@ class Driver(RungPromotion, Recovery, Stopping, Plans):
         for event in self.policy.drain_events():
             action = event.pop("action")
             self.ledger.control(action, "policy", event.pop("reason", ""), value=event or None)
+
+
+def _gaps(t: Trial) -> tuple[int, ...]:
+    """Epochs below the last one that the record of a Trainable trial (one report per epoch) lacks."""
+    have = {r["epoch"] for r in t.reports}
+    return tuple(e for e in range(1, t.epochs) if e not in have)

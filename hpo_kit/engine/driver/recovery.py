@@ -15,7 +15,8 @@ trains no further epoch beside its trial's next attempt.
   steps that were running); elsewhere from its trial still PENDING (a started step's
   "start" message arrives before its loss), at most ``FREE_REQUEUES`` times, since a
   process that dies within ``engine.outbox.HOLD`` of its start never sends that message.
-* A step past ``trial_timeout`` is FAILED and its worker restarted (off the loop thread).
+* A step past ``trial_timeout`` (its own work, counted from its ``ready`` message: the end of its
+  warm-up) or ``warmup_timeout`` (its warm-up) is FAILED and its worker restarted (off the loop thread).
 * A client cut off from its scheduler for ``LOST_AFTER`` seconds ends the study with
   :class:`~hpo_kit.errors.SchedulerLost` (journalled "failed"; every received result is in).
 """
@@ -56,6 +57,7 @@ class Recovery:
         tries = self.steps.add_retry(t.id)
         t.worker = worker or t.worker
         self.ledger.log("trial_retry", trial=t.id, attempt=t.attempt, error="re-run by Dask after its worker died")
+        self.steps.rerun(step, worker)  # trial_timeout must not count the new worker's warm-up
         if tries > self.study.max_retries:
             self._leave(step)
             self.runner.cancel(step)
@@ -123,10 +125,23 @@ class Recovery:
             raise SchedulerLost(f"the Dask scheduler is unreachable (client status {status!r} for "
                                 f"{now - self._lost_since:.0f} s); every result received was journalled")
 
-    def _time_out(self, t: Trial, step: Any) -> None:
+    def _check_timeouts(self) -> None:
+        """Fail the steps past ``trial_timeout`` (their own work) or ``warmup_timeout`` (their warm-up)."""
+        s, now = self.study, time.time()
+        for step in self.steps.running():
+            if step.ready is not None:
+                if s.trial_timeout is not None and now - step.ready > s.trial_timeout:
+                    self._time_out(self.ledger[step.trial_id], step,
+                                   f"TrialTimeout: step ran over trial_timeout={s.trial_timeout}s (its own work, "
+                                   f"counted from the end of its warm-up)", "timeout")
+            elif step.started is not None and s.warmup_timeout is not None and now - step.started > s.warmup_timeout:
+                self._time_out(self.ledger[step.trial_id], step,
+                               f"WarmupTimeout: the step's warm-up (first imports, data loading, a Trainable's setup "
+                               f"and restore) ran over warmup_timeout={s.warmup_timeout}s", "warmup timeout")
+
+    def _time_out(self, t: Trial, step: Any, error: str, reason: str) -> None:
         self._leave(step)
-        self._end(t, TrialStatus.FAILED, error=f"TrialTimeout: step ran over trial_timeout="
-                  f"{self.study.trial_timeout}s", reason="timeout")
+        self._end(t, TrialStatus.FAILED, error=error, reason=reason)
         self.runner.cancel(step)
         self.runner.fence()
         if t.worker:  # the hung thread holds the worker: only a restart frees it

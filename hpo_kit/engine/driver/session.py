@@ -66,11 +66,11 @@ class Hybrid:
 def settings_of(study: "Study") -> dict[str, Any]:
     """Everything a resume needs to rebuild the study's settings (journalled at start)."""
     return {"n_trials": study.n_trials, "time_budget": study.time_budget, "trial_timeout": study.trial_timeout,
-            "max_epochs": study.max_epochs, "concurrency": study.concurrency, "prefetch": study.prefetch,
-            "on_flag": study.on_flag, "resources": study.resources, "max_retries": study.max_retries,
-            "on_interrupted": study.on_interrupted, "checkpoint_every": study.checkpoint_every,
-            "keep_paused": study.keep_paused, "stop_when": [r.to_record() for r in study.stop_rules],
-            "seed": study.seed,
+            "warmup_timeout": study.warmup_timeout, "max_epochs": study.max_epochs, "concurrency": study.concurrency,
+            "prefetch": study.prefetch, "on_flag": study.on_flag, "resources": study.resources,
+            "max_retries": study.max_retries, "on_interrupted": study.on_interrupted,
+            "checkpoint_every": study.checkpoint_every, "keep_paused": study.keep_paused,
+            "stop_when": [r.to_record() for r in study.stop_rules], "seed": study.seed,
             "checkpoints": study.store.url, "weights_only": study.store.weights_only}
 
 

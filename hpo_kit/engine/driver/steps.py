@@ -52,7 +52,8 @@ class Step:
     worker: str | None = None
     near: str | None = None  # the worker that keeps its trial alive, where it was sent
     handed: float = 0.0  # time.time() of the hand-over
-    started: float | None = None  # time.time() the driver saw it start (trial_timeout counts from here)
+    started: float | None = None  # time.time() the driver saw it start (warmup_timeout counts from here)
+    ready: float | None = None  # time.time() the driver heard its warm-up end (trial_timeout counts from here)
     in_step: bool = False  # it may go on past its budget within the step (hpo_kit.engine.driver.promotion)
     draining: bool = False  # its trial paused at a rung; the step is still ending on its worker
     stop: tuple[str, str, bool] | None = None  # (source, reason, discard) of a stop not yet settled
@@ -156,6 +157,16 @@ class StepTable:
         step.worker = worker or step.worker
         step.started = time.time()
         step.seg_t0 = when or step.started
+
+    def rerun(self, step: Step, worker: str | None) -> None:
+        """Dask re-ran the step on ``worker`` (its first worker died): its warm-up starts again there."""
+        if step.state is StepState.RUNNING:
+            step.worker, step.started, step.ready = worker or step.worker, time.time(), None
+
+    def ready(self, step: Step) -> None:
+        """Its worker said its warm-up is over: the trial's own work (and ``trial_timeout``) starts now."""
+        if step.state is not StepState.ENDED and step.ready is None:
+            step.ready = time.time()
 
     def end(self, step: Step) -> None:
         """The step's outcome is settled: ENDED, and it leaves the table."""

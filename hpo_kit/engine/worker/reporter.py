@@ -70,7 +70,8 @@ class Reporter:
         self._probes: list[Callable[[], dict]] = []
         self._data_loaded = False
         self._data: Any = None
-        self.setup_seconds = 0.0
+        self.setup_seconds = 0.0  # the step's warm-up: from its start to :meth:`ready`
+        self._born = time.perf_counter()
         self.invalid: ReportError | None = None  # the first bad report: the trial ends FAILED with it
         self._values: dict[int, float] = {}  # this step's metric by epoch, for its rung rule
         self.hold: Callable[[], bool] | None = None  # set on a kept trial's thread (engine.kept)
@@ -85,14 +86,26 @@ class Reporter:
         """Carry on with a new step of the same trial (a kept trial resumed by ``spec``)."""
         self._spec, self._emit = spec, emit
         self.budget, self.max_epochs, self.config = spec.budget, spec.top or spec.budget, spec.config
-        self.reports, self.setup_seconds = [], 0.0
+        self.reports, self.setup_seconds, self._born = [], 0.0, time.perf_counter()
+        self.ready()  # a trial kept alive needs no warm-up: its own work goes on at once
+
+    def ready(self) -> None:
+        """The step's warm-up is over: the trial's own work, and its ``trial_timeout``, start now.
+
+        Warm-up is what the worker does before the first epoch: first imports, the study's data,
+        a Trainable's ``setup`` and checkpoint restore. It counts against ``warmup_timeout``, and
+        is kept out of the trial's busy time (``Trial.warmup``).
+        """
+        self.setup_seconds = max(self.setup_seconds, time.perf_counter() - self._born)
+        self._emit({"kind": "ready", "trial": self._spec.trial_id, "attempt": self._spec.attempt,
+                    "warmup": self.setup_seconds})
 
     @property
     def data(self) -> Any:
         if not self._data_loaded:
             t0 = time.perf_counter()
             self._data, self._data_loaded = self._ctx.data(self._spec.data), True
-            self.setup_seconds += time.perf_counter() - t0  # warm-up, not training: kept out of T
+            self.setup_seconds += time.perf_counter() - t0  # warm-up, not training: kept out of busy
         return self._data
 
     @property
@@ -120,11 +133,29 @@ class Reporter:
             raise TrialStopped(reason)
 
     def resend(self, metrics: dict[str, float]) -> None:
-        """Send again the report of the checkpoint a step resumes from (the driver drops duplicates)."""
+        """Send again the report of the checkpoint a step resumes from (the driver drops duplicates).
+
+        It is the step's last report so far, so the epoch's boundary follows as after :meth:`report`:
+        a checkpoint at (or past) the step's budget ends the step there (``BudgetReached``), with no
+        epoch trained past it (a trial whose end the journal lost, resumed).
+        """
+        clean = {k: float(v) for k, v in metrics.items()}
         msg = {"kind": "report", "trial": self._spec.trial_id, "attempt": self._spec.attempt,
-               "epoch": self.epoch, "t": time.time(), "metrics": {k: float(v) for k, v in metrics.items()}}
+               "epoch": self.epoch, "t": time.time(), "metrics": clean}
+        self._deliver(self.epoch, clean, msg)
+
+    def backfill(self, epoch: int, metrics: dict[str, float]) -> None:
+        """Send an earlier checkpoint's report that the driver's record lacks (a gap a lost message left)."""
+        msg = {"kind": "report", "trial": self._spec.trial_id, "attempt": self._spec.attempt, "epoch": int(epoch),
+               "t": time.time(), "metrics": {k: float(v) for k, v in metrics.items()}, "backfill": True}
         self.reports.append(msg)
         self._emit(msg)
+
+    def boundary(self, epoch: int) -> None:
+        """The end of ``epoch`` without a report to send (a checkpoint saved without one)."""
+        self._raise_if_stopped()
+        if self.budget is not None and epoch >= self.budget and not self._promoted(epoch):
+            self._wait_or_end(epoch)
 
     def report(self, epoch: int | None = None, *, constraints: Mapping[str, Any] | None = None,
                **metrics: Any) -> None:
@@ -160,6 +191,10 @@ class Reporter:
             diag.update(probe())
         if diag:
             msg["diag"] = diag
+        self._deliver(epoch, clean, msg)
+
+    def _deliver(self, epoch: int, clean: dict[str, float], msg: dict[str, Any]) -> None:
+        """Send an epoch's report, then its boundary: a stop, the rung's decision, the budget."""
         self.epoch = epoch
         if self._spec.metric in clean:
             self._values[epoch] = clean[self._spec.metric]
@@ -168,14 +203,14 @@ class Reporter:
             msg["decided"] = decided  # the driver records what this step decided alone (0: it pauses)
         self.reports.append(msg)
         self._emit(msg)
+        if decided is None:
+            self.boundary(epoch)
+            return
         self._raise_if_stopped()
-        if decided is not None:
-            if not decided:
-                self._wait_or_end(epoch)
-            else:
-                self.budget = decided
-        elif self.budget is not None and epoch >= self.budget and not self._promoted(epoch):
+        if not decided:
             self._wait_or_end(epoch)
+        else:
+            self.budget = decided
 
     def _wait_or_end(self, epoch: int) -> None:
         """The step ends at this rung: a kept trial waits here for its next step; any other unwinds."""

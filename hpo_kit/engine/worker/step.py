@@ -58,6 +58,7 @@ class StepSpec:
     ship: Any = None  # the run's Shipper: objective and data pickled once per run (engine.shipping)
     seq: int = 0  # the step's number in its run (engine.steps): the worker fences steps by it (engine.control)
     parent_config: dict[str, Any] | None = None  # the parent's, for an error naming the dimensions to inherit
+    gaps: tuple[int, ...] = ()  # epochs below ``start`` the driver has no report of: resent from checkpoints
 
     def __getstate__(self) -> dict[str, Any]:
         state = dict(self.__dict__)
@@ -92,8 +93,8 @@ class StepResult:
     pid: int | None = None
     started: float = 0.0
     ended: float = 0.0
-    busy: float = 0.0  # seconds of training: the step's wall time less data loading (``setup``)
-    setup: float = 0.0  # seconds this step spent loading the study's data (first step on a worker)
+    busy: float = 0.0  # seconds of training: the step's wall time less its warm-up (``setup``)
+    setup: float = 0.0  # seconds of warm-up: first imports, the study's data, a Trainable's setup and restore
     kept: bool = False  # it ended at a rung with its trial kept waiting on this worker (engine.kept)
 
 
@@ -196,6 +197,9 @@ def _execute(reporter: Reporter) -> tuple[str, str | None, str | None, str | Non
         if isinstance(spec.objective, type) and issubclass(spec.objective, Trainable):
             _run_trainable(spec, reporter)
         else:
+            if spec.data is not None:
+                reporter.data  # noqa: B018 - loaded in the warm-up, before the trial's clock starts
+            reporter.ready()
             value = spec.objective(spec.config, reporter)
             if value is not None:  # metrics come from reports only: a returned score is not silently used
                 raise ObjectiveReturned(f"objective returned {_short(value)}; report metrics with "
@@ -247,24 +251,33 @@ def _resumable(spec: StepSpec) -> int | None:
     return max(held) if held else None
 
 
+def _backfill(spec: StepSpec, reporter: Reporter, start: int) -> None:
+    """Resend the reports of the checkpoints the store still holds for the driver's gaps below ``start``."""
+    held = set(spec.store.epochs(spec.trial_id)) if spec.gaps else set()
+    for epoch in sorted(e for e in spec.gaps if e < start and e in held):
+        _, _, report = spec.store.load_record(spec.trial_id, epoch)
+        if report is not None:
+            reporter.backfill(epoch, report)
+
+
 def _run_trainable(spec: StepSpec, reporter: Reporter) -> None:
     if spec.budget is None:
         raise ValueError("a Trainable trial needs an epoch budget: set the study's max_epochs")
+    if spec.store is not None:
+        import torch  # noqa: F401 - the checkpoints need it: a first import is warm-up, not the first epoch
     trainable = spec.objective()
     trainable.setup(spec.config, reporter.data)
     probe = getattr(trainable, "diagnostics", None)  # e.g. a diagnosis Watcher's collect()
     if callable(probe):
         reporter.add_probe(probe)
-    start, copied = 0, False
+    start, copied, restored, report = 0, False, False, None
     if spec.store is not None:
         writer.wait(spec.store, spec.trial_id)  # this process's writes of the trial (a released kept trial)
         epoch = _resumable(spec)
         if epoch is not None:
             start, state, report = spec.store.load_record(spec.trial_id, epoch)
             trainable.load_state_dict(state)
-            reporter.epoch = start
-            if report is not None:  # a kill between checkpoint and report must not lose the epoch
-                reporter.resend(report)
+            restored = True
         elif spec.parent is not None:
             _, state = spec.store.load(spec.parent)  # a new trial from another's weights: own history
             copied = True
@@ -272,6 +285,16 @@ def _run_trainable(spec: StepSpec, reporter: Reporter) -> None:
                 trainable.load_state_dict(state)
             except Exception as exc:  # noqa: BLE001 - a state that does not fit this configuration: say why
                 raise _inherit_error(spec, exc) from exc
+    reporter.ready()
+    if restored:
+        _backfill(spec, reporter, start)
+        reporter.epoch = start
+        # A kill between checkpoint and report must not lose the epoch; a checkpoint at the budget
+        # (a finished trial whose end the journal lost) ends the step here, with nothing retrained.
+        if report is not None:
+            reporter.resend(report)
+        else:
+            reporter.boundary(start)
     reporter.epoch = start
     epoch = start
     try:
