@@ -43,6 +43,10 @@ def test_feasible_first_ranking_results_and_journal(client, journal):
     with open(journal) as f:
         assert any("constraints" in json.loads(line) for line in f)
     assert all(t.violation == 0 for t in study.pareto_front())  # feasible first on the front too
+    again = Study.resume(journal, n_trials=14)
+    again.run(progress=False)
+    assert [t.constraints for t in list(again.trials.values())[:12]] == [t.constraints for t in trials]
+    assert again.best_trial.violation == 0 and len(again.trials) == 14
 
 
 @pytest.mark.filterwarnings("ignore::RuntimeWarning")
