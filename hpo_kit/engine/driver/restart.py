@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from typing import Any
 
 from ..deaths import exits_reported
@@ -40,9 +41,10 @@ LOOK_EVERY = 1.0  # seconds between two looks for workers on a restarted schedul
 def scheduler_id(client: Any) -> str | None:
     """The id of the scheduler the client is connected to now (a round trip); ``None`` if it does not answer."""
     try:
-        return str(client.scheduler_info(n_workers=0).get("id")) or None
+        ident = client.scheduler_info(n_workers=0).get("id")
     except Exception:  # noqa: BLE001 - a scheduler going away: the next tick looks again
         return None
+    return str(ident) if ident else None
 
 
 def can_run(workers: dict[str, Any], resources: dict[str, float] | None) -> int:
@@ -64,19 +66,15 @@ class SchedulerWatch:
         The study's per-trial ``resources``: a worker that rejoins must have them.
     """
 
-    def __init__(self, runner: Any, log_event: Any, resources: dict[str, float] | None) -> None:
+    def __init__(self, runner: Any, log_event: Callable[..., Any], resources: dict[str, float] | None) -> None:
         self.runner, self.log_event, self.resources = runner, log_event, resources
         client = runner.client
         self._stream = getattr(client, "scheduler_comm", None)
         self.scheduler_id = scheduler_id(client) if self._stream is not None else None
         self.address = getattr(getattr(client, "scheduler", None), "address", None)
         self._since: float | None = None  # a restart was seen then, and no worker has joined since
+        self._unchecked = False  # reconnected, the scheduler's id not compared yet
         self._look_at = 0.0
-
-    @property
-    def waiting(self) -> bool:
-        """A restarted scheduler has no worker for the study yet."""
-        return self._since is not None
 
     def check(self) -> None:
         """At a tick of a running client: repair after a reconnect; past the wait, raise.
@@ -91,15 +89,22 @@ class SchedulerWatch:
             return
         stream = getattr(client, "scheduler_comm", None)
         if stream is not None and stream is not self._stream:
-            self._stream = stream
-            self._reconnected()
+            self._stream, self._unchecked = stream, True
+            self.runner.reconnected()
+        if self._unchecked:
+            self._compare_ids()
         if self._since is not None:
             self._look_for_workers()
 
-    def _reconnected(self) -> None:
-        self.runner.reconnected()
+    def _compare_ids(self) -> None:
         new = scheduler_id(self.runner.client)
-        if new is None or new == self.scheduler_id:
+        if new is None:
+            return  # no answer now: asked again at the next tick
+        self._unchecked = False
+        if self.scheduler_id is None:  # never known (no answer at start): nothing to compare with
+            self.scheduler_id = new
+            return
+        if new == self.scheduler_id:
             log.info("the study's client reconnected to the same scheduler %s", self.address)
             return
         old, self.scheduler_id = self.scheduler_id, new
