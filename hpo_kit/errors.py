@@ -1,11 +1,36 @@
 """What can end a study or a step from outside the trial: the errors, and how a lost step is told apart."""
 from __future__ import annotations
 
+import errno
+
 LOST_AFTER = 20.0  # seconds a client may be disconnected from its scheduler before the study fails
+REJOIN_WAIT = 30.0  # seconds a scheduler that came back empty may stay without workers before the study fails
+DISK_FULL_STREAK = 3  # trials in a row FAILED by a full checkpoint disk before the study fails (DiskFull)
+_FULL = {errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC)}
 
 
 class SchedulerLost(RuntimeError):
     """The study's Dask scheduler went away (died, restarted, or the network to it broke)."""
+
+
+class SchedulerRestarted(SchedulerLost):
+    """The client reconnected to a new, empty scheduler at the same address (the old one was restarted):
+    the study's queued and running steps went with the old one, and no worker joined the new one in time."""
+
+
+class DiskFull(OSError):
+    """A disk the study writes to is full (``ENOSPC``, or a quota's ``EDQUOT``): the journal's or the
+    checkpoint store's. ``filename`` is the path that could not be written; ``errno`` the system's."""
+
+
+def disk_full(exc: BaseException, what: str, path: str) -> DiskFull | None:
+    """``exc`` as a :class:`DiskFull` naming ``what`` and ``path`` if it says the disk is full, else ``None``."""
+    if isinstance(exc, DiskFull):
+        return exc
+    if not isinstance(exc, OSError) or exc.errno not in _FULL:
+        return None
+    return DiskFull(exc.errno, f"the disk is full: {what} cannot be written ({exc.strerror}); free space, "
+                               f"then continue the study with Study.resume(journal)", str(path))
 
 
 class MetricNotReported(RuntimeError):

@@ -35,6 +35,9 @@ from typing import Any
 import fsspec
 from fsspec.implementations.local import LocalFileSystem
 
+from . import faults
+from ..errors import disk_full
+
 _NAME = re.compile(r"epoch-(\d+)\.pt$")
 _FORMAT = "hpo_kit_checkpoint"
 
@@ -201,21 +204,35 @@ class CheckpointStore:
         return buf.getvalue()
 
     def write(self, trial_id: int, epoch: int, data: bytes) -> str:
-        """Store :meth:`encode`'s bytes as the trial's checkpoint at ``epoch`` (the second half of :meth:`save`)."""
+        """Store :meth:`encode`'s bytes as the trial's checkpoint at ``epoch`` (the second half of :meth:`save`).
+
+        Raises
+        ------
+        DiskFull
+            If the store's disk is full (:class:`~hpo_kit.errors.DiskFull`, naming the checkpoint's path);
+            the previous checkpoint stays as it was.
+        """
         d = self._dir(trial_id)
-        self.fs.makedirs(d, exist_ok=True)
         final = f"{d}/epoch-{int(epoch)}.pt"
         tmp = f"{d}/.tmp-{uuid.uuid4().hex}"
-        if isinstance(self.fs, LocalFileSystem):
-            _write_local(tmp, final, data)
-        else:
-            try:
-                with self.fs.open(tmp, "wb") as f:
-                    f.write(data)
-                self.fs.mv(tmp, final)
-            except BaseException:
-                _discard(lambda: self.fs.rm(tmp))
+        try:
+            faults.disk_write("checkpoint-full", final)
+            self.fs.makedirs(d, exist_ok=True)
+            if isinstance(self.fs, LocalFileSystem):
+                _write_local(tmp, final, data)
+            else:
+                try:
+                    with self.fs.open(tmp, "wb") as f:
+                        f.write(data)
+                    self.fs.mv(tmp, final)
+                except BaseException:
+                    _discard(lambda: self.fs.rm(tmp))
+                    raise
+        except OSError as exc:
+            full = disk_full(exc, f"trial {int(trial_id)}'s checkpoint", final)
+            if full is None:
                 raise
+            raise full from exc
         for old in self.epochs(trial_id)[: -self.keep]:
             self.fs.rm(f"{d}/epoch-{old}.pt")
         return final

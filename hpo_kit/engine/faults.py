@@ -4,9 +4,16 @@ Kinds: ``"control"`` (a driver write of the run's control record, :mod:`.control
 worker ``"start"``, ``"report"``, ``"done"`` (a step's events to the driver, :mod:`.worker`).
 Tests arm a drop with :func:`drop` (on a worker through ``Client.run``, a set-up call); the
 engine asks :func:`take` at each send. Nothing is armed unless a test arms it.
+
+Full disks: ``"journal-full"`` (a journal write in the driver) and ``"checkpoint-full"`` (a
+checkpoint write, on the worker that writes it) armed with :func:`drop` make that write raise
+``OSError(ENOSPC)`` as a full disk does (:func:`disk_write`), so the disk-full paths are tested
+everywhere, not only where a test may mount a small file system.
 """
 from __future__ import annotations
 
+import errno
+import os
 import threading
 
 _ARMED: dict[str, int] = {}
@@ -34,3 +41,9 @@ def take(kind: str) -> bool:
 def clear() -> None:
     with _LOCK:
         _ARMED.clear()
+
+
+def disk_write(kind: str, path: str) -> None:
+    """Raise ``OSError(ENOSPC)`` for this write to ``path`` if a test armed ``kind`` (uses up one)."""
+    if take(kind):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), path)

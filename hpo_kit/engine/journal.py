@@ -20,6 +20,12 @@ line that cannot be read -- invalid UTF-8, invalid JSON, not an object with a st
 ``event`` -- is damage: :func:`iter_journal` skips it, warns with :class:`JournalWarning`
 naming the line, and appends its number to the caller's ``damaged`` list.
 
+A full disk. A write that fails (``ENOSPC``: :class:`~hpo_kit.errors.DiskFull`, naming the path)
+breaks the journal: every later write raises the same error, so no record ever follows a lost
+one and the file stays a prefix of the study's records (a torn last line is cut off by the next
+:class:`Journal` on the file, as after a crash). The study then ends "failed", and
+``Study.resume(path)`` continues it once there is space again.
+
 Schema (``"v": 1``): every line has ``v``, ``t`` (unix time) and ``event``; the other
 fields depend on the event (see :mod:`hpo_kit.study` for the writers). Long strings (a
 10-MB error, a huge metric name) are cut, kept whole in ``<journal>.full/`` (``longtext``).
@@ -29,16 +35,18 @@ from __future__ import annotations
 import json
 import os
 import time
-import warnings
-from collections.abc import Iterator
 from typing import Any
 
 import filelock
 
+from . import faults
+from ..errors import disk_full
 from .longtext import Shortener
 from .syncer import Syncer
+from .journal_read import SCHEMA_VERSION, JournalWarning, iter_journal, read_journal, warn_damaged
 
-SCHEMA_VERSION = 1
+__all__ = ["Journal", "JournalLocked", "JournalLost", "JournalWarning", "SCHEMA_VERSION", "iter_journal",
+           "read_journal", "warn_damaged"]
 _DURABLE = {"study_start", "study_end", "trial_end", "trial_pause", "control", "study_resume", "warm_start"}
 _CHUNK = 1 << 16
 
@@ -49,10 +57,6 @@ class JournalLocked(RuntimeError):
 
 class JournalLost(OSError):
     """The journal file disappeared (or was replaced) under a running study."""
-
-
-class JournalWarning(UserWarning):
-    """A journal line is damaged and was skipped."""
 
 
 class Journal:
@@ -79,6 +83,7 @@ class Journal:
     def __init__(self, path: str | os.PathLike) -> None:
         self.path = os.fspath(path)
         self._f: Any = None
+        self._failed: OSError | None = None  # the write that broke the journal (see write)
         self._unsynced = False
         self._syncer: Syncer | None = None
         self._shortener = Shortener(self.path)
@@ -117,17 +122,37 @@ class Journal:
         -------
         dict
             The record written (long strings cut, see :mod:`~hpo_kit.engine.longtext`).
+
+        Raises
+        ------
+        DiskFull
+            If the disk is full (:class:`~hpo_kit.errors.DiskFull`, naming the path). After any
+            failed write the journal takes no more records (each raises the same error), so it
+            never holds a record written after a lost one; the file is a prefix of the study's.
         """
+        if self._failed is not None:  # after a failed write nothing more: no record may follow a lost one
+            raise self._failed
         record = {"v": SCHEMA_VERSION, "t": fields.pop("t", time.time()), "event": event, **fields}
         line = json.dumps(record, default=_jsonable)
-        if self._shortener.line_may_hold_long(line):
-            record = self._shortener.shorten(record)
-            line = json.dumps(record, default=_jsonable)
-        self._f.write(line + "\n")
-        self._f.flush()
+        try:
+            if self._shortener.line_may_hold_long(line):
+                record = self._shortener.shorten(record)
+                line = json.dumps(record, default=_jsonable)
+            faults.disk_write("journal-full", self.path)
+            self._f.write(line + "\n")
+            self._f.flush()
+        except OSError as exc:
+            if self._fail(exc) is exc:
+                raise
+            raise self._failed from exc
         if event in _DURABLE:
             self._unsynced = True
         return record
+
+    def _fail(self, exc: OSError) -> OSError:
+        """The journal is broken from here on: every later write raises this error (a full disk: DiskFull)."""
+        self._failed = disk_full(exc, "the journal", self.path) or exc
+        return self._failed
 
     def sync(self) -> None:
         """fsync the durable events written since the last sync (one fsync per batch).
@@ -138,8 +163,10 @@ class Journal:
             If the file was deleted or replaced since it was opened: appends would land in an
             unlinked file, so the study must end "failed" rather than "finished" with nothing on disk.
         """
+        if self._failed is not None:
+            raise self._failed
         if self._syncer is not None and self._syncer.error is not None:
-            raise self._syncer.error
+            raise self._fail(self._syncer.error)
         if self._unsynced:
             if self._syncer is None:
                 self._syncer = Syncer(self._f.fileno())
@@ -164,10 +191,18 @@ class Journal:
                 self._syncer.close()  # before the file closes: its descriptor must stay valid
             if f is not None and not f.closed:
                 try:
-                    f.flush()
+                    f.flush()  # after a failed write only its own tail is left: the file stays a prefix
                     os.fsync(f.fileno())
+                except OSError as exc:
+                    if self._failed is None:  # a failure already raised is not raised again
+                        if self._fail(exc) is exc:
+                            raise
+                        raise self._failed from exc
                 finally:
-                    f.close()
+                    try:
+                        f.close()  # closes the descriptor even when its last flush fails
+                    except OSError:
+                        pass
         finally:
             if self._lock.is_locked:
                 self._lock.release(force=True)
@@ -177,128 +212,6 @@ class Journal:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
-
-
-def iter_journal(path: str | os.PathLike,
-                 damaged: list[int] | None = None) -> Iterator[tuple[int, dict[str, Any]]]:
-    """Yield ``(line_number, record)`` for each readable line of a journal.
-
-    Parameters
-    ----------
-    path
-        The journal file.
-    damaged
-        If given, the (1-based) numbers of damaged lines are appended to it. A torn last
-        line is not damage and is skipped silently.
-
-    Yields
-    ------
-    tuple of (int, dict)
-        The line number and its record.
-
-    Warns
-    -----
-    JournalWarning
-        For each damaged line, naming it.
-
-    Raises
-    ------
-    ValueError
-        If a record has a newer schema version than this reader knows.
-    """
-    path = os.fspath(path)
-    pending: tuple[int, bytes] | None = None  # held back until we know whether it is the last line
-    with open(path, "rb") as f:
-        for n, raw in enumerate(f, 1):
-            raw = raw.strip()
-            if not raw:
-                continue
-            if pending is not None:
-                got = _parse(path, *pending, last=False, damaged=damaged)
-                if got is not None:
-                    yield got
-            pending = (n, raw)
-    if pending is not None:
-        got = _parse(path, *pending, last=True, damaged=damaged)
-        if got is not None:
-            yield got
-
-
-def read_journal(path: str | os.PathLike, damaged: list[int] | None = None) -> Iterator[dict[str, Any]]:
-    """Yield the journal's records (see :func:`iter_journal` for damage handling).
-
-    Parameters
-    ----------
-    path
-        The journal file.
-    damaged
-        If given, the numbers of damaged (skipped) lines are appended to it.
-
-    Yields
-    ------
-    dict
-        Each readable record, in order.
-
-    Raises
-    ------
-    ValueError
-        If a record has a newer schema version than this reader knows.
-    """
-    for _, record in iter_journal(path, damaged):
-        yield record
-
-
-def _parse(path: str, n: int, raw: bytes, *, last: bool,
-           damaged: list[int] | None) -> tuple[int, dict[str, Any]] | None:
-    try:
-        record = json.loads(raw.decode("utf-8"))
-    except UnicodeDecodeError as e:
-        problem = f"not valid UTF-8 ({e.reason} at byte {e.start})"
-    except ValueError as e:
-        problem = f"not valid JSON ({e})"
-    else:
-        problem = _check(record)
-        if problem is None:
-            if record.get("v", 0) > SCHEMA_VERSION:
-                raise ValueError(f"journal {path}: line {n} has schema v={record['v']}, this reader knows "
-                                 f"v<={SCHEMA_VERSION}")
-            return n, record
-        last = False  # complete JSON is not a torn write
-    if not last:
-        warn_damaged(f"journal {path}", n, problem, damaged)
-    return None
-
-
-def _check(record: Any) -> str | None:
-    if not isinstance(record, dict):
-        return f"a JSON {type(record).__name__}, not an object"
-    if not isinstance(record.get("event"), str):
-        return "no string 'event' field"
-    v = record.get("v", 0)
-    if not isinstance(v, int) or isinstance(v, bool):
-        return f"schema version v={v!r} is not an integer"
-    return None
-
-
-def warn_damaged(source: str, n: int, problem: str, damaged: list[int] | None, unit: str = "line") -> None:
-    """Report a damaged, skipped journal line: warn and record its number.
-
-    Parameters
-    ----------
-    source
-        What was read, e.g. ``"journal <path>"``.
-    n
-        The line (or record) number.
-    problem
-        What is wrong with it.
-    damaged
-        If given, ``n`` is appended to it.
-    unit
-        What ``n`` counts (``"line"`` or ``"record"``).
-    """
-    warnings.warn(f"{source}: {unit} {n} is damaged and was skipped: {problem}", JournalWarning, stacklevel=3)
-    if damaged is not None:
-        damaged.append(n)
 
 
 def _repair_tail(path: str) -> None:

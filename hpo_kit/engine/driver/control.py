@@ -125,6 +125,12 @@ class Control:
             if fn(self._state) is not False:
                 self._dirty = True
 
+    def resend(self) -> None:
+        """Have the writer thread write the whole record again (a new scheduler has none)."""
+        with self._lock:
+            self._dirty = True
+        self._wake.set()
+
     def write_soon(self) -> None:
         """Have the writer thread write the record if it changed (the loop thread never waits on it)."""
         if self._dirty:

@@ -39,6 +39,7 @@ from ..longtext import clip
 from .promotion import RungPromotion
 from .recovery import KILL_STATUS, Recovery, _text
 from .plans import Plans
+from .restart import SchedulerWatch
 from .stopping import Stopping
 from ...trial import Trial, TrialStatus
 
@@ -60,6 +61,7 @@ class Driver(RungPromotion, Recovery, Stopping, Plans):
         self.metric_seen = any(t.values(self.goal.metric) for t in ledger)
         self._reconciling = False
         self._lost_since: float | None = None
+        self._disk_full: list[int] = []  # trials FAILED in a row by a full disk (Recovery._count_disk_full)
         self._stop_deadline: float | None = None
         self._best_at, self._best_shown, self._progress_at = -math.inf, None, -math.inf
         self._settling = False  # settle_paused is ending the paused trials one after another
@@ -67,6 +69,7 @@ class Driver(RungPromotion, Recovery, Stopping, Plans):
         self.shipper = Shipper()  # the objective and data loader pickled once for this run
         self._init_plans()
         self.policy.known = study.known  # enqueued configurations go first (hpo_kit.known)
+        self.watch = SchedulerWatch(runner, ledger.log, study.resources)  # a scheduler restarted empty
 
     # -- deciding what runs ---------------------------------------------------------------------
     @property
@@ -256,6 +259,7 @@ class Driver(RungPromotion, Recovery, Stopping, Plans):
             self._end(t, TrialStatus.KILLED, reason=result.reason or "stopped", busy=busy)
         else:
             self._end(t, TrialStatus.FAILED, error=result.error, traceback=result.traceback, busy=busy)
+        self._count_disk_full(t, result)  # a full disk fails the study, not trial after trial
         if result.reports and not self.metric_seen:
             keys = sorted({clip(k, 200, "a name this long is cut") for m in result.reports for k in m["metrics"]})
             raise MetricNotReported(f"metric={self.goal.metric!r} is in none of the reports; trial {t.id} "

@@ -18,10 +18,18 @@ trains no further epoch beside its trial's next attempt.
 * A step past ``trial_timeout`` (its own work, counted from its ``ready`` message: the end of its
   warm-up) or ``warmup_timeout`` (its warm-up) is FAILED and its worker restarted (off the loop thread).
 * A client cut off from its scheduler for ``LOST_AFTER`` seconds ends the study with
-  :class:`~hpo_kit.errors.SchedulerLost` (journalled "failed"; every received result is in).
+  :class:`~hpo_kit.errors.SchedulerLost` (journalled "failed"; every received result is in); one
+  that reconnected to a restarted, empty scheduler is :mod:`.restart`'s (``SchedulerRestarted``).
+* A step that fails because its disk is full (a checkpoint write: :class:`~hpo_kit.errors.DiskFull`,
+  or the objective's own ``ENOSPC``) FAILs its trial with that error; ``DISK_FULL_STREAK`` such
+  trials in a row fail the study with :class:`~hpo_kit.errors.DiskFull`: a full disk does not
+  empty itself, and every later trial would fail the same way, burning the budget.
 """
 from __future__ import annotations
 
+import errno
+import os
+import re
 import time
 import traceback as tb
 from typing import Any
@@ -29,7 +37,7 @@ from typing import Any
 from distributed import CancelledError
 
 from ..deaths import death_cause
-from ...errors import LOST_AFTER, SchedulerLost, is_worker_loss
+from ...errors import DISK_FULL_STREAK, LOST_AFTER, DiskFull, SchedulerLost, is_worker_loss
 from ...trial import Trial, TrialStatus
 
 KILL_STATUS = {"user": TrialStatus.KILLED, "policy": TrialStatus.STOPPED, "monitor": TrialStatus.STOPPED}
@@ -45,7 +53,9 @@ class Recovery:
     study: Any
     steps: Any
     stopping: bool
+    watch: Any
     _lost_since: float | None
+    _disk_full: list[int]
 
     def _dask_rerun(self, t: Trial, step: Any, worker: str | None) -> None:
         """Dask re-ran a step after its worker died: that counts as one of ``max_retries`` retries.
@@ -118,6 +128,7 @@ class Recovery:
         status = getattr(self.runner.client, "status", "running")
         if status == "running":
             self._lost_since = None
+            self.watch.check()  # reconnected to a scheduler that came back empty (engine.driver.restart)
             return
         now = time.monotonic()
         self._lost_since = self._lost_since or now
@@ -138,6 +149,23 @@ class Recovery:
                 self._time_out(self.ledger[step.trial_id], step,
                                f"WarmupTimeout: the step's warm-up (first imports, data loading, a Trainable's setup "
                                f"and restore) ran over warmup_timeout={s.warmup_timeout}s", "warmup timeout")
+
+    def _count_disk_full(self, t: Trial, result: Any) -> None:
+        """Count the trials FAILED in a row by a full disk; at ``DISK_FULL_STREAK`` the study fails (DiskFull)."""
+        if result.outcome == "not_started":
+            return
+        error = (result.error or "").split("\n", 1)[0]
+        if result.outcome != "failed" or not (error.startswith("DiskFull:") or f"[Errno {errno.ENOSPC}]" in error):
+            self._disk_full.clear()  # a step that ended otherwise wrote what it had to
+            return
+        self._disk_full.append(t.id)
+        if len(self._disk_full) >= DISK_FULL_STREAK:
+            named = re.search(r": '([^']+)'$", error)  # DiskFull and OSError end with the path they failed on
+            ids = ", ".join(map(str, self._disk_full))
+            raise DiskFull(errno.ENOSPC, f"the disk is full: trials {ids} failed on it in a row "
+                           f"({os.strerror(errno.ENOSPC)}); free space, then continue the study with "
+                           f"Study.resume(journal)",
+                           named.group(1) if named else self.study.store.url)
 
     def _time_out(self, t: Trial, step: Any, error: str, reason: str) -> None:
         self._leave(step)

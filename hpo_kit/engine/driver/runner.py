@@ -81,7 +81,7 @@ class Runner:
         self._plugin = threading.Thread(target=self._register, name="hpo-kit-plugin", daemon=True)
         self._plugin.start()
         self.exits_reported = exits_reported(client)  # the nannies say why a worker died (engine.deaths)
-        client.subscribe_topic(self.topic, lambda ev: self._events.put(("msg", ev[1])))
+        client.subscribe_topic(self.topic, self._on_event)
         self._feeder = threading.Thread(target=self._feed, name="hpo-kit-as-completed", daemon=True)
         self._feeder.start()
 
@@ -150,6 +150,18 @@ class Runner:
 
         threading.Thread(target=restart, name="hpo-kit-restart", daemon=True).start()
 
+    def reconnected(self) -> None:
+        """The client reconnected to its scheduler (a restarted one, or the same after a network break):
+        make again what a scheduler keeps per client and drops with it, the run's event subscription,
+        worker plugin and control record (written by the writer thread: the loop does not wait)."""
+        self.client.subscribe_topic(self.topic, self._on_event)
+        self._plugin = threading.Thread(target=self._register, name="hpo-kit-plugin", daemon=True)
+        self._plugin.start()
+        self.control.resend()
+
+    def _on_event(self, event: tuple[float, Any]) -> None:
+        self._events.put(("msg", event[1]))
+
     # -- the loop -------------------------------------------------------------------------
     def call_soon(self, fn: Callable[[], Any], refuse: Callable[[], Any] | None = None) -> None:
         """Run ``fn`` on the loop thread (thread-safe); the way controls reach the loop.
@@ -186,6 +198,8 @@ class Runner:
             try:
                 kind, *payload = self._events.get(timeout=self.tick)
             except queue.Empty:
+                kind = None
+            if kind is None:  # outside the except: what a tick raises does not read "during queue.Empty"
                 handler.on_tick()
                 continue
             self._dispatch(handler, kind, payload)

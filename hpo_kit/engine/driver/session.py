@@ -24,7 +24,7 @@ from ..cluster import connect, worker_count
 from ..journal import Journal
 from .runner import Runner
 from ..worker.step import code_files
-from ...errors import not_serializable
+from ...errors import disk_full, not_serializable
 from ...progress import Progress
 from .resume import restore_into, resume_from  # noqa: F401 - Study.resume(path)
 from ...summary import warn_if_all_failed
@@ -157,9 +157,12 @@ def close_study(study: "Study", error: BaseException | None, journal_end: bool =
             state = "failed"
             error = error or exc
         finally:
-            if study._journal is not None:
-                study._journal.close()
-                study._journal = None
+            try:
+                if study._journal is not None:
+                    study._journal.close()
+            except OSError as exc:  # its last flush failed (a full disk): the cluster must still close
+                state, error = "failed", error or exc
+            study._journal = None
             study.ledger.journal = None
             for closer in (getattr(study._progress, "close", None), getattr(study._runner, "close", None),
                            study.optimizer.close, *(getattr(o, "close", None) for o in study._owned)):
@@ -262,5 +265,11 @@ def _save_code(study: "Study") -> None:
         warnings.warn(f"study {study.name!r}: cannot pickle its code for Study.resume ({type(exc).__name__}: "
                       f"{exc}); a resume will need objective= and data= again", RuntimeWarning, stacklevel=3)
         return
-    with open(study.journal_path + ".pkl", "wb") as f:
-        f.write(blob)
+    try:
+        with open(study.journal_path + ".pkl", "wb") as f:
+            f.write(blob)
+    except OSError as exc:
+        full = disk_full(exc, "the study's code beside its journal", study.journal_path + ".pkl")
+        if full is None:
+            raise
+        raise full from exc
