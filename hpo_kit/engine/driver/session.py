@@ -27,7 +27,7 @@ from ..worker.step import code_files
 from ...errors import not_serializable
 from ...progress import Progress
 from .resume import restore_into, resume_from  # noqa: F401 - Study.resume(path)
-from ...summary import warn_if_all_failed
+from ...summary import warn_if_all_failed, warn_if_no_finite_score
 
 if TYPE_CHECKING:
     from ...study import Study
@@ -163,8 +163,8 @@ def close_study(study: "Study", error: BaseException | None, journal_end: bool =
                     pass
             study.error = error
             study.state = state if journal_end else "created"
-    if journal_end:
-        warn_if_all_failed(study)
+    if journal_end and not warn_if_all_failed(study) and error is None:
+        warn_if_no_finite_score(study)
 
 
 def fence_previous_runs(client: Any, path: str) -> int:
