@@ -29,6 +29,7 @@ from .space import Space
 from .trainable import Trainable
 from .trial import Trial
 from .engine.driver import session
+from .engine.driver.failfast import DEFAULT_FAIL_FAST
 from .study_control import SOURCES, StudyControls
 from .study_results import StudyResults
 
@@ -87,6 +88,11 @@ class Study(StudyControls, StudyResults):
         Trials paused at a rung (ASHA, Hyperband) that each worker keeps alive to resume there
         (:mod:`hpo_kit.engine.worker.kept`): no checkpoint read, no retraining of a function-form trial.
         Fewer under memory pressure; 0 keeps none (waiting trials hold no worker or GPU memory).
+    fail_fast
+        Stop early when the first this many trials to end all FAIL with one error (the same type and
+        message, values and addresses aside): the study ends ``"failed"`` and ``run()``/``wait()`` raise
+        :class:`~hpo_kit.errors.RepeatedTrialError` naming it (:mod:`hpo_kit.engine.driver.failfast`).
+        ``None`` or ``0``: run every trial whatever fails.
     security, resource_wait
         A ``distributed.security.Security`` for a ``tls://`` scheduler address; seconds to wait at
         start for a worker that has the requested ``resources`` before raising.
@@ -102,7 +108,7 @@ class Study(StudyControls, StudyResults):
                  on_flag: str = "stop", resources: dict[str, float] | None = None, max_retries: int = 3,
                  on_interrupted: str = "resume", name: str | None = None, checkpoint_every: int = 1,
                  keep_paused: int = 4, security: Any = None,
-                 resource_wait: float = 30.0) -> None:
+                 resource_wait: float = 30.0, fail_fast: int | None = DEFAULT_FAIL_FAST) -> None:
         if not callable(objective):
             raise TypeError(f"Study: objective={objective!r} must be a function or a Trainable subclass")
         self.objective = objective
@@ -110,8 +116,9 @@ class Study(StudyControls, StudyResults):
         self.goal = goal or Goal(metric, mode, score)
         resources = check_settings(n_trials=n_trials, max_epochs=max_epochs, concurrency=concurrency,
                                    n_workers=n_workers, prefetch=prefetch, max_retries=max_retries,
-                                   checkpoint_every=checkpoint_every, keep_paused=keep_paused, time_budget=time_budget,
-                                   trial_timeout=trial_timeout, resource_wait=resource_wait, on_flag=on_flag,
+                                   checkpoint_every=checkpoint_every, keep_paused=keep_paused, fail_fast=fail_fast,
+                                   time_budget=time_budget, trial_timeout=trial_timeout,
+                                   resource_wait=resource_wait, on_flag=on_flag,
                                    on_interrupted=on_interrupted, data=data, resources=resources, name=name,
                                    trainable=isinstance(objective, type) and issubclass(objective, Trainable))
         if optimizer is None and searcher is None and scheduler is None:
@@ -124,6 +131,7 @@ class Study(StudyControls, StudyResults):
         self.monitor, self.on_flag, self.resources = monitor, on_flag, resources
         self.max_retries, self.on_interrupted, self.checkpoint_every = max_retries, on_interrupted, checkpoint_every
         self.security, self.resource_wait, self.keep_paused = security, resource_wait, keep_paused
+        self.fail_fast = fail_fast or None
         self.name = name or time.strftime("study-%Y%m%d-%H%M%S-") + os.urandom(2).hex()
         self.journal_path = os.fspath(journal or os.path.join("hpo-runs", f"{self.name}.jsonl"))
         if isinstance(checkpoints, CheckpointStore):

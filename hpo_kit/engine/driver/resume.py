@@ -34,7 +34,7 @@ if TYPE_CHECKING:
 
 _SETTINGS = ("n_trials", "time_budget", "trial_timeout", "max_epochs", "concurrency", "prefetch", "on_flag",
              "resources", "max_retries", "on_interrupted", "checkpoint_every",
-             "keep_paused")
+             "keep_paused", "fail_fast")
 
 
 def policy_from_record(record: dict[str, Any]) -> Any:
