@@ -4,7 +4,8 @@ The rule (issue "Live control"): a trial that ended normally is told its score; 
 stopped early (by a scheduler, a monitor or a user kill) is told its last finite score
 and marked stopped; a failed trial, or one with no finite score, is told a penalty: the
 worst finite loss told so far (nothing is told while no finite loss exists yet, since
-no scale is known); a kill with ``discard=True`` tells nothing.
+no scale is known); a kill with ``discard=True`` tells nothing. ``Observation.penalty``
+marks a penalty, so a searcher may price it itself (TimeAwareBO does, above every finite loss).
 """
 from __future__ import annotations
 

@@ -103,10 +103,10 @@ import numpy as np
 from ..decisions import Start
 from ..goal import Goal
 from ..space import Space
-from ..trial import Observation, Trial, TrialStatus
+from ..trial import Observation, Trial
 from .base import Searcher
-from .cost import (STRATEGIES, History, TimeCost, Told, check_choice, check_distance, check_initial, finite_losses,
-                   fit_costs, fit_set, remember)
+from .cost import (STRATEGIES, History, TimeCost, check_choice, check_distance, check_initial, finite_losses,
+                   fit_costs, fit_set, learn)
 from .refits import RefitThread, warm_up
 from .surrogate import ACQ_FUNCS, Proposal, Snapshot, check_estimator, refit, to_point, unit_coordinates
 
@@ -214,13 +214,7 @@ class TimeAwareBO(TimeCost, Searcher):
     def _learn(self, obs: Observation) -> None:
         if obs.final:
             self._finished.add(obs.trial_id)
-        penalty = obs.penalty or (obs.status is TrialStatus.FAILED and obs.loss is not None)
-        if penalty or (obs.loss is not None and np.isfinite(obs.loss)):  # a penalty is priced at each refit
-            loss = math.nan if penalty else float(obs.loss)
-            told = Told(to_point(self.space, obs.config), loss, float(obs.duration), int(obs.epochs))
-            remember(self._told.setdefault(obs.trial_id, {}), obs.epochs, told, penalty)
-        else:  # tell nothing (a discard)
-            self._told.pop(obs.trial_id, None)
+        learn(self._told, obs, to_point(self.space, obs.config))
         self._touch()
         self._check_switch()
 
@@ -234,7 +228,7 @@ class TimeAwareBO(TimeCost, Searcher):
             for obs in observations:
                 self._learn(obs)
             self._n_started = max(self._n_started, len(trials))
-            self._had_model = self._had_model or len(self._told) >= 2
+            self._had_model = self._had_model or (len(self._told) >= 2 and bool(finite_losses(self._told, 1)))
             stamps = [s for t in trials for s in (t.created, t.started, t.ended) if s]
             self._elapsed_offset = (max(stamps) - min(stamps)) if stamps else 0.0
             self._check_switch()

@@ -55,6 +55,8 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from ..trial import Observation, TrialStatus
+
 STRATEGIES = ("none", "constant_liar")
 TIME_UNITS = ("median", "seconds")
 
@@ -84,6 +86,17 @@ def remember(history: History, obs_epochs: int, told: Told, failed: bool) -> Non
     key = None if failed else obs_epochs
     history.pop(key, None)
     history[key] = told
+
+
+def learn(histories: dict[int, History], obs: Observation, point: list[Any]) -> None:
+    """Keep what ``obs`` tells in its trial's history: a finite loss at its budget, a penalty (a FAILED trial, or
+    one with no finite score: kept with a NaN loss, priced at each refit), or nothing (a discard drops the trial)."""
+    penalty = obs.penalty or (obs.status is TrialStatus.FAILED and obs.loss is not None)
+    if not penalty and (obs.loss is None or not math.isfinite(obs.loss)):
+        histories.pop(obs.trial_id, None)
+        return
+    told = Told(point, math.nan if penalty else float(obs.loss), float(obs.duration), int(obs.epochs))
+    remember(histories.setdefault(obs.trial_id, {}), obs.epochs, told, penalty)
 
 
 def fit_set(histories: Iterable[Mapping[int | None, Told]], n_min: int) -> tuple[list[Told], int | None]:
