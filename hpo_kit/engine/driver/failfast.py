@@ -60,7 +60,7 @@ def repeated_error(trials: Sequence[Trial], limit: int) -> RepeatedTrialError:
     """The error a study fails fast with: the first trial's error line, the trials, its traceback."""
     first = trials[0]
     error = first_line(first.error)
-    ids = ", ".join(str(t.id) for t in trials)
+    ids = ", ".join(str(i) for i in sorted(t.id for t in trials))
     tb = (first.traceback or "").strip()
     if len(tb) > TRACEBACK_SHOWN:
         tb = "...\n" + tb[-TRACEBACK_SHOWN:]
@@ -68,7 +68,7 @@ def repeated_error(trials: Sequence[Trial], limit: int) -> RepeatedTrialError:
                f"(fail_fast={limit}): {error} (trials {ids}). Fix it and start a new Study, or pass "
                f"fail_fast=None to run every trial regardless."
                + (f" Trial {first.id}'s traceback:\n{tb}" if tb else ""))
-    return RepeatedTrialError(message, error, [t.id for t in trials], first.traceback)
+    return RepeatedTrialError(message, error, sorted(t.id for t in trials), first.traceback)
 
 
 class FailFast:
