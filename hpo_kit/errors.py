@@ -72,3 +72,18 @@ def is_worker_loss(exc: BaseException) -> bool:
     """
     names = {c.__name__ for c in type(exc).__mro__}
     return bool(names & {"KilledWorker", "CommClosedError", "FutureCancelledError", "StreamClosedError"})
+
+
+class RepeatedTrialError(RuntimeError):
+    """The study's first ``fail_fast`` trials to end all FAILED with one error, so it stopped early.
+
+    ``error`` is the first trial's error line, ``trials`` the ids of the failed trials and
+    ``traceback`` the first one's traceback (:mod:`hpo_kit.engine.driver.failfast`).
+    """
+
+    def __init__(self, message: str, error: str, trials: list[int], traceback: str | None) -> None:
+        super().__init__(message)
+        self.error, self.trials, self.traceback = error, trials, traceback
+
+    def __reduce__(self) -> tuple:  # picklable with its fields (a study's error may cross processes)
+        return (type(self), (self.args[0], self.error, self.trials, self.traceback))

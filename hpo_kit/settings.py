@@ -20,8 +20,8 @@ def check_seconds(field: str, value: Any) -> None:
 
 
 def check_settings(*, n_trials: Any, max_epochs: Any, concurrency: Any, n_workers: Any, prefetch: Any,
-                   max_retries: Any, checkpoint_every: Any, keep_paused: Any, time_budget: Any, trial_timeout: Any,
-                   warmup_timeout: Any,
+                   max_retries: Any, checkpoint_every: Any, keep_paused: Any, fail_fast: Any, time_budget: Any,
+                   trial_timeout: Any, warmup_timeout: Any,
                    resource_wait: Any, on_flag: Any, on_interrupted: Any, data: Any, resources: Any, name: Any,
                    trainable: bool) -> dict[str, float] | None:
     """Check every setting; returns ``resources`` as a plain dict (or ``None``).
@@ -38,6 +38,7 @@ def check_settings(*, n_trials: Any, max_epochs: Any, concurrency: Any, n_worker
     check_int("Study", "max_retries", max_retries, 0, optional=False)
     check_int("Study", "checkpoint_every", checkpoint_every, 1, optional=False)
     check_int("Study", "keep_paused", keep_paused, 0, optional=False)
+    check_int("Study", "fail_fast", fail_fast, 0)
     check_seconds("time_budget", time_budget)
     check_seconds("trial_timeout", trial_timeout)
     check_seconds("warmup_timeout", warmup_timeout)

@@ -30,6 +30,7 @@ from .space import Space
 from .trainable import Trainable
 from .trial import Trial
 from .engine.driver import session
+from .engine.driver.failfast import DEFAULT_FAIL_FAST
 from .study_control import SOURCES, StudyControls
 from .study_plans import StudyPlans
 from .study_results import StudyResults
@@ -97,6 +98,11 @@ class Study(StudyControls, StudyResults, StudyPlans):
         Trials paused at a rung (ASHA, Hyperband) that each worker keeps alive to resume there
         (:mod:`hpo_kit.engine.worker.kept`): no checkpoint read, no retraining of a function-form trial.
         Fewer under memory pressure; 0 keeps none (waiting trials hold no worker or GPU memory).
+    fail_fast
+        Stop early when the first this many trials to end all FAIL with one error (the same type and
+        message, values and addresses aside): the study ends ``"failed"`` and ``run()``/``wait()`` raise
+        :class:`~hpo_kit.errors.RepeatedTrialError` naming it (:mod:`hpo_kit.engine.driver.failfast`).
+        ``None`` or ``0``: run every trial whatever fails.
     security, resource_wait
         A ``distributed.security.Security`` for a ``tls://`` scheduler address; seconds to wait at
         start for a worker that has the requested ``resources`` before raising.
@@ -133,7 +139,7 @@ class Study(StudyControls, StudyResults, StudyPlans):
                  keep_paused: int = 4, security: Any = None,
                  resource_wait: float = 30.0, enqueue: Any = None, warm_start: Any = None,
                  stop_when: Any = None, seed: int | None = None,
-                 callbacks: list[Callback] | None = None) -> None:
+                 callbacks: list[Callback] | None = None, fail_fast: int | None = DEFAULT_FAIL_FAST) -> None:
         if not callable(objective):
             raise TypeError(f"Study: objective={objective!r} must be a function or a Trainable subclass")
         self.objective = objective
@@ -141,8 +147,8 @@ class Study(StudyControls, StudyResults, StudyPlans):
         self.goal = goal or make_goal(metric, mode, score)
         resources = check_settings(n_trials=n_trials, max_epochs=max_epochs, concurrency=concurrency,
                                    n_workers=n_workers, prefetch=prefetch, max_retries=max_retries,
-                                   checkpoint_every=checkpoint_every, keep_paused=keep_paused, time_budget=time_budget,
-                                   trial_timeout=trial_timeout, warmup_timeout=warmup_timeout,
+                                   checkpoint_every=checkpoint_every, keep_paused=keep_paused, fail_fast=fail_fast,
+                                   time_budget=time_budget, trial_timeout=trial_timeout, warmup_timeout=warmup_timeout,
                                    resource_wait=resource_wait, on_flag=on_flag,
                                    on_interrupted=on_interrupted, data=data, resources=resources, name=name,
                                    trainable=isinstance(objective, type) and issubclass(objective, Trainable))
@@ -161,6 +167,7 @@ class Study(StudyControls, StudyResults, StudyPlans):
         self.monitor, self.on_flag, self.resources = monitor, on_flag, resources
         self.max_retries, self.on_interrupted, self.checkpoint_every = max_retries, on_interrupted, checkpoint_every
         self.security, self.resource_wait, self.keep_paused = security, resource_wait, keep_paused
+        self.fail_fast = fail_fast or None
         self.name = name or time.strftime("study-%Y%m%d-%H%M%S-") + os.urandom(2).hex()
         self.journal_path = os.fspath(journal or os.path.join("hpo-runs", f"{self.name}.jsonl"))
         if os.path.isdir(self.journal_path):  # here, before a cluster starts or a file is written

@@ -4,7 +4,8 @@ The rule (issue "Live control"): a trial that ended normally is told its score; 
 stopped early (by a scheduler, a monitor or a user kill) is told its last finite score
 and marked stopped; a failed trial, or one with no finite score, is told a penalty: the
 worst finite loss told so far (nothing is told while no finite loss exists yet, since
-no scale is known); a kill with ``discard=True`` tells nothing.
+no scale is known); a kill with ``discard=True`` tells nothing. ``Observation.penalty``
+marks a penalty, so a searcher may price it itself (TimeAwareBO does, above every finite loss).
 """
 from __future__ import annotations
 
@@ -118,6 +119,9 @@ class Observation:
     duration: float
     final: bool
     losses: tuple[float, ...] = ()  # losses[e - 1] is epoch e's loss (nan where epoch e reported none)
+    #: ``loss`` is the rule's penalty, not a measurement: the trial FAILED or reported no finite score
+    #: (TimeAwareBO sets its own penalty, above every finite loss: :func:`hpo_kit.searchers.cost.fit_costs`).
+    penalty: bool = False
 
     @property
     def stopped(self) -> bool:
@@ -145,17 +149,18 @@ def epoch_losses(trial: Trial, goal: Goal) -> tuple[float, ...]:
 def observe(trial: Trial, goal: Goal, worst_loss: float | None) -> Observation:
     """Apply the engine's one rule to a trial whose step just ended."""
     values = trial.values(goal.metric)
+    penalty = False
     if trial.discard:
         loss = None
     elif trial.status is TrialStatus.FAILED:
-        loss = worst_loss
+        loss, penalty = worst_loss, True
     else:
         if trial.status in (TrialStatus.STOPPED, TrialStatus.KILLED):
             values = [v for v in values if math.isfinite(v)]  # its last *finite* score
         score = goal.score_of(values)
-        loss = goal.loss(score) if score is not None else worst_loss
+        loss, penalty = (goal.loss(score), False) if score is not None else (worst_loss, True)
     losses = epoch_losses(trial, goal)
     return Observation(
         trial_id=trial.id, config=dict(trial.config), loss=loss, status=trial.status, epochs=trial.epochs,
-        duration=trial.busy, final=trial.status.is_terminal, losses=losses,
+        duration=trial.busy, final=trial.status.is_terminal, losses=losses, penalty=penalty,
     )

@@ -186,7 +186,8 @@ def test_non_finite_and_untold_results_never_reach_the_surrogate():
     opt.tell(observation(6, math.inf, 1.0, TrialStatus.STOPPED))
     opt.tell(observation(7, 3.0, math.nan, TrialStatus.FAILED))  # a penalty with no duration
     opt.ask(8)
-    assert opt.surrogate.yi == pytest.approx(LOSSES[:4] + [3.0])
+    # the two FAILED trials are penalties, priced at the refit (issue 26 item 5): worst 0.9 + 0.5 * range 0.7
+    assert opt.surrogate.yi == pytest.approx(LOSSES[:4] + [1.25, 1.25])
     assert all(math.isfinite(y) for y in opt.surrogate.yi)
 
 
@@ -320,7 +321,8 @@ def test_intermediate_results_fit_the_highest_budget_with_enough_points():
     opt.tell(Observation(4, paused(4, 0, 1).config, 9.0, TrialStatus.FAILED, 2, 1.0, True))  # a penalty
     start = opt.ask(8)
     assert start.info["source"] == "surrogate" and start.info["budget"] == 3
-    assert opt.surrogate.yi == pytest.approx([0.5, 0.6, 0.7, 0.8, 9.0]), "budget 3's four trials and the penalty"
+    # the penalty is priced at the refit (issue 26 item 5): worst 0.8 + 0.5 * range 0.3, not the 9.0 told
+    assert opt.surrogate.yi == pytest.approx([0.5, 0.6, 0.7, 0.8, 0.95]), "budget 3's four trials and the penalty"
 
 
 def test_fit_set_falls_back_to_every_trials_latest_observation():

@@ -33,7 +33,8 @@ observations at the highest budget (``epochs``) measured by at least ``n_min = l
 trials, else on every trial's latest (:mod:`.cost` documents the details);
 ``Start.info["budget"]`` journals the budget a surrogate point's model was fitted on
 (``None``: mixed). Under FIFO every observation is final at the study's full budget, so
-nothing changes there. Only finite losses are told.
+nothing changes there. A failed or NaN trial is fitted at a penalty above every finite cost
+(:func:`.cost.fit_costs`); nothing is fitted while no finite loss exists.
 
 Latency. A skopt refit takes seconds at a few hundred observations, so in the default
 ``background=True`` mode the searcher refits on a daemon thread: :meth:`ask` returns at
@@ -102,9 +103,10 @@ import numpy as np
 from ..decisions import Start
 from ..goal import Goal
 from ..space import Space
-from ..trial import Observation, Trial, TrialStatus
+from ..trial import Observation, Trial
 from .base import Searcher
-from .cost import STRATEGIES, History, TimeCost, Told, check_choice, check_initial, costs, fit_set, remember
+from .cost import (STRATEGIES, History, TimeCost, check_choice, check_distance, check_initial, finite_losses,
+                   fit_costs, fit_set, learn)
 from .feasibility import worst_constraint
 from .refits import RefitThread, warm_up
 from .conditional import refit, to_point, unit_coordinates  # flat spaces: surrogate.py's own
@@ -165,10 +167,7 @@ class TimeAwareBO(TimeCost, Searcher):
         self.n_initial_points = check_initial(n_initial_points)
         self.acq_func = check_choice("acq_func", acq_func, ACQ_FUNCS)
         self.strategy = check_choice("strategy", strategy, STRATEGIES)
-        if isinstance(min_distance, bool) or not isinstance(min_distance, (int, float)) \
-                or not 0.0 <= min_distance < 1.0:
-            raise ValueError(f"min_distance={min_distance!r} must be a number in [0, 1)")
-        self.min_distance = float(min_distance)
+        self.min_distance = check_distance(min_distance)
         self.base_estimator = check_estimator(base_estimator)
         self.background = bool(background)
         self._lock = threading.RLock()
@@ -219,13 +218,9 @@ class TimeAwareBO(TimeCost, Searcher):
     def _learn(self, obs: Observation) -> None:
         if obs.final:
             self._finished.add(obs.trial_id)
-        if obs.loss is not None and np.isfinite(obs.loss):
-            trial = self._lookup.get(obs.trial_id) or self.trials.get(obs.trial_id)
-            told = Told(to_point(self.space, obs.config), float(obs.loss), float(obs.duration), int(obs.epochs),
-                        worst_constraint(trial.constraints) if trial is not None else None)
-            remember(self._told.setdefault(obs.trial_id, {}), obs.epochs, told, obs.status is TrialStatus.FAILED)
-        else:  # tell nothing (a discard, or no loss scale known yet)
-            self._told.pop(obs.trial_id, None)
+        trial = self._lookup.get(obs.trial_id) or self.trials.get(obs.trial_id)
+        learn(self._told, obs, to_point(self.space, obs.config),
+              worst_constraint(trial.constraints) if trial is not None else None)
         self._touch()
         self._check_switch()
 
@@ -241,7 +236,7 @@ class TimeAwareBO(TimeCost, Searcher):
                 self._learn(obs)
             self._lookup = {}
             self._n_started = max(self._n_started, len(trials))
-            self._had_model = self._had_model or len(self._told) >= 2
+            self._had_model = self._had_model or (len(self._told) >= 2 and bool(finite_losses(self._told, 1)))
             stamps = [s for t in trials for s in (t.created, t.started, t.ended) if s]
             self._elapsed_offset = (max(stamps) - min(stamps)) if stamps else 0.0
             self._check_switch()
@@ -323,11 +318,11 @@ class TimeAwareBO(TimeCost, Searcher):
         return self._initial_done or self._n_started + self._batch >= self._n_initial
 
     def _wants_refit(self) -> bool:
-        return self._dirty and len(self._told) >= 2 and self._model_wanted
+        return self._dirty and len(self._told) >= 2 and self._model_wanted and bool(finite_losses(self._told, 1))
 
     def _snapshot(self) -> Snapshot:
         fitted, budget = fit_set(self._told.values(), self.n_min)
-        zs = costs(fitted, self._b_now, self.time_unit)
+        zs = fit_costs(fitted, self._b_now, self.time_unit, finite_losses(self._told))
         pending = ([to_point(self.space, t.config) for t in self.live_trials() if t.id not in self._told]
                    if self.strategy != "none" else [])  # a paused trial's result is told, not lied about
         n = self._n_observations

@@ -18,6 +18,7 @@ Rules kept here:
 * A pause gates the workers (a step that starts while paused returns unstarted and is
   requeued as a new attempt); steps already running finish. A paused study holds no worker.
 * A stop ends the study within ``STOP_GRACE`` s (:mod:`hpo_kit.engine.driver.stopping`).
+* The first ``fail_fast`` trials failing with one error stop it (:mod:`hpo_kit.engine.driver.failfast`).
 """
 from __future__ import annotations
 
@@ -41,13 +42,14 @@ from .recovery import KILL_STATUS, Recovery, _text
 from .plans import Plans
 from .restart import SchedulerWatch
 from .stopping import Stopping
+from .failfast import FailFast
 from ...trial import Trial, TrialStatus
 
 
 WARMUP_SHOWN = 0.05  # seconds of a step's warm-up worth a journal record (a warm worker's cache hit is not)
 
 
-class Driver(RungPromotion, Recovery, Stopping, Plans):
+class Driver(RungPromotion, Recovery, Stopping, Plans, FailFast):
     """Drives one study's policy, monitor and steps on a :class:`Runner` (see the module docstring)."""
 
     def __init__(self, study: Any, ledger: Ledger, runner: Runner, slots: int) -> None:
@@ -278,6 +280,7 @@ class Driver(RungPromotion, Recovery, Stopping, Plans):
             self._journal_policy_events()
         elif self.ledger.told.count(t.id):
             self.policy.forget(t.id)  # told at earlier rungs: drop those too
+        self._check_fail_fast()
         progress, now = self.study._progress, time.monotonic()
         if progress is not None and (now - self._progress_at >= 0.25 or not (len(self.steps) or self._settling)):
             self._progress_at = now  # the bar reads the ledger: at most four times a second

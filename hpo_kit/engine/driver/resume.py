@@ -37,7 +37,8 @@ if TYPE_CHECKING:
     from ...study import Study
 
 _SETTINGS = ("n_trials", "time_budget", "trial_timeout", "warmup_timeout", "max_epochs", "concurrency", "prefetch",
-             "on_flag", "resources", "max_retries", "on_interrupted", "checkpoint_every", "keep_paused", "seed")
+             "on_flag", "resources", "max_retries", "on_interrupted", "checkpoint_every", "keep_paused", "seed",
+             "fail_fast")
 
 
 def policy_from_record(record: dict[str, Any]) -> Any:

@@ -27,7 +27,7 @@ from ..worker.step import code_files
 from ...errors import disk_full, not_serializable
 from ...progress import Progress
 from .resume import restore_into, resume_from  # noqa: F401 - Study.resume(path)
-from ...summary import warn_if_all_failed
+from ...summary import warn_if_all_failed, warn_if_no_finite_score
 from ...warm_start import tell_warm
 
 if TYPE_CHECKING:
@@ -70,7 +70,7 @@ def settings_of(study: "Study") -> dict[str, Any]:
             "prefetch": study.prefetch, "on_flag": study.on_flag, "resources": study.resources,
             "max_retries": study.max_retries, "on_interrupted": study.on_interrupted,
             "checkpoint_every": study.checkpoint_every, "keep_paused": study.keep_paused,
-            "stop_when": [r.to_record() for r in study.stop_rules], "seed": study.seed,
+            "stop_when": [r.to_record() for r in study.stop_rules], "seed": study.seed, "fail_fast": study.fail_fast,
             "checkpoints": study.store.url, "weights_only": study.store.weights_only}
 
 
@@ -119,6 +119,7 @@ def open_study(study: "Study", progress: bool) -> None:
             study.ledger.log("study_run", run=run_id)
             restore_into(study, study._resumed)
         study._driver.journal_enqueues()
+        study._driver.arm_fail_fast()  # this run's trial ends count from here, not the journal's
         study._progress = Progress.for_study(study, enabled=progress)  # counts right after a resume, under rungs
         study.state = "running"
     except BaseException:
@@ -145,12 +146,16 @@ def close_study(study: "Study", error: BaseException | None, journal_end: bool =
     """Journal the end, then release the journal, the progress bar, the runner, the policy and the cluster."""
     with study._lock:
         driver = study._driver
+        failure = getattr(driver, "failure", None)  # fail_fast stopped it: it ends failed, with that error
+        error = error or failure
         stopped = driver is not None and driver.stopping
         state = "failed" if error is not None else "stopped" if stopped else "finished"
         try:
             if study._journal is not None and journal_end:
                 fields = {"error": f"{type(error).__name__}: {error}"} if error is not None else {}
-                if stopped and driver.stop_reason:
+                if failure is not None and error is failure:
+                    fields["reason"] = "fail_fast"
+                elif stopped and driver.stop_reason:
                     fields["reason"] = driver.stop_reason  # a stop rule's names the rule
                 study.ledger.log("study_end", state=state, n_trials=len(study.ledger), **fields)
         except OSError as exc:  # the journal is gone or the disk is full: end "failed", release everything
@@ -175,8 +180,9 @@ def close_study(study: "Study", error: BaseException | None, journal_end: bool =
             study.error = error
             study.end_reason = driver.stop_reason if stopped else None
             study.state = state if journal_end else "created"
-    if journal_end:
-        warn_if_all_failed(study)
+    if journal_end and not isinstance(error, RepeatedTrialError):  # failed fast: its error says it all
+        if not warn_if_all_failed(study) and error is None:
+            warn_if_no_finite_score(study)
 
 
 def fence_previous_runs(client: Any, path: str) -> int:
