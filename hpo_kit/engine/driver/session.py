@@ -24,7 +24,7 @@ from ..cluster import connect, worker_count
 from ..journal import Journal
 from .runner import Runner
 from ..worker.step import code_files
-from ...errors import disk_full, not_serializable
+from ...errors import RepeatedTrialError, disk_full, not_serializable
 from ...progress import Progress
 from .resume import restore_into, resume_from  # noqa: F401 - Study.resume(path)
 from ...summary import warn_if_all_failed, warn_if_no_finite_score
