@@ -15,7 +15,7 @@ from hpo_kit import Categorical, Goal, Integer, Observation, Real, Space, Trial,
 from hpo_kit.engine.simulator import simulate
 from hpo_kit.ledger import Ledger
 from hpo_kit.decisions import Start
-from hpo_kit.searchers import bo as bo_module
+from hpo_kit.searchers import bo_refit
 from hpo_kit.searchers.bo import TimeAwareBO
 from hpo_kit.searchers.cost import Told, fit_set
 from hpo_kit.searchers import surrogate as surrogate_module
@@ -248,7 +248,7 @@ def test_suggest_never_fits_on_the_caller_thread_even_at_400_results(monkeypatch
         gate.wait(30)
         return Proposal([{"x": 0.123, "width": 99}], snap.n_observations, snap.epoch, 0.0, None)
 
-    monkeypatch.setattr(bo_module, "refit", blocked_refit)
+    monkeypatch.setattr(bo_refit, "refit", blocked_refit)
     opt = TimeAwareBO(n_initial_points=4, seed=0)  # background=True: the default
     opt.setup(SPACE, GOAL, 4)
     rng = np.random.default_rng(0)

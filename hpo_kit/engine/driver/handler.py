@@ -39,6 +39,7 @@ from ...ledger import Ledger
 from ..longtext import clip
 from .promotion import RungPromotion
 from .recovery import KILL_STATUS, Recovery, _text
+from .controls import LiveControls
 from .plans import Plans
 from .restart import SchedulerWatch
 from .stopping import Stopping
@@ -49,7 +50,7 @@ from ...trial import Trial, TrialStatus
 WARMUP_SHOWN = 0.05  # seconds of a step's warm-up worth a journal record (a warm worker's cache hit is not)
 
 
-class Driver(RungPromotion, Recovery, Stopping, Plans, FailFast):
+class Driver(LiveControls, RungPromotion, Recovery, Stopping, Plans, FailFast):
     """Drives one study's policy, monitor and steps on a :class:`Runner` (see the module docstring)."""
 
     def __init__(self, study: Any, ledger: Ledger, runner: Runner, slots: int) -> None:
@@ -305,53 +306,6 @@ class Driver(RungPromotion, Recovery, Stopping, Plans, FailFast):
         if self._stop_deadline is not None and len(self.steps) and time.monotonic() > self._stop_deadline:
             self._force_end()
         self._check_timeouts()
-
-    # -- controls (validated by the study; run on the loop thread) ------------------------------------
-    def request_stop(self, tid: int, source: str, reason: str, discard: bool) -> None:
-        t = self.ledger[tid]
-        step = self.steps.of(tid)
-        if t.status.is_terminal or (step is not None and step.stop is not None):
-            return
-        self.ledger.control("kill", source, reason, trial=tid, discard=discard)
-        if step is not None:
-            step.stop = (source, reason, discard)
-            if not self._reconciling:  # a step being settled has already returned
-                self.runner.signal_stop(step, reason)
-                if t.status is TrialStatus.PENDING:
-                    self.runner.cancel(step)  # queued: its record keeps it from training if it started
-            if not step.draining:
-                return
-        self.steps.unqueue(tid)
-        if self.steps.kept_on.pop(tid, None) is not None:
-            self.runner.release(tid)  # kept alive at a rung on a worker: its thread and memory go now
-        if step is None or t.status is TrialStatus.PAUSED:
-            self._end(t, KILL_STATUS[source], reason=reason, discard=discard)
-
-    def set_paused(self, paused: bool, reason: str, source: str) -> None:
-        if paused == self.paused:
-            return
-        self.paused = paused
-        self.runner.set_paused(paused)
-        self.study.state = "paused" if paused else "running"
-        self.ledger.control("pause" if paused else "resume", source, reason)
-
-    def tune(self, params: dict[str, Any], reason: str, source: str) -> None:
-        try:
-            self.policy.update(**params)
-        except Exception as exc:  # noqa: BLE001 - validated in the caller; a control never ends the loop
-            self.ledger.control("tune", source, reason, value=params, refused=f"{type(exc).__name__}: {exc}")
-            return
-        self.ledger.control("tune", source, reason, value=params)
-        self._journal_policy_events()
-
-    def set_concurrency(self, n: int, reason: str, source: str) -> None:
-        self.study.concurrency = n
-        self.ledger.control("concurrency", source, reason, value=n)
-
-    def _journal_policy_events(self) -> None:
-        for event in self.policy.drain_events():
-            action = event.pop("action")
-            self.ledger.control(action, "policy", event.pop("reason", ""), value=event or None)
 
 
 def _gaps(t: Trial) -> tuple[int, ...]:
