@@ -14,7 +14,7 @@ def _worker_starts(path):
 
 
 def test_asha_promotes_function_trials_in_the_step(client, journal):
-    study = Study(pid_and_sleep, {"x": Real(0, 1), "sleep": Categorical([0.05])}, metric="loss", n_trials=18,
+    study = Study(pid_and_sleep, {"x": Real(0, 1), "sleep": Categorical([0.05])}, metric="loss", n_trials=18, seed=0,
                   scheduler=ASHA(r_min=1, eta=3, r_max=9), cluster=client, journal=journal).run(progress=False)
     resumes = [r for r in read_journal(journal) if r["event"] == "trial_resume"]
     assert any(r["info"].get("in_step") for r in resumes), "no promotion happened within its step"
@@ -46,7 +46,7 @@ def test_a_step_decides_at_its_rungs_alone_without_the_drivers_answer(client, jo
 
     answers = []
     monkeypatch.setattr(Runner, "answer", lambda self, *a, **k: answers.append(a))  # the driver stays silent
-    study = Study(pid_and_sleep, {"x": Real(0, 1), "sleep": Categorical([0.02])}, metric="loss", n_trials=18,
+    study = Study(pid_and_sleep, {"x": Real(0, 1), "sleep": Categorical([0.02])}, metric="loss", n_trials=18, seed=0,
                   scheduler=ASHA(r_min=1, eta=3, r_max=9), cluster=client, journal=journal).run(progress=False)
     resumes = [r for r in read_journal(journal) if r["event"] == "trial_resume" and r["info"].get("in_step")]
     assert resumes and all(r["info"].get("by") == "cutoff" for r in resumes), resumes
@@ -80,7 +80,7 @@ def test_ending_the_trials_still_paused_scans_for_the_best_once(client, journal,
             settling.clear()
 
     monkeypatch.setattr(Driver, "settle_paused", counted)
-    study = Study(pid_and_sleep, {"x": Real(0, 1), "sleep": Categorical([0.0])}, metric="loss", n_trials=27,
+    study = Study(pid_and_sleep, {"x": Real(0, 1), "sleep": Categorical([0.0])}, metric="loss", n_trials=27, seed=0,
                   scheduler=ASHA(r_min=1, eta=3, r_max=9), cluster=client, journal=journal).run(progress=True)
     settled = [t for t in study.trials.values() if t.status is TrialStatus.STOPPED and "paused at epoch" in t.reason]
     assert len(settled) >= 5, [t.status for t in study.trials.values()]
