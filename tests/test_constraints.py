@@ -92,3 +92,29 @@ def test_random_search_is_unchanged_by_constraints():
     assert [t.config for t in res.trials.values()] == [t.config for t in plain.trials.values()]
     assert [t.violation for t in res.trials.values()] == [max(0.0, t.config["y"] - 0.5)
                                                           for t in res.trials.values()]
+
+
+def test_bo_on_a_conditional_space_models_feasibility_too():
+    from hpo_kit import Categorical
+
+    space = Space({"branch": Categorical(["a", "b"]), "x": Real(0.0, 1.0),
+                   "y": Real(0.0, 1.0, when=("branch", "b"))})
+
+    def curve(told):
+        def f(config, epoch):
+            body = {"metrics": {"loss": (config["x"] - 0.8) ** 2 + 0.1 * config.get("y", 0.5)}}
+            if told:
+                body["constraints"] = {"x": config["x"] - 0.5}  # feasible: x <= 0.5
+            return body
+        return f
+
+    def feasible_later(told, seed):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            res = simulate(FIFO(TimeAwareBO(seed=seed, background=False, n_initial_points=8)), space, Goal("loss"),
+                           curve(told), n_workers=2, n_trials=22, max_epochs=1)
+        return sum(t.config["x"] <= 0.5 for t in list(res.trials.values())[8:])
+
+    modelled = sum(feasible_later(True, s) for s in range(2))
+    ignored = sum(feasible_later(False, s) for s in range(2))
+    assert modelled > 2 * max(ignored, 1), (modelled, ignored)

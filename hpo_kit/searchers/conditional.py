@@ -37,7 +37,7 @@ from __future__ import annotations
 import math
 import time
 import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
@@ -46,6 +46,7 @@ from threadpoolctl import threadpool_limits
 from .. import conditions
 from ..space import Categorical, Integer, Space
 from . import surrogate
+from .feasibility import feasibility_model, weighted
 from .surrogate import POOL, Pool, Proposal, Snapshot, pick
 
 #: Unit coordinate of an inactive numeric dimension (outside the active range [0, 1]).
@@ -146,7 +147,8 @@ def refit(space: Space, snap: Snapshot, base_estimator: str, acq_func: str) -> P
             points += snap.pending
             costs += [snap.lie] * len(snap.pending)
         opt.tell(points, costs)
-        ranked = ranked_pool(space, opt, snap.seed)
+        pof = feasibility_model(opt, snap.points, snap.constraints, snap.seed) if snap.constraints else None
+        ranked = ranked_pool(space, opt, snap.seed, pof)
     if not ranked.candidates:  # every candidate was evaluated already (a tiny space): a random one
         rng = np.random.default_rng(snap.seed)
         return Proposal([space.sample(rng)], snap.n_observations, snap.epoch, time.perf_counter() - started, opt,
@@ -158,9 +160,11 @@ def refit(space: Space, snap: Snapshot, base_estimator: str, acq_func: str) -> P
                     snap.seed, snap.batch if snap.lazy else len(configs), pool)
 
 
-def ranked_pool(space: Space, opt: Any, seed: int | None) -> Pool:
+def ranked_pool(space: Space, opt: Any, seed: int | None,
+                pof: Callable[[np.ndarray], np.ndarray] | None = None) -> Pool:
     """Valid candidates (random draws and neighbours of the best told points) in acquisition order,
-    distinct, none already told; ``first_unit`` is the best one's coordinates."""
+    distinct, none already told; ``first_unit`` is the best one's coordinates. With ``pof`` (constraints:
+    :mod:`.feasibility`) the acquisition is weighted by the probability of feasibility."""
     from skopt.acquisition import _gaussian_acquisition
 
     from ..schedulers.hypersearch import neighbour
@@ -172,8 +176,11 @@ def ranked_pool(space: Space, opt: Any, seed: int | None) -> Pool:
     configs = [space.sample(rng) for _ in range(POOL)]
     configs += [neighbour(space, c, rng, SIGMA_NEAR, 0.1, "resample") for c in best for _ in range(N_NEAR)]
     points = [to_point(space, c) for c in configs]
-    values = _gaussian_acquisition(np.asarray(opt.space.transform(points)), opt.models[-1], y_opt=np.min(opt.yi),
+    xt = np.asarray(opt.space.transform(points))
+    values = _gaussian_acquisition(xt, opt.models[-1], y_opt=np.min(opt.yi),
                                    acq_func=surrogate._chosen_acq(opt), acq_func_kwargs=opt.acq_func_kwargs)
+    if pof is not None:
+        values = weighted(values, pof(xt), surrogate._chosen_acq(opt))
     seen = {_key(c) for c in told}
     candidates = []
     for i in np.argsort(values, kind="stable"):  # skopt minimises its acquisition values
