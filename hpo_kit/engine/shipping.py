@@ -29,7 +29,7 @@ from typing import Any
 import cloudpickle
 
 from .codefiles import code_files, restore_code_files
-from .usercode import by_value, user_modules
+from .usercode import by_value, installed_of, user_modules
 
 _LOADED: "OrderedDict[str, Any]" = OrderedDict()  # digest -> the object, on a worker
 _LOADED_MAX = 16
@@ -74,16 +74,14 @@ class Shipper:
 
     def _by_value(self, obj: Any, blob: bytes) -> bytes | None:
         """``obj`` pickled with the user's modules by value; ``None`` when it holds none of their code."""
-        try:
-            with by_value(user_modules()) as added:
-                if not added:
-                    return None
-                fallback = cloudpickle.dumps((obj, code_files(obj)))  # code_files: their files too
-        except Exception:  # noqa: BLE001 - an unpicklable module global: workers must import the module, as before
+        fallback, carried = _pickled_by_value(obj, user_modules())
+        if fallback is None or fallback == blob or not carried:
             return None
-        carried = {name for name in added if name.encode() in fallback}  # a by-value function names its module
-        if fallback == blob or not carried:
-            return None
+        installed = installed_of(carried)  # read only now: the distributions' metadata costs about a second
+        if installed:  # an editable install lives outside site-packages, but workers have it too
+            fallback, carried = _pickled_by_value(obj, [n for n in user_modules() if n not in installed])
+            if fallback is None or fallback == blob or not carried:
+                return None
         if len(fallback) > FALLBACK_MAX:  # every step carries it: a module-level data set must not travel so
             warnings.warn(f"the objective's own modules {sorted(carried)} pickle to {len(fallback) / 2**20:.0f} MiB "
                           f"by value (module-level data?), more than hpo_kit sends with each step: they are sent by "
@@ -92,6 +90,18 @@ class Shipper:
             return None
         self.modules |= carried
         return fallback
+
+
+def _pickled_by_value(obj: Any, names: list[str]) -> tuple[bytes | None, set[str]]:
+    """``obj`` pickled with ``names`` by value, and those of them the pickle carries (``None``: nothing to carry)."""
+    try:
+        with by_value(names) as added:
+            if not added:
+                return None, set()
+            fallback = cloudpickle.dumps((obj, code_files(obj)))  # code_files: their files too
+    except Exception:  # noqa: BLE001 - an unpicklable module global: workers must import the module, as before
+        return None, set()
+    return fallback, {name for name in added if name.encode() in fallback}  # a by-value function names its module
 
 
 class _Payload:
