@@ -97,7 +97,7 @@ class StudyResults:
             return float(self._best_or_raise("best_value").score(self.goal))
 
     def _best_or_raise(self, what: str) -> Trial:
-        if getattr(self.goal, "others", None):  # as Optuna: no single best of several objectives
+        if self.goal.multi:  # as Optuna: no single best of several objectives
             raise RuntimeError(f"{what}: study {self.name!r} has several objectives, so no single best; "
                                f"use study.best_trials")
         best = self.best_trial

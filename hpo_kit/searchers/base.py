@@ -18,8 +18,9 @@ driven by hand), the mapping is empty.
 """
 from __future__ import annotations
 
+import contextlib
 from abc import abstractmethod
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from types import MappingProxyType
 from typing import Any
 
@@ -48,6 +49,20 @@ class Searcher(Policy):
         """Read trial states from ``trials`` (the ledger's mapping; the scheduler calls this at setup)."""
         self.trials = trials
 
+    def record(self, trial_id: int) -> Trial | None:
+        """A trial's record: the ledger's, or, while :meth:`restore` re-tells a journal (the ledger not
+        bound yet), the journal's (a searcher that reads reports beyond the loss: constraints, objectives)."""
+        return getattr(self, "_restoring", {}).get(trial_id) or self.trials.get(trial_id)
+
+    @contextlib.contextmanager
+    def restoring(self, trials: Sequence[Trial]) -> Iterator[None]:
+        """Make ``trials`` what :meth:`record` reads while a restore re-tells them."""
+        self._restoring = {t.id: t for t in trials}
+        try:
+            yield
+        finally:
+            self._restoring = {}
+
     def live_trials(self) -> list[Trial]:
         """Trials not yet ended (PENDING, RUNNING or PAUSED), in id order, read from the ledger.
 
@@ -75,5 +90,6 @@ class Searcher(Policy):
     def restore(self, trials: Sequence[Trial], observations: Sequence[Observation]) -> None:
         """Rebuild from a journal: ``trials`` in id order (their configurations are the journal's), and the
         observations in the order they were told. The default re-tells each observation."""
-        for obs in observations:
-            self.tell(obs)
+        with self.restoring(trials):
+            for obs in observations:
+                self.tell(obs)

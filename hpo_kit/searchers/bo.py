@@ -168,7 +168,6 @@ class TimeAwareBO(RefitCycle, TimeCost, Searcher):
 
     def _reset(self) -> None:
         self._told: dict[int, History] = {}  # per trial, its finite-loss observation at each budget
-        self._lookup: dict[int, Trial] = {}
         self._finished: set[int] = set()
         self._n_started = 0
         self._dirty = False
@@ -210,7 +209,7 @@ class TimeAwareBO(RefitCycle, TimeCost, Searcher):
     def _learn(self, obs: Observation) -> None:
         if obs.final:
             self._finished.add(obs.trial_id)
-        trial = self._lookup.get(obs.trial_id) or self.trials.get(obs.trial_id)
+        trial = self.record(obs.trial_id)
         learn(self._told, obs, to_point(self.space, obs.config),
               worst_constraint(trial.constraints) if trial is not None else None)
         self._touch()
@@ -222,11 +221,9 @@ class TimeAwareBO(RefitCycle, TimeCost, Searcher):
         Random points need no replay (they are drawn per trial id), so this only rebuilds
         what was told and the elapsed time (which trials run, the ledger says); one refit follows.
         """
-        with self._lock:
-            self._lookup = {t.id: t for t in trials}  # the ledger is not bound yet: constraints from here
+        with self._lock, self.restoring(trials):  # the ledger is not bound yet: constraints from the journal
             for obs in observations:
                 self._learn(obs)
-            self._lookup = {}
             self._n_started = max(self._n_started, len(trials))
             self._had_model = self._had_model or (len(self._told) >= 2 and bool(finite_losses(self._told, 1)))
             stamps = [s for t in trials for s in (t.created, t.started, t.ended) if s]

@@ -33,7 +33,7 @@ from ..decisions import Start
 from ..goal import Goal
 from ..pareto import Vector, objective_vector
 from ..space import Space
-from ..trial import Observation, Trial
+from ..trial import Observation
 from .base import Searcher
 from .cost import check_initial
 from .conditional import refit, to_point  # conditional spaces: their encoding; flat: surrogate.py
@@ -78,7 +78,6 @@ class ParEGO(Searcher):
             raise ValueError(f"ParEGO: acq_func={acq_func!r} must be 'EI', 'LCB' or 'PI'")
         self.acq_func = acq_func
         self._vectors: dict[int, tuple[list[Any], Vector | None]] = {}  # trial -> (point, vector or None)
-        self._lookup: dict[int, Trial] = {}
 
     def setup(self, space: Space, goal: Goal, concurrency: int = 1) -> None:
         super().setup(space, goal, concurrency)
@@ -104,19 +103,12 @@ class ParEGO(Searcher):
     def tell(self, obs: Observation) -> None:
         if not obs.final or self.space is None or self.goal is None:
             return
-        trial = self._lookup.get(obs.trial_id) or self.trials.get(obs.trial_id)
+        trial = self.record(obs.trial_id)
         if trial is None or trial.discard:  # a discard: tell nothing
             self._vectors.pop(obs.trial_id, None)
             return
         vector = objective_vector(trial, self.goal)
         self._vectors[obs.trial_id] = (to_point(self.space, obs.config), vector)
-
-    def restore(self, trials: Sequence[Trial], observations: Sequence[Observation]) -> None:
-        self._lookup = {t.id: t for t in trials}
-        try:
-            super().restore(trials, observations)
-        finally:
-            self._lookup = {}
 
     def params(self) -> dict[str, Any]:
         return {"seed": self.seed, "n_initial_points": self.n_initial_points,
