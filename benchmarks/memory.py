@@ -20,10 +20,8 @@ import tempfile
 import time
 
 import psutil
-from distributed import Client
-
 from hpo_kit import Real, Study
-from hpo_kit.engine.cluster import local_cluster
+from hpo_kit.engine.cluster import connect
 from hpo_kit.searchers import RandomSearch
 
 
@@ -43,7 +41,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     marks = sorted({args.first, args.trials})
     seen: dict[int, tuple[float, float]] = {}
-    with local_cluster(n_workers=2) as cluster, Client(cluster) as client, tempfile.TemporaryDirectory() as tmp:
+    client, owned = connect(n_workers=2)  # the embedded cluster and client a Study starts by default
+    with client, owned[1], tempfile.TemporaryDirectory() as tmp:
         ended = [0]
 
         def listen(record: dict) -> None:  # on the loop thread, twice: the reads pause the study a moment

@@ -216,3 +216,38 @@ def test_a_study_leaves_no_context_on_its_workers(client, tmp_path):
     run = study._runner.study_id
     _wait(lambda: not any(run in runs for runs in client.run(context.runs).values()), 10)
     assert not any(client.run(context.kept_here).values())
+
+
+def _fence_probe(run_id: str) -> tuple[int, int, bool]:
+    """On a worker: reads of the run's record made by a step's start check, before and after FENCE."""
+    from distributed import Variable, get_client
+
+    from hpo_kit.engine.driver.control import FENCE, variable_name
+
+    ctx = context.StudyContext(run_id)
+    ctx.refresh(force=True)
+    reads = [0]
+    var_get = ctx._var.get
+
+    def counted(*a, **kw):
+        reads[0] += 1
+        return var_get(*a, **kw)
+
+    ctx._var.get = counted
+    ctx.fenced()  # a read asked within FENCE serves: no round trip
+    within = reads[0]
+    time.sleep(2 * FENCE)
+    Variable(variable_name(run_id), client=get_client()).set({"ended": True})
+    ended = bool(ctx.fenced().get("ended"))  # older than FENCE: read anew, so a write before it is seen
+    return within, reads[0], ended
+
+
+def test_a_step_start_reads_the_record_only_when_the_last_read_was_asked_over_fence_ago(client):
+    from distributed import Variable
+
+    from hpo_kit.engine.driver.control import variable_name
+
+    Variable(variable_name("fence-probe"), client=client).set({"ended": False})
+    within, total, ended = client.submit(_fence_probe, "fence-probe", pure=False).result(30)
+    assert within == 0, "a read asked just before was not reused at a step's start"
+    assert total == 1 and ended, "a step started on a read asked more than FENCE before it"

@@ -37,7 +37,15 @@ from distributed import Client, LocalCluster
 LEAN = {"distributed.worker.profile.enabled": (True, False),
         "distributed.admin.tick.interval": ("20ms", "200ms"),
         "distributed.admin.system-monitor.interval": ("500ms", "2s"),
-        "distributed.worker.memory.monitor-interval": ("100ms", "500ms")}
+        "distributed.worker.memory.monitor-interval": ("100ms", "500ms"),
+        # Dask's developer logs (each stream's recent messages, transition logs): whole step specs
+        # that only a Dask developer reads; 1,000 of each grew the driver by ~8 MiB (benchmarks/memory.py)
+        "distributed.admin.low-level-log-length": (1000, 100)}
+
+
+def lean_config() -> dict[str, Any]:
+    """The :data:`LEAN` settings the user's Dask config leaves at Dask's defaults."""
+    return {k: v for k, (dask_default, v) in LEAN.items() if dask.config.get(k) == dask_default}
 
 
 def local_cluster(n_workers: int | None = None, resources: dict[str, float] | None = None,
@@ -49,7 +57,7 @@ def local_cluster(n_workers: int | None = None, resources: dict[str, float] | No
     without a scheduler round trip.
 
     Dask's own background sampling is slowed (``lean``, :data:`LEAN`: no statistical profiler, the
-    memory monitor every 0.5 s) unless the user's Dask config sets those keys: the Dask dashboard's
+    memory monitor every 0.5 s, Dask's developer logs 100 entries long) unless the user's Dask config sets those keys: the Dask dashboard's
     profile page is then empty; ``dask.config.set({"distributed.worker.profile.enabled": True})``
     before the study brings it back.
 
@@ -71,13 +79,10 @@ def local_cluster(n_workers: int | None = None, resources: dict[str, float] | No
     # wait longer (process-wide, and only if the user kept the default).
     if dask.config.get("distributed.deploy.lost-worker-timeout") == "15s":
         dask.config.set({"distributed.deploy.lost-worker-timeout": "10 minutes"})
-    quiet = {k: v for k, (dask_default, v) in LEAN.items() if lean and dask.config.get(k) == dask_default}
+    quiet = lean_config() if lean else {}
     # Several threads only make sense with fractional resources (small trials sharing a GPU).
     preload = [*(kwargs.pop("preload", None) or []), __name__]  # workers ignore SIGINT (dask_setup)
     preload_nanny = [*(kwargs.pop("preload_nanny", None) or []), "hpo_kit.engine.deaths"]  # exit statuses
-    # Dask's developer logs keep their default length (low-level-log-length, 1,000): a study's events
-    # are read live and its results are authoritative; a longer log only grows the driver, as each
-    # stream's recent messages hold whole step specs (benchmarks/memory.py).
     with dask.config.set({"distributed.scheduler.worker-saturation": "inf",
                           "distributed.scheduler.allowed-failures": 0,
                           **quiet}), sigint_blocked():
@@ -151,7 +156,8 @@ def connect(cluster: Any = None, n_workers: int | None = None) -> tuple[Client, 
     """
     if cluster is None:
         lc = local_cluster(n_workers)
-        client = Client(lc)
+        with dask.config.set(lean_config()):  # the client's stream keeps as short a log as the cluster's
+            client = Client(lc)
         return client, [client, lc]
     if isinstance(cluster, Client):
         return cluster, []

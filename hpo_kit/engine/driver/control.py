@@ -15,7 +15,8 @@ The record (msgpack-friendly: string keys, lists)::
     hb       a counter the driver bumps every HEARTBEAT s: a worker that sees it frozen for
              LEASE s takes the run as ended (a driver killed without a word)
     paused   steps that start now return unstarted
-    ended    the run is over: no step of it starts another epoch
+    ended    the run is over: no step of it starts another epoch (a step's start reads a record asked
+             at most FENCE s before it; pause and end wait FENCE s after their write)
     floor    steps with a sequence number <= floor are fenced, except those in ``keep``
     keep     the sequence numbers <= floor still in flight
     stops    {seq: reason}: stop that step at its next epoch boundary
@@ -41,6 +42,7 @@ log = logging.getLogger(__name__)
 HEARTBEAT = 2.0  # seconds between the driver's rewrites of the record, changed or not
 WRITE_GAP = 0.05  # seconds between two writes at least: a burst of changes is one write
 LEASE = 60.0  # seconds of a frozen heartbeat after which a worker takes the run as ended
+FENCE = 0.05  # seconds: a step starts on a read asked at most this long ago; a pause or the end waits it out
 RELEASE_TTL = 30.0  # seconds a release request stays in the record (kept-trial pollers read every 0.5 s)
 
 
@@ -98,9 +100,16 @@ class Control:
         self._change(drop)
 
     def pause(self, paused: bool) -> None:
-        """Written at once (before the pause is journalled): no step starts after the journal says paused."""
+        """Written at once (before the pause is journalled): no step starts after the journal says paused.
+
+        Then :data:`FENCE` s pass: a step starts on a read of the record asked at most that long before
+        (:meth:`~hpo_kit.engine.worker.context.StudyContext.fenced`), so one that starts after this returns
+        asked after the write.
+        """
         self._change(lambda s: s.__setitem__("paused", bool(paused)))
         self.push()
+        if paused:
+            time.sleep(FENCE)
 
     def release(self, trial_id: int) -> None:
         """Release the trial wherever it is kept waiting at a rung (a kill, a discard)."""
@@ -119,6 +128,7 @@ class Control:
         self._wake.set()
         if not self.push():
             self.push(force=True)
+        time.sleep(FENCE)  # as for a pause: a step that starts after this returns has read the end
 
     def _change(self, fn: Any) -> None:
         with self._lock:

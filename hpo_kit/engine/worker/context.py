@@ -25,7 +25,7 @@ from typing import Any
 
 from distributed.diagnostics.plugin import WorkerPlugin
 
-from ..driver.control import LEASE, variable_name
+from ..driver.control import FENCE, LEASE, variable_name
 from .kept import KeptTrials
 
 log = logging.getLogger(__name__)
@@ -46,6 +46,8 @@ class StudyContext:
         self.kept = KeptTrials()
         self._state: dict[str, Any] = {}
         self._read_at = -1.0
+        self._asked_at = -1.0  # when the read behind ``_state`` was asked: it holds every write acked before
+        self._inflight: tuple[float, threading.Event] | None = None  # a read behind: (asked at, done)
         self._hb: Any = None
         self._hb_seen = time.monotonic()
         self._data: dict[str, Any] = {}
@@ -68,21 +70,50 @@ class StudyContext:
         """
         now = time.monotonic()
         age = now - self._read_at
-        if self._local or (not force and age < fresh) or now < self._retry_at:
+        if self._local or (not force and age < fresh) or now < self._retry_at or not self._ensure_var():
             return self._state
-        if self._var is None:  # made in a step's thread, the first to read: there get_client() is the worker's
-            if not _on_worker():
-                self._local = True  # a direct call (tests): no record to read, nothing stops it
-                return self._state
-            from distributed import Variable, get_client
-
-            self._var = Variable(variable_name(self.run_id), client=get_client())
         if not (force or wait) and age < STALE:
             self._read_behind()
             return self._state
         return self._read()
 
+    def fenced(self, fence: float = FENCE) -> dict[str, Any]:
+        """The record as read by a read asked at most ``fence`` s ago, waiting for one if need be.
+
+        The driver waits ``fence`` s after writing a pause or the end (:meth:`Control.pause`,
+        :meth:`Control.end`), so a step that starts after those calls return sees them, as if it had
+        read the record itself; a read asked at the previous step's end (:meth:`prefetch`) usually
+        serves, and the scheduler round trip leaves the step's start.
+        """
+        now = time.monotonic()
+        if self._local or not self._ensure_var() or now < self._retry_at:
+            return self._state
+        if now - self._asked_at <= fence:
+            return self._state
+        inflight = self._inflight
+        if inflight is not None and now - inflight[0] <= fence and inflight[1].wait(5) \
+                and self._asked_at >= inflight[0]:
+            return self._state
+        return self._read()
+
+    def _ensure_var(self) -> bool:
+        """Make the run's Variable (in a step's thread, where get_client() is the worker's); False off a worker."""
+        if self._var is None:
+            if not _on_worker():
+                self._local = True  # a direct call (tests): no record to read, nothing stops it
+                return False
+            from distributed import Variable, get_client
+
+            self._var = Variable(variable_name(self.run_id), client=get_client())
+        return True
+
+    def prefetch(self) -> None:
+        """Ask for the record behind (a step ended: the next one here starts on this read)."""
+        if not self._local and self._var is not None:
+            self._read_behind()
+
     def _read(self) -> dict[str, Any]:
+        asked = time.monotonic()
         try:
             state = self._var.get(timeout=5)
         except Exception:  # noqa: BLE001 - no news is not an order to stop
@@ -90,9 +121,10 @@ class StudyContext:
             self._retry_at = time.monotonic() + 1.0  # a read that failed is not tried at every epoch
             return self._state
         with self._lock:
-            self._state, self._read_at = state, time.monotonic()
-            if state.get("hb") != self._hb:
-                self._hb, self._hb_seen = state.get("hb"), self._read_at
+            if asked >= self._asked_at:  # a read behind that ends after a newer one must not win
+                self._state, self._read_at, self._asked_at = state, time.monotonic(), asked
+                if state.get("hb") != self._hb:
+                    self._hb, self._hb_seen = state.get("hb"), self._read_at
         return state
 
     def _read_behind(self) -> None:
@@ -101,12 +133,15 @@ class StudyContext:
             if self._reading:
                 return
             self._reading = True
+            done = threading.Event()
+            self._inflight = (time.monotonic(), done)
 
         def read() -> None:
             try:
                 self._read()
             finally:
                 self._reading = False
+                done.set()
 
         threading.Thread(target=read, name=f"hpo-kit-read-{self.run_id}", daemon=True).start()
 
@@ -119,9 +154,10 @@ class StudyContext:
     def paused(self) -> bool:
         return bool(self._state.get("paused"))
 
-    def verdict(self, seq: int, fresh: float = FRESH, wait: bool = False) -> str | None:
-        """Why step ``seq`` must not start another epoch, or ``None`` if it may (reads the record)."""
-        state = self.refresh(fresh=fresh, wait=wait)
+    def verdict(self, seq: int, fresh: float = FRESH, fence: float | None = None) -> str | None:
+        """Why step ``seq`` must not start another epoch, or ``None`` if it may (reads the record;
+        with ``fence``, a read asked within ``fence`` s: a step's start, see :meth:`fenced`)."""
+        state = self.refresh(fresh=fresh) if fence is None else self.fenced(fence)
         if self.ended:
             return "the study ended" if state.get("ended") else f"the study's driver fell silent for {LEASE:g} s"
         floor = state.get("floor", 0)

@@ -24,7 +24,7 @@ from .. import faults
 from . import kept, writer
 from ..checkpoint import CheckpointStore
 from ..codefiles import code_files, restore_code_files
-from .context import StudyContext, context
+from .context import FENCE, StudyContext, context
 from ..deaths import running
 from .outbox import Outbox, later_on
 from .reporter import BudgetReached, Reporter, ReportError, TrialStopped  # noqa: F401
@@ -134,8 +134,10 @@ def run_step(spec: StepSpec, emit: Callable[[dict], None] | None = None) -> Step
     that round trip.
     """
     worker_emit, address, key = _worker_emit(spec.study)
+    ctx = context(spec.study)
     with running(key):  # if the process dies now, its nanny names this step as the one running
-        res = _run(spec, emit or worker_emit, address, context(spec.study))
+        res = _run(spec, emit or worker_emit, address, ctx)
+    ctx.prefetch()  # the next step here starts on this read (StudyContext.fenced)
     if isinstance(worker_emit, Outbox):
         worker_emit.close(drop=key is not None)  # the "done" event carries the held start and reports
     if key is not None:
@@ -150,7 +152,7 @@ def _run(spec: StepSpec, emit: Callable[[dict], None], address: str | None,
          ctx: StudyContext | None = None) -> StepResult:
     ctx = ctx or context(spec.study)
     res = StepResult(spec.trial_id, spec.attempt, "not_started", worker=address, pid=os.getpid())
-    reason = ctx.verdict(spec.seq, fresh=0.01, wait=True)  # a step's start: a pause written just now holds
+    reason = ctx.verdict(spec.seq, fence=FENCE)  # a step's start: a pause or end written before it holds
     if reason is not None:
         res.outcome, res.reason = "stopped", reason
         return res
