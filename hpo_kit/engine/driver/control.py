@@ -121,14 +121,23 @@ class Control:
         """Fence every step up to ``last_seq`` but the ``live`` ones (a reset, a superseded attempt)."""
         self._change(lambda s: s.update(floor=int(last_seq), keep=sorted(int(x) for x in live)))
 
-    def end(self) -> None:
-        """The run is over: written at once, retried once; the heartbeat stops."""
+    def end(self) -> float:
+        """The run is over: written at once, retried once; the heartbeat stops.
+
+        Returns when the write was made (``time.monotonic()``): the caller waits until :data:`FENCE` s
+        after it (:meth:`settle`) if steps of the run may still start.
+        """
         self._change(lambda s: s.update(ended=True, stops={}, answers={}, cutoffs={}))
         self._closed.set()
         self._wake.set()
         if not self.push():
             self.push(force=True)
-        time.sleep(FENCE)  # as for a pause: a step that starts after this returns has read the end
+        return time.monotonic()
+
+    @staticmethod
+    def settle(written: float) -> None:
+        """Wait until :data:`FENCE` s after ``written``: a step that starts later has read that write."""
+        time.sleep(max(0.0, written + FENCE - time.monotonic()))
 
     def _change(self, fn: Any) -> None:
         with self._lock:
