@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import argparse
 import functools
+import importlib
 import json
 import math
 import statistics
@@ -377,19 +378,11 @@ def agreement(n_configs: int, seed: int) -> None:
 # -- (d) record ----------------------------------------------------------------------------------
 def _workload(model: str) -> tuple[Any, Space, Any, str]:
     """(objective, space, dataset, description) of a record part's ``--model``."""
-    if model == "digits-resnet":
-        from hpo_kit.bench import digits_resnet
-
-        return (digits_resnet.objective, digits_resnet.space(), digits,
-                "hpo_kit.bench.digits_resnet: residual MLP on sklearn digits (1348 train / 449 val)")
-    if model == "mnist-cnn":
-        from hpo_kit.bench import mnist_cnn
-        from hpo_kit.examples.data import mnist5k
-
-        return (mnist_cnn.objective, mnist_cnn.space(), mnist5k,
-                "hpo_kit.bench.mnist_cnn: 2-conv CNN on MNIST 5k (4000 train / 1000 val)")
-    return (functools.partial(cnn_objective, watch=True), bench_space(), digits,
-            "benchmarks/diagnosis.py small_cnn: 4-conv CNN on sklearn digits (1348 train / 449 val)")
+    if model == "digits-cnn":
+        return (functools.partial(cnn_objective, watch=True), bench_space(), digits,
+                "benchmarks/diagnosis.py small_cnn: 4-conv CNN on sklearn digits (1348 train / 449 val)")
+    mod = importlib.import_module(f"hpo_kit.bench.{model.replace('-', '_')}")  # digits_resnet, mnist_cnn
+    return mod.objective, mod.space(), mod.DATA, mod.WORKLOAD
 
 
 def record_table(configs: int, seed: int, workers: int, out: str, model: str = "digits-cnn",
@@ -435,7 +428,7 @@ def main() -> None:
     ap.add_argument("--repeats", type=int, default=None, help="timed epochs per variant in the overhead part")
     ap.add_argument("--configs", type=int, default=128, help="configurations of the record part")
     ap.add_argument("--record-seed", type=int, default=0, help="seed of the record part's random search")
-    ap.add_argument("--out", default="tests/data/digits_cnn.jsonl.gz", help="table file of the record part")
+    ap.add_argument("--out", default=None, help="table file of the record part (tests/data/<model>.jsonl.gz)")
     ap.add_argument("--model", default="digits-cnn", choices=["digits-cnn", "digits-resnet", "mnist-cnn"],
                     help="record part's workload: (b)'s CNN on digits, hpo_kit.bench.digits_resnet or .mnist_cnn")
     ap.add_argument("--epochs", type=int, default=MAX_EPOCHS, help="epochs per configuration of the record part")
@@ -449,7 +442,8 @@ def main() -> None:
     if "agreement" in parts:
         agreement(8 if args.quick else 40, seed=1)
     if "record" in parts:
-        record_table(args.configs, args.record_seed, args.workers, args.out, args.model, args.epochs)
+        record_table(args.configs, args.record_seed, args.workers,
+                     args.out or f"tests/data/{args.model.replace('-', '_')}.jsonl.gz", args.model, args.epochs)
     if "search" in parts:
         search(args.seeds or (1 if args.quick else 3), args.budget or (60.0 if args.quick else 300.0), args.workers)
 

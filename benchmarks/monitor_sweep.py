@@ -6,6 +6,7 @@ name to ``{"diag": {...Diagnosis kwargs} | absent, "curve": {...LearningCurve kw
 
     echo '{"both": {"diag": {}, "curve": {}}, "both k20 p.01": {"diag": {}, "curve": {"k": 20, "p_min": 0.01}}}' > s.json
     python benchmarks/monitor_sweep.py s.json --tables digits_mlp,mnist5k_mlp,digits_cnn --seeds 10
+    python benchmarks/monitor_sweep.py --seeds 10        # the sweep of docs/diagnosis.md (SWEEP)
 
 Per table and setting: median TSBA [95% interval] and its control's, flag-stopped trials of the
 top-half configurations (issue 27's "good") and of those ending >= 0.9 x best, summed over seeds,
@@ -32,6 +33,16 @@ from hpo_kit.diagnosis import AnyOf, LearningCurve  # noqa: E402
 from hpo_kit.optimizers import FIFO, RandomSearch  # noqa: E402
 
 DATA = os.path.join(os.path.dirname(__file__), "..", "tests", "data")
+#: The 2026-12-07 sweep (``docs/diagnosis.md``), run when no spec file is given.
+SWEEP: dict[str, Any] = {
+    "diagnosis": {"diag": {}},
+    "diagnosis max_zero=0.9": {"diag": {"max_zero": 0.9}},
+    "both, k=10 p_min=0.05 (old)": {"diag": {}, "curve": {"k": 10, "p_min": 0.05}},
+    "both, k=10 p_min=0.01": {"diag": {}, "curve": {"k": 10, "p_min": 0.01}},
+    "both, k=15 p_min=0.01": {"diag": {}, "curve": {"k": 15, "p_min": 0.01}},
+    "both, k=20 p_min=0.05": {"diag": {}, "curve": {"k": 20, "p_min": 0.05}},
+    "both, k=20 p_min=0.01 (new)": {"diag": {}, "curve": {"k": 20, "p_min": 0.01}},
+    "both, k=40 p_min=0.05": {"diag": {}, "curve": {"k": 40, "p_min": 0.05}}}
 
 
 def make(spec: dict[str, Any], table: Table) -> Any:
@@ -56,13 +67,15 @@ def pct(v: float) -> str:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("specs", help="JSON file: name -> {diag: {...}, curve: {...}}")
+    ap.add_argument("specs", nargs="?", help="JSON file: name -> {diag: {...}, curve: {...}}; default: SWEEP")
     ap.add_argument("--tables", default="digits_mlp,mnist5k_mlp,digits_cnn")
     ap.add_argument("--seeds", type=int, default=10)
     ap.add_argument("--jobs", type=int, default=2)
     args = ap.parse_args()
-    with open(args.specs) as f:
-        specs = json.load(f)
+    specs = SWEEP
+    if args.specs:
+        with open(args.specs) as f:
+            specs = json.load(f)
     for name in args.tables.split(","):
         with ProcessPoolExecutor(args.jobs) as pool:
             runs = list(pool.map(job, [name] * args.seeds, [specs] * args.seeds, range(args.seeds)))

@@ -49,6 +49,7 @@ def test_digits_resnet_learns_and_reports_gradient_statistics():
     assert accs[-1] > 0.5 and all(math.isfinite(r["metrics"]["train_loss"]) for r in rep.reports)
     diag = rep.reports[-1]["diag"]
     assert len(diag["grad_abs"]) == 6 and len(diag["grad_zero"]) == 6 and "act_zero" in diag
+    assert digits_resnet.DATA is digits and digits_resnet.WORKLOAD.startswith("hpo_kit.bench.digits_resnet")
 
 
 def test_mnist_cnn_builds_for_28x28_and_its_optimizers_take_weight_decay():
