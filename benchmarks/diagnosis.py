@@ -19,7 +19,9 @@
                random configurations of (b)'s space, each trained 20 epochs with a Watcher and
                ``Diagnosis()`` in shadow mode, written by :func:`hpo_kit.bench.record` (``--out``) for
                ``benchmarks/replay.py --table``: a third table, of another model, recorded after every
-               default of ``Diagnosis`` and ``LearningCurve`` was fixed.
+               default of ``Diagnosis`` and ``LearningCurve`` was fixed. ``--model digits-resnet`` (the residual
+               MLP of :mod:`hpo_kit.bench.digits_resnet`) or ``mnist-cnn`` (:mod:`hpo_kit.bench.mnist_cnn`, a 2-conv
+               CNN on MNIST 5k): over a plain user's space instead (the fourth table is the former).
 
 Run ``python benchmarks/diagnosis.py --quick`` (CPU, a few minutes on 2 cores), or e.g.
 ``python benchmarks/diagnosis.py --part overhead --device cuda`` on a GPU.
@@ -28,6 +30,7 @@ from __future__ import annotations
 
 import argparse
 import functools
+import importlib
 import json
 import math
 import statistics
@@ -321,12 +324,12 @@ def _pct(v: float) -> str:
     return "never reached" if v == -math.inf else f"{v:+.1%}"
 
 
-def _warm_worker() -> None:
+def _warm_worker(dataset: Any = digits) -> None:
     import torch  # noqa: F401
 
     from hpo_kit.engine.worker.step import load_data
 
-    load_data(digits)
+    load_data(dataset)
 
 
 # -- (c) agreement ------------------------------------------------------------------------------
@@ -373,7 +376,17 @@ def agreement(n_configs: int, seed: int) -> None:
 
 
 # -- (d) record ----------------------------------------------------------------------------------
-def record_table(configs: int, seed: int, workers: int, out: str) -> None:
+def _workload(model: str) -> tuple[Any, Space, Any, str]:
+    """(objective, space, dataset, description) of a record part's ``--model``."""
+    if model == "digits-cnn":
+        return (functools.partial(cnn_objective, watch=True), bench_space(), digits,
+                "benchmarks/diagnosis.py small_cnn: 4-conv CNN on sklearn digits (1348 train / 449 val)")
+    mod = importlib.import_module(f"hpo_kit.bench.{model.replace('-', '_')}")  # digits_resnet, mnist_cnn
+    return mod.objective, mod.space(), mod.DATA, mod.WORKLOAD
+
+
+def record_table(configs: int, seed: int, workers: int, out: str, model: str = "digits-cnn",
+                 epochs: int = MAX_EPOCHS) -> None:
     import os
     import platform
     import sys
@@ -383,17 +396,17 @@ def record_table(configs: int, seed: int, workers: int, out: str) -> None:
     from hpo_kit.bench import record
     from hpo_kit.engine.cluster import local_cluster
 
-    journal = f"hpo-runs/record/digits-cnn-s{seed}-{int(time.time())}.jsonl"
+    objective, space, dataset, workload = _workload(model)
+    journal = f"hpo-runs/record/{model}-s{seed}-{int(time.time())}.jsonl"
     os.makedirs(os.path.dirname(journal), exist_ok=True)
     t0 = time.time()
     with local_cluster(workers) as cluster, Client(cluster) as client:
-        client.run(_warm_worker)
-        study = Study(functools.partial(cnn_objective, watch=True), bench_space(), metric="val_acc", mode="max",
-                      optimizer=RandomSearch(seed=seed), n_trials=configs, max_epochs=MAX_EPOCHS, cluster=client,
-                      data=digits, journal=journal, monitor=Diagnosis(), on_flag="flag", name="digits-cnn-table", seed=0)
+        client.run(_warm_worker, dataset)
+        study = Study(objective, space, metric="val_acc", mode="max",
+                      optimizer=RandomSearch(seed=seed), n_trials=configs, max_epochs=epochs, cluster=client,
+                      data=dataset, journal=journal, monitor=Diagnosis(), on_flag="flag", name=f"{model}-table", seed=0)
         study.run(progress=False)
-    meta = {"command": " ".join(["python", "benchmarks/diagnosis.py", *sys.argv[1:]]),
-            "workload": "benchmarks/diagnosis.py small_cnn: 4-conv CNN on sklearn digits (1348 train / 449 val)",
+    meta = {"command": " ".join(["python", "benchmarks/diagnosis.py", *sys.argv[1:]]), "workload": workload,
             "machine": f"{platform.machine()}, {os.cpu_count()} cores, {workers} Dask workers x 1 torch thread",
             "recorded_seconds": round(time.time() - t0, 1), "shadow_monitor": "Diagnosis() at record time"}
     table = record(journal, meta=meta)
@@ -415,7 +428,10 @@ def main() -> None:
     ap.add_argument("--repeats", type=int, default=None, help="timed epochs per variant in the overhead part")
     ap.add_argument("--configs", type=int, default=128, help="configurations of the record part")
     ap.add_argument("--record-seed", type=int, default=0, help="seed of the record part's random search")
-    ap.add_argument("--out", default="tests/data/digits_cnn.jsonl.gz", help="table file of the record part")
+    ap.add_argument("--out", default=None, help="table file of the record part (tests/data/<model>.jsonl.gz)")
+    ap.add_argument("--model", default="digits-cnn", choices=["digits-cnn", "digits-resnet", "mnist-cnn"],
+                    help="record part's workload: (b)'s CNN on digits, hpo_kit.bench.digits_resnet or .mnist_cnn")
+    ap.add_argument("--epochs", type=int, default=MAX_EPOCHS, help="epochs per configuration of the record part")
     args = ap.parse_args()
     parts = set(args.part.split(","))
     everys = [int(k) for k in args.everys.split(",")] if args.everys else sorted({1, DEFAULT_EVERY})
@@ -426,7 +442,8 @@ def main() -> None:
     if "agreement" in parts:
         agreement(8 if args.quick else 40, seed=1)
     if "record" in parts:
-        record_table(args.configs, args.record_seed, args.workers, args.out)
+        record_table(args.configs, args.record_seed, args.workers,
+                     args.out or f"tests/data/{args.model.replace('-', '_')}.jsonl.gz", args.model, args.epochs)
     if "search" in parts:
         search(args.seeds or (1 if args.quick else 3), args.budget or (60.0 if args.quick else 300.0), args.workers)
 

@@ -324,7 +324,7 @@ def curve(path: str, table: Table, labels: dict[int, str], seeds: int, asha_seed
     print("good: final score >= 0.9 x the table's best; top half: final score in the better half of the table; bad: "
           "< 0.5 x best.\nLCE wrong: curve findings on rows whose best would have reached the threshold the "
           "finding named (the k-th best of the\nrows before it), of all curve findings: the curve's own error.\n"
-          "curve: LearningCurve(metric, mode) defaults (k=10, p_min=0.05); diagnosis+curve: "
+          "curve: LearningCurve(metric, mode) defaults (k=20, p_min=0.01); diagnosis+curve: "
           "AnyOf(Diagnosis(), LearningCurve(...)).")
     against = []
     for search_name, n in (("random", seeds), ("asha", asha_seeds)):

@@ -136,3 +136,26 @@ def test_shadow_mode_journals_what_it_would_stop_and_stop_mode_stops_it(tmp_path
         assert all(t.status is TrialStatus.COMPLETED and t.epochs == 12 for t in study.trials.values())
     else:  # (an epoch of this objective takes microseconds: the stop may land only at its end)
         assert statuses == {TrialStatus.STOPPED}
+
+
+def test_the_defaults_spare_a_trial_that_ends_in_the_top_half_but_not_the_top_10():
+    # 30 peers ending 0.40..0.98: the 10th best ends at 0.80, the 20th at 0.60. A trial heading for 0.70
+    # (15th of 31: in the top half, not the top 10) is a good trial by issue 27's definition: the defaults (k=20,
+    # p_min=0.01, chosen so that <= 5% of the top half is stopped) let it run; k=10, p_min=0.05 stop it.
+    rng = np.random.default_rng(1)
+    others = {i: trial(i, [v + rng.normal(0, 0.003) for v in saturating(0.40 + 0.02 * i, 0.5, 20)])
+              for i in range(30)}
+    mid = saturating(0.70, 0.5, 20)
+
+    def first(monitor: LearningCurve) -> Finding | None:
+        for e in range(1, 20):
+            seen = trial(99, mid[:e])
+            f = monitor.check(seen, {**others, 99: seen}, 20)
+            if f is not None:
+                return f
+        return None
+
+    assert (LearningCurve("acc", "max").k, LearningCurve("acc", "max").p_min) == (20, 0.01)
+    assert first(LearningCurve("acc", "max")) is None
+    f = first(LearningCurve("acc", "max", k=10, p_min=0.05))
+    assert f is not None and f.values["threshold"] == pytest.approx(0.80, abs=0.01)

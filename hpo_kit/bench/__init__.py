@@ -9,6 +9,8 @@
 * :mod:`.control`: the random-flag control (:class:`RandomFlags`: as many stops at the same epochs on
   random trials; :func:`random_flags` on ground truth), printed beside every monitor's figures.
 * :mod:`.digits`: the workload of the MLP tables in ``tests/data/`` (``benchmarks/record_table.py``).
+* :mod:`.digits_resnet`, :mod:`.mnist_cnn`: workloads over a plain user's space (``benchmarks/diagnosis.py
+  --part record --model``); the first is ``tests/data/digits_resnet.jsonl.gz``.
 * :mod:`.regression`: torch regressions that ship offline (``benchmarks/hypersearch.py``).
 
 ``python benchmarks/replay.py --table tests/data/digits_mlp.jsonl.gz`` prints every table.
