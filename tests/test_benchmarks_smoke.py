@@ -53,3 +53,10 @@ def test_idle_workers_smoke() -> None:
 def test_step_cost_smoke() -> None:
     out = run("step_cost.py", "--n", "5", "--reps", "2")
     assert "ms per step" in out
+
+
+@pytest.mark.slow
+def test_step_gaps_smoke() -> None:
+    out = run("step_gaps.py", "--reps", "1", "--n", "24")
+    assert "| hpo_kit | " in out and "| bare, same steps | " in out, out
+    assert "between steps" in out and "tail" in out
