@@ -75,6 +75,7 @@ from threadpoolctl import threadpool_limits
 
 from ..space import Categorical, Space
 from .feasibility import feasibility_model, weighted
+from .pending import told_with_pending
 from .skopt_space import ACQ_FUNCS, ESTIMATORS, check_estimator, skopt_dimensions, to_config, to_point
 
 __all__ = ["ACQ_FUNCS", "ESTIMATORS", "Proposal", "Snapshot", "check_estimator", "refit", "skopt_dimensions",
@@ -104,6 +105,7 @@ class Snapshot:
     batch: int = 1
     lazy: bool = False  # ranks 1.. only when first needed (Proposal.complete); synchronous mode
     constraints: list[float | None] | None = None  # each point's worst constraint value (searchers.feasibility)
+    believe: bool = False  # running points told the model's posterior mean (Kriging believer; .pending)
 
 
 @dataclass(frozen=True)
@@ -182,10 +184,7 @@ def refit(space: Space, snap: Snapshot, base_estimator: str, acq_func: str) -> P
             opt.gains_ = np.array(snap.previous.gains_, dtype=float)
             if hasattr(snap.previous, "next_xs_"):
                 opt.next_xs_ = list(snap.previous.next_xs_)
-        points, costs = list(snap.points), list(snap.costs)
-        if snap.pending and snap.lie is not None:
-            points += snap.pending
-            costs += [snap.lie] * len(snap.pending)
+        points, costs = told_with_pending(opt, snap)  # results, then running points (strategy)
         opt.tell(points, costs)
         told = {_key(to_config(space, p)) for p in points}  # evaluated (or lied-about) configurations
         pof = feasibility_model(opt, snap.points, snap.constraints, snap.seed) if snap.constraints else None
