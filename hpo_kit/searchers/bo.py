@@ -26,8 +26,9 @@ the target (protein / naval / parkinsons / slice) 25 / 29.5 / 37 / 27.5 without 
 against 693 / 428 / 194 / 1402 s (geometric mean 695 -> 533 s), its extra model fit included
 (decision CPU per 50-trial run 10.3 -> 16.7 s; 10.5 s now that the fit on the believed points keeps the
 results' kernel). That screen refitted the kernel; the adopted version, 6 paired seeds against no
-prediction: time to target 1.31x / 0.78x / 0.53x / 0.58x. It still trails GPSampler (10 seeds:
-1.36x / 1.28x / 2.16x / 1.02x its time to target; docs/benchmarks.md).
+prediction: time to target 1.31x / 0.78x / 0.53x / 0.58x. With the acquisition sampled on discrete
+spaces (:func:`.surrogate.acq_optimizer`) it still trails GPSampler (10 seeds: 1.14x / 1.14x /
+1.42x / 1.23x its time to target; docs/benchmarks.md).
 
 Running trials are read from the study's ledger (:attr:`Searcher.trials`, issue 22 item 8),
 never from a private mirror: a trial killed with ``discard=True`` is never told, and a
