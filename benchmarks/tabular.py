@@ -52,12 +52,13 @@ validation accuracy and training time). Neither carries learning curves.
 Arms
 ----
 * ``random``: :class:`~hpo_kit.RandomSearch`.
-* ``bo b=0``: :class:`~hpo_kit.searchers.bo.TimeAwareBO` with ``b=0`` (standard BO: GP, EI,
-  10 initial points, no prediction of running trials).
+* ``bo b=0``: :class:`~hpo_kit.searchers.bo.TimeAwareBO` with ``b=0`` and its other defaults
+  (standard BO: GP, EI, 10 initial points; running trials told the posterior mean, Kriging
+  believer, since 2026-12-07: before, no prediction of running trials).
 * ``bo time-aware``: the benchmark's time-aware setting, ``b=0.1`` with ``time_unit="median"``
   (a trial of median length costs 0.1 decade of loss) and ``switch_after_trials`` = half the
-  trial count (``--b``, ``--switch``; ``--strategy constant_liar`` and ``--initial N`` change
-  only this arm). The library's default is ``b=0`` (standard BO).
+  trial count (``--b``, ``--switch``; ``--strategy`` (default ``none``, as its saved runs) and
+  ``--initial N`` change only this arm). The library's default is ``b=0`` (standard BO).
   Both BO arms run with ``background=False``: synchronous refits inside ask/tell, so the
   seeded runs are reproducible, and their CPU time is on the virtual clock.
 * ``optuna tpe`` / ``optuna gp``: an in-memory ``optuna.Study`` with ``TPESampler(seed=s)`` /
@@ -116,7 +117,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--arms", default=",".join(ARMS))
     ap.add_argument("--b", type=float, default=0.1, help="time penalty of the time-aware arm (median-trial units)")
     ap.add_argument("--switch", type=float, default=0.5, help="switch to Z=L after this fraction of the trials")
-    ap.add_argument("--strategy", choices=("none", "constant_liar"), default="none",
+    ap.add_argument("--strategy", choices=("none", "constant_liar", "kriging_believer"), default="none",
                     help="the time-aware arm's treatment of running trials")
     ap.add_argument("--initial", type=int, default=10, help="the time-aware arm's random initial points")
     ap.add_argument("--encoding", choices=("ordinal", "categorical"), default="ordinal")

@@ -41,7 +41,8 @@ def fed(opt: TimeAwareBO, n: int = len(LOSSES), concurrency: int = 1) -> TimeAwa
 
 
 def sync(**kw) -> TimeAwareBO:
-    return TimeAwareBO(n_initial_points=2, background=False, seed=1, **kw)
+    """A synchronous searcher; ``strategy="none"`` unless given (the batch rules below are that mode's)."""
+    return TimeAwareBO(n_initial_points=2, background=False, seed=1, **{"strategy": "none", **kw})
 
 
 def bound(opt: TimeAwareBO) -> Ledger:
@@ -203,6 +204,26 @@ def test_constant_liar_tells_running_points_the_lowest_cost_and_none_does_not():
     assert second_liar.info["source"] == "surrogate" and second_liar.info["rank"] == 0, "the liar refits"
     assert len(liar.surrogate.Xi) == len(LOSSES) + 1 and liar.surrogate.yi[-1] == min(LOSSES)
     assert len(none.surrogate.Xi) == len(LOSSES)
+
+
+def test_kriging_believer_tells_running_points_the_models_own_posterior_mean():
+    opt = fed(TimeAwareBO(n_initial_points=2, background=False, seed=1))  # the default since issue 24 (bo.py)
+    assert opt.strategy == "kriging_believer"
+    ledger = bound(opt)
+    first = started(opt, ledger)
+    assert len(opt.surrogate.Xi) == len(LOSSES), "nothing runs yet: only the results"
+    second = started(opt, ledger)
+    assert second.info["source"] == "surrogate" and second.info["rank"] == 0, "the believer refits"
+    assert second.config != first.config
+    model = opt.surrogate
+    assert model.Xi[-1] == to_point(SPACE, first.config) and len(model.Xi) == len(LOSSES) + 1
+    # the lie is the mean of a model fitted on the six results alone, not the best cost (constant liar)
+    alone = refit(SPACE, surrogate_module.Snapshot([to_point(SPACE, observation(i, 0, 0).config) for i in range(6)],
+                                                   list(LOSSES), [], None, 6, 0, 1), "GP", "EI").model
+    mean = alone.models[-1].predict(alone.space.transform([to_point(SPACE, first.config)]))[0]
+    assert model.yi[-1] == pytest.approx(mean, rel=1e-3, abs=1e-3) and model.yi[-1] != min(LOSSES)
+    scales = [m.models[-1].kernel_.k1.k2.length_scale for m in (model, alone)]
+    assert np.allclose(*scales), "the believed point does not refit the kernel: the results' hyperparameters, frozen"
 
 
 def test_every_worker_starts_on_its_own_random_configuration():

@@ -8,11 +8,27 @@ Units. ``L`` is the trial's told loss (minimisation orientation, the engine's on
 (``time_unit``, default ``"median"``: then ``b = 0.1`` means "a trial of median length
 costs 0.1 of loss" on any hardware); the rules are in :mod:`.cost`.
 
-Asynchronous parallel BO *without prediction* (the seed): every worker starts on its own
-random configuration (``max(n_initial_points, concurrency)`` random starts); afterwards
-each new trial gets a point the surrogate proposes from all results told so far.
-``strategy="constant_liar"`` instead tells running trials (those with no result yet) a
-lie (the lowest cost so far, skopt's ``cl_min``) before fitting, for comparison.
+Asynchronous parallel BO: every worker starts on its own random configuration
+(``max(n_initial_points, concurrency)`` random starts); afterwards each new trial gets a point
+the surrogate proposes from all results told so far and, by default, the running trials
+(those with no result yet) told the model's own posterior mean there
+(``strategy="kriging_believer"``, :mod:`.pending`), so the next worker is sent elsewhere than
+where a trial already runs. ``strategy="none"`` is the seed's asynchronous BO *without
+prediction* (running trials are only never proposed twice); ``"constant_liar"`` tells them
+the lowest cost so far (skopt's ``cl_min``).
+
+Why the believer is the default (issue 24, "why the GP search loses to Optuna 5"): with 8
+workers and no prediction, each refit's best candidate ignores the seven trials running, so
+workers pile onto one region. Measured on the four HPOLib FCNet tables (``benchmarks/tabular.py``,
+8 workers, 50 trials, 6 paired seeds, docs/benchmarks.md 2026-12-07): median trials finished at
+the target (protein / naval / parkinsons / slice) 25 / 29.5 / 37 / 27.5 without prediction,
+20.5 / 30.5 / 36.5 / 21.5 with the believer; median virtual time to it 908 / 375 / 294 / 2334 s
+against 693 / 428 / 194 / 1402 s (geometric mean 695 -> 533 s), its extra model fit included
+(decision CPU per 50-trial run 10.3 -> 16.7 s; 10.5 s now that the fit on the believed points keeps the
+results' kernel). That screen refitted the kernel; the adopted version, 6 paired seeds against no
+prediction: time to target 1.31x / 0.78x / 0.53x / 0.58x. With the acquisition sampled on discrete
+spaces (:func:`.surrogate.acq_optimizer`) it still trails GPSampler (10 seeds: 1.14x / 1.14x /
+1.42x / 1.23x its time to target; docs/benchmarks.md).
 
 Running trials are read from the study's ledger (:attr:`Searcher.trials`, issue 22 item 8),
 never from a private mirror: a trial killed with ``discard=True`` is never told, and a
@@ -72,6 +88,7 @@ configurations: measured on FCNet naval / parkinsons (8 workers, 40 trials, 12 p
 0.89x [0.75, 1.09] / 1.00x [0.86, 1.09] and the best loss at the end by 0.96x / 1.03x
 (Wilcoxon p 0.94 / 0.82): no measured difference, so the default stays. Constant liar
 (``cl_min``, skopt's) was worse there (naval: 3 of 6 seeds reached the target, against 6).
+(Those figures are of ``strategy="none"``, the default then.)
 
 Journal. Each ``Start.info`` holds ``phase``, ``cost``, ``lacked`` (results the surrogate had
 not seen) and ``source`` (also the ``source`` column of ``study.results``): ``"initial"`` (a
@@ -132,6 +149,7 @@ class TimeAwareBO(RefitCycle, TimeCost, Searcher):
         ``"EI"``, ``"PI"``, ``"LCB"`` or ``"gp_hedge"`` (its gains carry over between refits
         of one cost). ``"EI"`` by default: one acquisition per refit, the cheapest.
     strategy
+        ``"kriging_believer"`` (running trials told the posterior mean; module docstring),
         ``"none"`` (the seed: no prediction of running trials) or ``"constant_liar"``.
     min_distance
         A candidate closer than this fraction of the unit cube's diagonal to a running (or
@@ -152,8 +170,9 @@ class TimeAwareBO(RefitCycle, TimeCost, Searcher):
 
     def __init__(self, b: float = 0.0, *, switch_after_trials: int | None = None,
                  switch_after_seconds: float | None = None, time_unit: str = "median", n_initial_points: int = 10,
-                 base_estimator: str = "GP", acq_func: str = "EI", strategy: str = "none", min_distance: float = 0.0,
-                 seed: int | None = None, background: bool = True, clock: Callable[[], float] = time.monotonic) -> None:
+                 base_estimator: str = "GP", acq_func: str = "EI", strategy: str = "kriging_believer",
+                 min_distance: float = 0.0, seed: int | None = None, background: bool = True,
+                 clock: Callable[[], float] = time.monotonic) -> None:
         super().__init__(seed)
         self._init_cost(b, switch_after_trials, switch_after_seconds, time_unit, clock)
         self.n_initial_points = check_initial(n_initial_points)
@@ -196,8 +215,8 @@ class TimeAwareBO(RefitCycle, TimeCost, Searcher):
                 self._refit_once()  # synchronous mode: the surrogate knows every result
             config, info = self._next_config(trial_id)
             self._n_started += 1
-            if self.strategy == "constant_liar" or (self._proposal is None and self._model_wanted):
-                self._touch()  # a new running point (liar), or the surrogate is needed soon
+            if self.strategy != "none" or (self._proposal is None and self._model_wanted):
+                self._touch()  # a new running point (lied about or believed), or the surrogate is needed soon
         return Start(config, info=info)
 
     def tell(self, obs: Observation) -> None:

@@ -13,6 +13,7 @@ import numpy as np
 
 from .conditional import refit, to_point, unit_coordinates
 from .cost import finite_losses, fit_costs, fit_set
+from .pending import BELIEVER
 from .surrogate import Proposal, Snapshot
 
 #: Seed stream of the refits (stream 0 of :meth:`Policy.rng` gives the trials' random points).
@@ -32,9 +33,10 @@ class RefitCycle:
                                                    .generate_state(1)[0] % (2**31 - 1))
         previous = self._proposal.model if self._proposal is not None else None
         constraints = [t.constraint for t in fitted]
-        return Snapshot([t.point for t in fitted], zs, pending, min(zs) if pending else None, n, self._epoch, seed,
-                        previous, budget, self._batch, lazy=not self.background,
-                        constraints=constraints if any(c is not None for c in constraints) else None)
+        believe = self.strategy == BELIEVER
+        return Snapshot([t.point for t in fitted], zs, pending, min(zs) if pending and not believe else None, n,
+                        self._epoch, seed, previous, budget, self._batch, lazy=not self.background,
+                        constraints=constraints if any(c is not None for c in constraints) else None, believe=believe)
 
     def _refit_once(self) -> bool:
         """Snapshot (locked), fit (unlocked), publish (locked); False when nothing was to do."""

@@ -47,6 +47,7 @@ from .. import conditions
 from ..space import Categorical, Integer, Space
 from . import surrogate
 from .feasibility import feasibility_model, weighted
+from .pending import told_with_pending
 from .surrogate import POOL, Pool, Proposal, Snapshot, pick
 
 #: Unit coordinate of an inactive numeric dimension (outside the active range [0, 1]).
@@ -142,10 +143,7 @@ def refit(space: Space, snap: Snapshot, base_estimator: str, acq_func: str) -> P
                           random_state=snap.seed)
         if acq_func == "gp_hedge" and snap.previous is not None:
             opt.gains_ = np.array(snap.previous.gains_, dtype=float)
-        points, costs = list(snap.points), list(snap.costs)
-        if snap.pending and snap.lie is not None:
-            points += snap.pending
-            costs += [snap.lie] * len(snap.pending)
+        points, costs = told_with_pending(opt, snap)
         opt.tell(points, costs)
         pof = feasibility_model(opt, snap.points, snap.constraints, snap.seed) if snap.constraints else None
         ranked = ranked_pool(space, opt, snap.seed, pof)

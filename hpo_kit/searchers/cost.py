@@ -57,7 +57,7 @@ from typing import Any
 
 from ..trial import Observation, TrialStatus
 
-STRATEGIES = ("none", "constant_liar")
+STRATEGIES = ("none", "constant_liar", "kriging_believer")
 TIME_UNITS = ("median", "seconds")
 
 
