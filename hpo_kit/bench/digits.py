@@ -12,6 +12,7 @@ from __future__ import annotations
 import functools
 from typing import Any
 
+from .watched import train_watched
 from ..space import Categorical, Integer, Real, Space
 
 
@@ -55,20 +56,6 @@ def optimizer(config: dict[str, Any], params: Any) -> Any:
 def objective(config: dict[str, Any], reporter: Any, watch: bool = True) -> None:
     """Function-form objective: ``train_loss``, ``val_loss``, ``val_acc`` per epoch, Watcher statistics
     under ``diag`` (``watch=True``). Seeded identically for every configuration."""
-    import torch
-
-    from ..diagnosis.watcher import Watcher
     from ..examples.data import digits
-    from ..examples.objectives import evaluate, train_epoch
 
-    x, y, xv, yv = reporter.data if reporter.data is not None else digits()
-    torch.manual_seed(0)
-    model = build(config, x.shape[1])
-    opt = optimizer(config, model.parameters())
-    if watch:
-        reporter.add_probe(Watcher(model, activations=True).collect)
-    gen = torch.Generator().manual_seed(0)
-    for epoch in range(1, (reporter.max_epochs or 20) + 1):
-        train_loss = train_epoch(model, opt, x, y, int(config["batch_size"]), gen)
-        val_loss, val_acc = evaluate(model, xv, yv)
-        reporter.report(epoch=epoch, train_loss=train_loss, val_loss=val_loss, val_acc=val_acc)
+    train_watched(config, reporter, digits, lambda x: build(config, x.shape[1]), optimizer, watch, activations=True)

@@ -12,6 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..examples.data import mnist5k as DATA
+from .watched import sgd_or_adam, train_watched
 from ..space import Categorical, Real, Space
 
 
@@ -37,32 +38,10 @@ def build(config: dict[str, Any]) -> Any:
                          nn.Flatten(), nn.Linear(2 * c * 7 * 7, 10))
 
 
-def optimizer(config: dict[str, Any], params: Any) -> Any:
-    import torch
-
-    kw = {"lr": float(config["lr"]), "weight_decay": float(config["weight_decay"])}
-    if config["optimizer"] == "sgd":
-        return torch.optim.SGD(params, momentum=0.9, **kw)
-    return torch.optim.Adam(params, **kw)
+optimizer = sgd_or_adam  # the workload's optimizer (tests and benchmarks call it by this name)
 
 
 def objective(config: dict[str, Any], reporter: Any, watch: bool = True) -> None:
     """Function-form objective: ``train_loss``, ``val_loss``, ``val_acc`` per epoch, Watcher statistics
     under ``diag`` (``watch=True``). Seeded identically for every configuration."""
-    import torch
-
-    from ..diagnosis.watcher import Watcher
-    from ..examples.objectives import evaluate, train_epoch
-
-    x, y, xv, yv = reporter.data if reporter.data is not None else DATA()
-    x, xv = x.view(-1, 1, 28, 28), xv.view(-1, 1, 28, 28)
-    torch.manual_seed(0)
-    model = build(config)
-    opt = optimizer(config, model.parameters())
-    if watch:
-        reporter.add_probe(Watcher(model).collect)
-    gen = torch.Generator().manual_seed(0)
-    for epoch in range(1, (reporter.max_epochs or 20) + 1):
-        train_loss = train_epoch(model, opt, x, y, int(config["batch_size"]), gen)
-        val_loss, val_acc = evaluate(model, xv, yv)
-        reporter.report(epoch=epoch, train_loss=train_loss, val_loss=val_loss, val_acc=val_acc)
+    train_watched(config, reporter, DATA, lambda x: build(config), optimizer, watch, shape=(1, 28, 28))
